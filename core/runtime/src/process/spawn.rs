@@ -1,0 +1,341 @@
+//! The parent side of starting a container's init or an exec'd process:
+//! clone, write id maps, place in the cgroup, drive the sync protocol, and
+//! turn a child's failure report into an error that names the step.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::init::{run_exec, run_init, Fail, HOOK_STATUS_BASE, HOOK_TIMEOUT};
+use super::plan::{InitPlan, ProcessPlan};
+use super::sync::{self, Channel, Msg, Stage};
+use crate::cgroups::Cgroup;
+use crate::error::{Result, RuntimeError};
+
+/// A started (not yet exec'd) process.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: i32,
+    pub pty_master: Option<OwnedFd>,
+    /// Our end of the sync socket: `run` sends `Start` on it.
+    pub chan: Channel,
+}
+
+/// User namespace id maps, as written to /proc/PID/{uid,gid}_map.
+#[derive(Debug, Default, Clone)]
+pub struct IdMaps {
+    pub uid: String,
+    pub gid: String,
+}
+
+fn clone_child(flags: libc::c_int) -> Result<i32> {
+    // SAFETY: a fork-like clone (no new stack) in a single-threaded process.
+    // The child only runs async-signal-safe code until execve or _exit.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    if pid < 0 {
+        return Err(RuntimeError::sys(
+            format!("clone with namespace flags {flags:#x}"),
+            Errno::last(),
+        ));
+    }
+    Ok(pid as i32)
+}
+
+/// Temporarily enters a pid namespace for our children (setns on the parent
+/// affects only children), and returns to our own afterwards.
+struct PidNsGuard(Option<OwnedFd>);
+
+impl PidNsGuard {
+    fn enter(target: Option<&OwnedFd>) -> Result<PidNsGuard> {
+        let Some(target) = target else {
+            return Ok(PidNsGuard(None));
+        };
+        let own: OwnedFd = std::fs::File::open("/proc/self/ns/pid_for_children")
+            .or_else(|_| std::fs::File::open("/proc/self/ns/pid"))
+            .map_err(|e| RuntimeError::io("opening", "/proc/self/ns/pid", e))?
+            .into();
+        nix::sched::setns(target, nix::sched::CloneFlags::CLONE_NEWPID)
+            .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
+        Ok(PidNsGuard(Some(own)))
+    }
+}
+
+impl Drop for PidNsGuard {
+    fn drop(&mut self) {
+        if let Some(own) = &self.0 {
+            let _ = nix::sched::setns(own, nix::sched::CloneFlags::CLONE_NEWPID);
+        }
+    }
+}
+
+fn kill_and_reap(pid: i32) {
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
+}
+
+fn write_maps(pid: i32, maps: &IdMaps) -> Result<()> {
+    for (file, text) in [("uid_map", &maps.uid), ("gid_map", &maps.gid)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| RuntimeError::io("writing user namespace map", path, e))?;
+    }
+    Ok(())
+}
+
+/// Starts a container's init and drives it to `Ready` (it then waits for start).
+/// `on_hooks(pid)` runs the createRuntime/prestart hooks and returns the state JSON.
+pub fn spawn_init(
+    id: &str,
+    plan: &mut InitPlan,
+    pid_join: Option<&OwnedFd>,
+    maps: &IdMaps,
+    cgroup: &Cgroup,
+    mut on_hooks: impl FnMut(i32) -> Result<Vec<u8>>,
+) -> Result<Spawned> {
+    let (ours, theirs) = sync::pair().map_err(|e| RuntimeError::sys("socketpair", e))?;
+    let pid = {
+        let _g = PidNsGuard::enter(pid_join)?;
+        clone_child(plan.ns.clone_flags)?
+    };
+    if pid == 0 {
+        drop(ours);
+        run_init(plan, &theirs);
+    }
+    drop(theirs);
+    let mut pid = pid;
+    let fail = |pid: i32, e: RuntimeError| {
+        kill_and_reap(pid);
+        e
+    };
+    let slow_userns = plan.ns.unshare_flags != 0 && plan.ns.new_userns;
+    if slow_userns {
+        match recv(&ours).map_err(|e| fail(pid, e))? {
+            (Some(Msg::NeedMaps), _) => {}
+            other => return Err(fail(pid, unexpected(id, plan, other))),
+        }
+    }
+    if plan.ns.new_userns {
+        write_maps(pid, maps).map_err(|e| fail(pid, e))?;
+    }
+    cgroup
+        .add_pid(pid)
+        .map_err(|e| fail(pid, RuntimeError::Cgroup { id: id.into(), source: e }))?;
+    ours.send(Msg::Go).map_err(|e| fail(pid, proto_err(id, e)))?;
+    if plan.ns.fork_for_pidns {
+        match recv(&ours).map_err(|e| fail(pid, e))? {
+            (Some(Msg::InitPid(p)), _) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                pid = p;
+            }
+            other => return Err(fail(pid, unexpected(id, plan, other))),
+        }
+    }
+    let mut pty = None;
+    loop {
+        match recv(&ours).map_err(|e| fail(pid, e))? {
+            (Some(Msg::HooksNow), _) => {
+                let state = on_hooks(pid).map_err(|e| fail(pid, e))?;
+                let r = ours
+                    .send(Msg::State(state.len() as u32))
+                    .and_then(|_| ours.send_bytes(&state))
+                    .and_then(|_| ours.send(Msg::HooksDone));
+                r.map_err(|e| fail(pid, proto_err(id, e)))?;
+            }
+            (Some(Msg::PtyMaster), fd) => pty = fd,
+            (Some(Msg::Ready), _) => break,
+            other => return Err(fail(pid, unexpected(id, plan, other))),
+        }
+    }
+    Ok(Spawned {
+        pid,
+        pty_master: pty,
+        chan: ours,
+    })
+}
+
+/// Starts a process inside an existing container's namespaces and cgroup.
+/// `joins` are the container's namespaces (user first); `pid_ns` its pid namespace.
+pub fn spawn_exec(
+    id: &str,
+    plan: &ProcessPlan,
+    joins: &[(OwnedFd, libc::c_int)],
+    pid_ns: Option<&OwnedFd>,
+    cgroup: Option<&Cgroup>,
+) -> Result<Spawned> {
+    let (ours, theirs) = sync::pair().map_err(|e| RuntimeError::sys("socketpair", e))?;
+    let pid = {
+        let _g = PidNsGuard::enter(pid_ns)?;
+        clone_child(0)?
+    };
+    if pid == 0 {
+        drop(ours);
+        run_exec(plan, joins, &theirs);
+    }
+    drop(theirs);
+    let fail = |e: RuntimeError| {
+        kill_and_reap(pid);
+        e
+    };
+    if let Some(cg) = cgroup {
+        cg.add_pid(pid)
+            .map_err(|e| fail(RuntimeError::Cgroup { id: id.into(), source: e }))?;
+    }
+    ours.send(Msg::Go).map_err(|e| fail(proto_err(id, e)))?;
+    let mut pty = None;
+    loop {
+        match recv(&ours).map_err(fail)? {
+            (Some(Msg::PtyMaster), fd) => pty = fd,
+            (Some(Msg::Ready), _) => break,
+            (Some(Msg::Fail { stage, index, errno }), _) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(RuntimeError::Init {
+                    id: id.into(),
+                    message: describe_process(plan, Fail { stage, index, errno }),
+                });
+            }
+            other => {
+                let _ = other;
+                return Err(fail(RuntimeError::Init {
+                    id: id.into(),
+                    message: "the exec'd process ended before it was ready".into(),
+                }));
+            }
+        }
+    }
+    Ok(Spawned {
+        pid,
+        pty_master: pty,
+        chan: ours,
+    })
+}
+
+fn recv(chan: &Channel) -> Result<(Option<Msg>, Option<OwnedFd>)> {
+    loop {
+        match chan.recv_fd() {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(RuntimeError::sys("reading from the container's init", e)),
+            Ok(r) => return Ok(r),
+        }
+    }
+}
+
+fn proto_err(id: &str, e: i32) -> RuntimeError {
+    RuntimeError::Init {
+        id: id.into(),
+        message: format!("talking to the container's init: {}", Errno::from_raw(e).desc()),
+    }
+}
+
+fn unexpected(id: &str, plan: &InitPlan, got: (Option<Msg>, Option<OwnedFd>)) -> RuntimeError {
+    let message = match got.0 {
+        Some(Msg::Fail { stage, index, errno }) => describe_init(plan, Fail { stage, index, errno }),
+        None => "the container's init exited before it was ready".into(),
+        Some(m) => format!("unexpected message {m:?} from the container's init"),
+    };
+    RuntimeError::Init { id: id.into(), message }
+}
+
+fn errno_text(e: i32) -> String {
+    Errno::from_raw(e).desc().to_lowercase()
+}
+
+fn hook_text(kind: &str, path: &std::ffi::CStr, e: i32) -> String {
+    let path = path.to_string_lossy();
+    if e == HOOK_TIMEOUT {
+        format!("{kind} hook {path} timed out")
+    } else if e >= HOOK_STATUS_BASE + 128 {
+        format!("{kind} hook {path} was killed by signal {}", e - HOOK_STATUS_BASE - 128)
+    } else if e >= HOOK_STATUS_BASE {
+        format!("{kind} hook {path} exited with status {}", e - HOOK_STATUS_BASE)
+    } else {
+        format!("{kind} hook {path}: {}", errno_text(e))
+    }
+}
+
+/// Turns an init failure into a sentence.
+pub fn describe_init(plan: &InitPlan, f: Fail) -> String {
+    let i = f.index as usize;
+    let what = match f.stage {
+        Stage::Namespaces => match i {
+            100 => "creating namespaces".to_string(),
+            101 => "forking into the new pid namespace".into(),
+            102 | 103 => "becoming root in the new user namespace (is uid/gid 0 mapped?)".into(),
+            104 => "creating the cgroup namespace".into(),
+            _ => format!("joining namespace #{i} of linux.namespaces"),
+        },
+        Stage::Hostname => "setting the hostname".into(),
+        Stage::Mounts => plan.pre_pivot.describe(f.index).to_string(),
+        Stage::CreateHooks => {
+            return hook_text("createContainer", &plan.create_hooks[i.min(plan.create_hooks.len() - 1)].path, f.errno)
+        }
+        Stage::StartHooks => {
+            return hook_text("startContainer", &plan.start_hooks[i.min(plan.start_hooks.len() - 1)].path, f.errno)
+        }
+        Stage::PivotRoot => format!("pivot_root into {}", plan.rootfs.to_string_lossy()),
+        Stage::PostPivotMounts | Stage::Sysctl => plan.post_pivot.describe(f.index).to_string(),
+        _ => return describe_process(&plan.process, f),
+    };
+    format!("{what}: {}", errno_text(f.errno))
+}
+
+/// Turns a failure in the process setup into a sentence.
+pub fn describe_process(p: &ProcessPlan, f: Fail) -> String {
+    let i = f.index as usize;
+    let arg0 = p.argv.items.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    match f.stage {
+        Stage::Rlimits if f.index == u32::MAX => format!("setting oom_score_adj: {}", errno_text(f.errno)),
+        Stage::Rlimits => {
+            let mut s = format!(
+                "{}: {}",
+                p.rlimit_descs.get(i).map(String::as_str).unwrap_or("setting an rlimit"),
+                errno_text(f.errno)
+            );
+            if f.errno == libc::EPERM {
+                s.push_str(" (raising a hard limit above the current one needs CAP_SYS_RESOURCE, which berth does not have here)");
+            }
+            s
+        }
+        Stage::Cwd => format!(
+            "changing to the working directory {}: {}",
+            p.cwd.to_string_lossy(),
+            errno_text(f.errno)
+        ),
+        Stage::Identity if i == 10 => format!("setting no_new_privs: {}", errno_text(f.errno)),
+        Stage::Identity => format!(
+            "switching to user {}:{} (groups {:?}): {}",
+            p.uid,
+            p.gid,
+            p.additional_gids,
+            errno_text(f.errno)
+        ),
+        Stage::Capabilities => format!("setting capabilities: {}", errno_text(f.errno)),
+        Stage::Terminal => format!("setting up the terminal (step {i}): {}", errno_text(f.errno)),
+        Stage::ExecLookup if f.errno == libc::ENOENT && arg0.contains('/') => {
+            format!("executable {arg0} not found in the container's root filesystem")
+        }
+        Stage::ExecLookup if f.errno == libc::ENOENT => {
+            format!("executable {arg0:?} not found in $PATH of the container")
+        }
+        Stage::ExecLookup => format!("executable {arg0}: {}", errno_text(f.errno)),
+        Stage::Seccomp => format!("loading the seccomp filter: {}", errno_text(f.errno)),
+        Stage::Exec => format!("exec {arg0}: {}", errno_text(f.errno)),
+        Stage::WaitStart => format!("waiting for start: {}", errno_text(f.errno)),
+        _ => format!("{:?}: {}", f.stage, errno_text(f.errno)),
+    }
+}
+
+/// Holds an fd open by raw number (for exec fifo paths).
+pub fn fd_proc_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}

@@ -1,0 +1,155 @@
+//! Compiles the spec's seccomp profile to a classic BPF program with
+//! libseccomp, in the parent. The init process only hands the program to
+//! seccomp(2) right before execve.
+
+use std::io::{Read, Seek};
+use std::str::FromStr;
+
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+
+use crate::error::{Result, RuntimeError};
+
+fn err(reason: impl Into<String>) -> RuntimeError {
+    RuntimeError::Seccomp {
+        reason: reason.into(),
+    }
+}
+
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
+    use LinuxSeccompAction::*;
+    Ok(match a {
+        ScmpActKill | ScmpActKillThread => ScmpAction::KillThread,
+        ScmpActKillProcess => ScmpAction::KillProcess,
+        ScmpActTrap => ScmpAction::Trap,
+        ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
+        ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        ScmpActLog => ScmpAction::Log,
+        ScmpActAllow => ScmpAction::Allow,
+        ScmpActNotify => {
+            return Err(err(
+                "action SCMP_ACT_NOTIFY needs a listenerPath, which berth does not support yet",
+            ))
+        }
+    })
+}
+
+fn compare(op: LinuxSeccompOperator, value_two: Option<u64>) -> ScmpCompareOp {
+    use LinuxSeccompOperator::*;
+    match op {
+        ScmpCmpNe => ScmpCompareOp::NotEqual,
+        ScmpCmpLt => ScmpCompareOp::Less,
+        ScmpCmpLe => ScmpCompareOp::LessOrEqual,
+        ScmpCmpEq => ScmpCompareOp::Equal,
+        ScmpCmpGe => ScmpCompareOp::GreaterEqual,
+        ScmpCmpGt => ScmpCompareOp::Greater,
+        ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(value_two.unwrap_or(0)),
+    }
+}
+
+/// A compiled filter: the BPF program and the flags for seccomp(2).
+#[derive(Debug)]
+pub struct Compiled {
+    pub program: Vec<libc::sock_filter>,
+    pub flags: libc::c_ulong,
+}
+
+/// Compiles a profile.
+pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
+    let default = action(profile.default_action(), profile.default_errno_ret())?;
+    let mut ctx = ScmpFilterContext::new(default).map_err(|e| err(format!("creating the filter: {e}")))?;
+    // The runtime applies no_new_privs itself, as the spec says.
+    ctx.set_ctl_nnp(false).map_err(|e| err(e.to_string()))?;
+    for arch in profile.architectures().iter().flatten() {
+        let name = serde_json::to_value(arch)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let a = ScmpArch::from_str(&name).map_err(|_| err(format!("unknown architecture {name}")))?;
+        ctx.add_arch(a).map_err(|e| err(format!("adding architecture {name}: {e}")))?;
+    }
+    for sc in profile.syscalls().iter().flatten() {
+        let act = action(sc.action(), sc.errno_ret())?;
+        if act == default {
+            continue; // libseccomp refuses rules equal to the default action
+        }
+        for name in sc.names() {
+            let Ok(nr) = ScmpSyscall::from_name(name) else {
+                tracing::warn!("seccomp: syscall {name} is unknown on this architecture; ignoring it");
+                continue;
+            };
+            let args = sc.args().clone().unwrap_or_default();
+            let conds: Vec<ScmpArgCompare> = args
+                .iter()
+                .map(|a| ScmpArgCompare::new(a.index() as u32, compare(a.op(), a.value_two()), a.value()))
+                .collect();
+            let mut idx: Vec<usize> = args.iter().map(|a| a.index()).collect();
+            idx.sort();
+            idx.dedup();
+            let r = if conds.is_empty() {
+                ctx.add_rule(act, nr)
+            } else if idx.len() == conds.len() {
+                ctx.add_rule_conditional(act, nr, &conds)
+            } else {
+                // Several conditions on one argument cannot be ANDed: match any of them (as runc).
+                conds
+                    .iter()
+                    .try_for_each(|c| ctx.add_rule_conditional(act, nr, &[*c]).map(|_| ()))
+                    .map(|_| &mut ctx)
+            };
+            r.map_err(|e| err(format!("adding the rule for {name}: {e}")))?;
+        }
+    }
+    let mut flags = 0;
+    for f in profile.flags().iter().flatten() {
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => 2,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 1,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => 4,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
+        };
+    }
+    let mut mem = tempfile::tempfile().map_err(|e| err(format!("temporary file for the BPF program: {e}")))?;
+    ctx.export_bpf(&mem).map_err(|e| err(format!("exporting the BPF program: {e}")))?;
+    let mut bytes = Vec::new();
+    mem.rewind()
+        .and_then(|_| mem.read_to_end(&mut bytes))
+        .map_err(|e| err(format!("reading the BPF program: {e}")))?;
+    let program = bytes
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    Ok(Compiled { program, flags })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_a_profile() {
+        let p: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat", "no_such_call"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_NE"}]}
+            ]
+        }))
+        .unwrap();
+        let c = compile(&p).unwrap();
+        assert!(c.program.len() > 5);
+    }
+
+    #[test]
+    fn notify_is_refused_with_a_reason() {
+        let p: LinuxSeccomp =
+            serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"})).unwrap();
+        assert!(compile(&p).unwrap_err().to_string().contains("SCMP_ACT_NOTIFY"));
+    }
+}
