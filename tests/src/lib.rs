@@ -1,1 +1,76 @@
-//! Test harness for berth integration tests.
+//! Test harness for berth's integration tests: runs real containers as root
+//! through an OCI runtime command line (berth's `berth runtime`, or runc).
+//!
+//! The runtime under test is chosen by `BERTH_TEST_RUNTIME` (a command line,
+//! e.g. `runc` or `/path/to/berth runtime`); by default it is
+//! `<workspace>/target/debug/berth runtime`.
+//!
+//! ```no_run
+//! use berth_tests::{Bundle, Container, Runtime};
+//! let rt = Runtime::new();
+//! let mut b = Bundle::new();
+//! b.sh("hostname").hostname("box");
+//! let c = Container::new(&rt, b);
+//! assert_eq!(c.run().assert_ok().stdout.trim(), "box");
+//! c.assert_no_leaks();
+//! ```
+
+pub mod bundle;
+pub mod caps;
+pub mod cgroup;
+pub mod cmd;
+pub mod config;
+pub mod console;
+pub mod container;
+pub mod leak;
+pub mod netns;
+pub mod rootfs;
+pub mod runtime;
+
+pub use bundle::Bundle;
+pub use cmd::{Output, Spawned};
+pub use console::{ConsoleSocket, Pty};
+pub use container::Container;
+pub use netns::NetNs;
+pub use runtime::Runtime;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Fails the test unless it runs as root: these tests need namespaces,
+/// cgroups and mounts, and a test that cannot run must not pass quietly.
+pub fn require_root() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!("berth integration tests must run as root (they create namespaces, cgroups and mounts); run them with sudo or as root in CI");
+    }
+}
+
+/// Fails the test with a message naming `feature` when `path` is missing.
+pub fn require_path(path: &str, feature: &str) {
+    if !Path::new(path).exists() {
+        panic!("kernel feature missing: {feature} ({path} does not exist)");
+    }
+}
+
+/// A name unique to this test process and call: `<prefix>-<pid>-<counter>`.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics after `timeout`
+/// with `what` in the message.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -5,7 +5,6 @@ mod runtime;
 
 use clap::{Parser, Subcommand};
 
-
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "berth container engine")]
 struct Cli {

@@ -24,7 +24,9 @@ fn mask(set: &Option<Capabilities>, which: &str, last: u32) -> Result<u64> {
             name = format!("CAP_{name}");
         }
         let cap = caps::Capability::from_str(&name).map_err(|_| {
-            RuntimeError::Unsupported(format!("process.capabilities.{which}: unknown capability {name}"))
+            RuntimeError::Unsupported(format!(
+                "process.capabilities.{which}: unknown capability {name}"
+            ))
         })?;
         let n = cap.index() as u32;
         if n > last {
@@ -65,7 +67,10 @@ mod tests {
         }))
         .unwrap();
         let s = sets(&c).unwrap();
-        assert_eq!(s.bounding, (1 << caps::Capability::CAP_CHOWN.index()) | (1 << caps::Capability::CAP_KILL.index()));
+        assert_eq!(
+            s.bounding,
+            (1 << caps::Capability::CAP_CHOWN.index()) | (1 << caps::Capability::CAP_KILL.index())
+        );
         assert_eq!(s.effective, 1 << caps::Capability::CAP_KILL.index());
         assert_eq!(s.ambient, 0);
     }

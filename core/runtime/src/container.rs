@@ -94,7 +94,10 @@ fn wait_gone(pid: i32, start: u64, timeout: Duration) -> bool {
     let end = Instant::now() + timeout;
     while state::process_alive(pid, start) {
         // Reap it if it happens to be ours.
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
         if Instant::now() > end {
             return false;
         }
@@ -145,7 +148,13 @@ impl Runtime {
                     path: cdir,
                 })
             }
-            Err(e) => return Err(RuntimeError::io("creating the container's state directory", &cdir, e)),
+            Err(e) => {
+                return Err(RuntimeError::io(
+                    "creating the container's state directory",
+                    &cdir,
+                    e,
+                ))
+            }
         }
         let mut cleanup = Cleanup {
             dir: Some(cdir.clone()),
@@ -172,10 +181,17 @@ impl Runtime {
 
         let fifo_fd: Option<OwnedFd> = if fifo {
             let path = cdir.join(EXEC_FIFO);
-            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
-                .map_err(|e| RuntimeError::sys(format!("creating the exec fifo {}", path.display()), e))?;
-            let fd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| RuntimeError::sys(format!("opening the exec fifo {}", path.display()), e))?;
+            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622)).map_err(
+                |e| RuntimeError::sys(format!("creating the exec fifo {}", path.display()), e),
+            )?;
+            let fd = nix::fcntl::open(
+                &path,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| {
+                RuntimeError::sys(format!("opening the exec fifo {}", path.display()), e)
+            })?;
             Some(fd)
         } else {
             None
@@ -205,14 +221,25 @@ impl Runtime {
             spec: spec.clone(),
             annotations: spec.annotations().clone().unwrap_or_default(),
         };
-        let spawned = spawn::spawn_init(&opts.id, &mut plan, pid_join.as_ref(), &id_maps(&spec), &rec.cgroup, |pid| {
-            let mut r = rec.clone();
-            r.pid = pid;
-            let st = serde_json::to_vec(&r.oci_state(Status::Creating)).unwrap_or_default();
-            crate::hooks::run("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &st)?;
-            crate::hooks::run("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), &st)?;
-            Ok(serde_json::to_vec(&r.oci_state(Status::Created)).unwrap_or_default())
-        })?;
+        let spawned = spawn::spawn_init(
+            &opts.id,
+            &mut plan,
+            pid_join.as_ref(),
+            &id_maps(&spec),
+            &rec.cgroup,
+            |pid| {
+                let mut r = rec.clone();
+                r.pid = pid;
+                let st = serde_json::to_vec(&r.oci_state(Status::Creating)).unwrap_or_default();
+                crate::hooks::run("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &st)?;
+                crate::hooks::run(
+                    "createRuntime",
+                    hooks.create_runtime().as_deref().unwrap_or(&[]),
+                    &st,
+                )?;
+                Ok(serde_json::to_vec(&r.oci_state(Status::Created)).unwrap_or_default())
+            },
+        )?;
         drop(fifo_fd);
         rec.pid = spawned.pid;
         rec.pid_start = state::start_time(spawned.pid).unwrap_or(0);
@@ -227,7 +254,8 @@ impl Runtime {
             Ok(())
         };
         if let Err(e) = finish() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(spawned.pid), Signal::SIGKILL);
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(spawned.pid), Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(spawned.pid), None);
             return Err(e);
         }
@@ -263,7 +291,8 @@ impl Runtime {
                         let _ = std::fs::remove_file(&fifo);
                         return Err(RuntimeError::Init {
                             id: id.into(),
-                            message: "the container's init exited before it could be started".into(),
+                            message: "the container's init exited before it could be started"
+                                .into(),
                         });
                     }
                     if Instant::now() > deadline {
@@ -294,14 +323,21 @@ impl Runtime {
     pub fn run(&self, opts: &CreateOptions) -> Result<i32> {
         crate::supervise::block_signals()?;
         let (rec, spawned) = self.make(opts, false)?;
-        let started = spawned.chan.send(Msg::Start).map_err(|e| RuntimeError::Init {
-            id: rec.id.clone(),
-            message: format!("starting: {}", nix::errno::Errno::from_raw(e).desc()),
-        });
+        let started = spawned
+            .chan
+            .send(Msg::Start)
+            .map_err(|e| RuntimeError::Init {
+                id: rec.id.clone(),
+                message: format!("starting: {}", nix::errno::Errno::from_raw(e).desc()),
+            });
         let r = started.and_then(|_| self.poststart(&rec));
         let code = match r {
             Ok(()) => {
-                let pty = if opts.console_socket.is_some() { None } else { spawned.pty_master.as_ref() };
+                let pty = if opts.console_socket.is_some() {
+                    None
+                } else {
+                    spawned.pty_master.as_ref()
+                };
                 crate::supervise::wait(rec.pid, pty)
             }
             Err(e) => Err(e),
@@ -330,7 +366,10 @@ impl Runtime {
             });
         }
         if all {
-            let pids = rec.cgroup.pids().map_err(|e| RuntimeError::Cgroup { id: id.into(), source: e })?;
+            let pids = rec.cgroup.pids().map_err(|e| RuntimeError::Cgroup {
+                id: id.into(),
+                source: e,
+            })?;
             for p in pids {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
             }
@@ -339,8 +378,12 @@ impl Runtime {
             }
             return Ok(());
         }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid), sig)
-            .map_err(|e| RuntimeError::sys(format!("sending {sig} to container {id:?} (pid {})", rec.pid), e))
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid), sig).map_err(|e| {
+            RuntimeError::sys(
+                format!("sending {sig} to container {id:?} (pid {})", rec.pid),
+                e,
+            )
+        })
     }
 
     /// Deletes a container; a running one only with `force`.
@@ -365,11 +408,13 @@ impl Runtime {
             }
             wait_gone(rec.pid, rec.pid_start, Duration::from_secs(10));
         }
-        rec.cgroup
-            .destroy()
-            .map_err(|e| RuntimeError::Cgroup { id: id.into(), source: e })?;
+        rec.cgroup.destroy().map_err(|e| RuntimeError::Cgroup {
+            id: id.into(),
+            source: e,
+        })?;
         let dir = Record::dir(&self.root, id);
-        std::fs::remove_dir_all(&dir).map_err(|e| RuntimeError::io("removing the container's state", &dir, e))?;
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| RuntimeError::io("removing the container's state", &dir, e))?;
         let hooks = rec.spec.hooks().clone().unwrap_or_default();
         if let Some(h) = hooks.poststop().as_deref().filter(|h| !h.is_empty()) {
             let st = serde_json::to_vec(&rec.oci_state(Status::Stopped)).unwrap_or_default();
@@ -417,14 +462,21 @@ impl Runtime {
         if opts.detach {
             return Ok(0);
         }
-        let pty = if opts.console_socket.is_some() { None } else { spawned.pty_master.as_ref() };
+        let pty = if opts.console_socket.is_some() {
+            None
+        } else {
+            spawned.pty_master.as_ref()
+        };
         crate::supervise::wait(spawned.pid, pty)
     }
 
     /// The pids of all processes in the container (host pid namespace).
     pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
         let rec = Record::load(&self.root, id)?;
-        let mut p = rec.cgroup.pids().map_err(|e| RuntimeError::Cgroup { id: id.into(), source: e })?;
+        let mut p = rec.cgroup.pids().map_err(|e| RuntimeError::Cgroup {
+            id: id.into(),
+            source: e,
+        })?;
         p.sort();
         Ok(p)
     }
@@ -452,24 +504,41 @@ impl Runtime {
         let rec = Record::load(&self.root, id)?;
         let st = rec.status(&self.root);
         if st != Status::Running {
-            return Err(RuntimeError::WrongState { id: id.into(), status: st.as_str(), action: "pause" });
+            return Err(RuntimeError::WrongState {
+                id: id.into(),
+                status: st.as_str(),
+                action: "pause",
+            });
         }
-        rec.cgroup.freeze().map_err(|e| RuntimeError::Cgroup { id: id.into(), source: e })
+        rec.cgroup.freeze().map_err(|e| RuntimeError::Cgroup {
+            id: id.into(),
+            source: e,
+        })
     }
 
     pub fn resume(&self, id: &str) -> Result<()> {
         let rec = Record::load(&self.root, id)?;
         let st = rec.status(&self.root);
         if st != Status::Paused {
-            return Err(RuntimeError::WrongState { id: id.into(), status: st.as_str(), action: "resume" });
+            return Err(RuntimeError::WrongState {
+                id: id.into(),
+                status: st.as_str(),
+                action: "resume",
+            });
         }
-        rec.cgroup.thaw().map_err(|e| RuntimeError::Cgroup { id: id.into(), source: e })
+        rec.cgroup.thaw().map_err(|e| RuntimeError::Cgroup {
+            id: id.into(),
+            source: e,
+        })
     }
 
     /// Cgroup statistics of a container.
     pub fn stats(&self, id: &str) -> Result<cgroups::Stats> {
         let rec = Record::load(&self.root, id)?;
-        rec.cgroup.stats().map_err(|e| RuntimeError::Cgroup { id: id.into(), source: e })
+        rec.cgroup.stats().map_err(|e| RuntimeError::Cgroup {
+            id: id.into(),
+            source: e,
+        })
     }
 }
 
@@ -505,11 +574,26 @@ fn with_default_devices(
     use LinuxDeviceType::{B, C};
     rules.push(rule(C, None, None, "m"));
     rules.push(rule(B, None, None, "m"));
-    for (ma, mi) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+    for (ma, mi) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
         rules.push(rule(C, Some(ma), Some(mi), "rwm"));
     }
     rules.push(rule(C, Some(136), None, "rwm"));
-    for d in spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default() {
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default()
+    {
         let t = match d.typ() {
             LinuxDeviceType::B => B,
             _ => C,
@@ -522,7 +606,10 @@ fn with_default_devices(
 
 /// Opens the namespaces of a container's init to join them (user first,
 /// mount last); namespaces we already share are skipped.
-fn container_namespaces(rec: &Record) -> Result<(Vec<(OwnedFd, libc::c_int)>, Option<OwnedFd>)> {
+/// Namespaces to join with setns (fd, CLONE_NEW* flag), and the pid namespace.
+type Joins = (Vec<(OwnedFd, libc::c_int)>, Option<OwnedFd>);
+
+fn container_namespaces(rec: &Record) -> Result<Joins> {
     let order = [
         (LinuxNamespaceType::User, "user"),
         (LinuxNamespaceType::Ipc, "ipc"),
@@ -542,13 +629,19 @@ fn container_namespaces(rec: &Record) -> Result<(Vec<(OwnedFd, libc::c_int)>, Op
         .collect();
     let same = |name: &str| -> bool {
         use std::os::unix::fs::MetadataExt;
-        let a = std::fs::metadata(format!("/proc/self/ns/{name}")).map(|m| m.ino()).ok();
-        let b = std::fs::metadata(format!("/proc/{}/ns/{name}", rec.pid)).map(|m| m.ino()).ok();
+        let a = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .map(|m| m.ino())
+            .ok();
+        let b = std::fs::metadata(format!("/proc/{}/ns/{name}", rec.pid))
+            .map(|m| m.ino())
+            .ok();
         a.is_some() && a == b
     };
     let open = |name: &str| -> Result<OwnedFd> {
         let p = format!("/proc/{}/ns/{name}", rec.pid);
-        Ok(std::fs::File::open(&p).map_err(|e| RuntimeError::io("opening the container's namespace", p, e))?.into())
+        Ok(std::fs::File::open(&p)
+            .map_err(|e| RuntimeError::io("opening the container's namespace", p, e))?
+            .into())
     };
     let mut joins = Vec::new();
     for (t, name) in order {

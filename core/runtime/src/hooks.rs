@@ -33,12 +33,17 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
         .envs(h.env().iter().flatten().filter_map(|e| e.split_once('=')))
         .stdin(Stdio::piped())
         .stdout(Stdio::null());
-    let mut child = cmd.spawn().map_err(|e| err(format!("could not start it: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| err(format!("could not start it: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state);
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok(()),
@@ -49,7 +54,10 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
         if deadline.is_some_and(|d| Instant::now() > d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(err(format!("timed out after {} s", h.timeout().unwrap_or(0))));
+            return Err(err(format!(
+                "timed out after {} s",
+                h.timeout().unwrap_or(0)
+            )));
         }
         std::thread::sleep(Duration::from_millis(1));
     }

@@ -65,7 +65,10 @@ mod tests {
         symlink("/etc", r.join("abs")).unwrap();
         symlink("../../../../..", r.join("usr/up")).unwrap();
         symlink("usr/lib", r.join("lib")).unwrap();
-        assert_eq!(secure_join(r, Path::new("/abs/passwd")), r.join("etc/passwd"));
+        assert_eq!(
+            secure_join(r, Path::new("/abs/passwd")),
+            r.join("etc/passwd")
+        );
         assert_eq!(secure_join(r, Path::new("/usr/up/etc")), r.join("etc"));
         assert_eq!(secure_join(r, Path::new("/lib/x")), r.join("usr/lib/x"));
         assert_eq!(secure_join(r, Path::new("/../../x")), r.join("x"));

@@ -220,13 +220,20 @@ impl Builder<'_> {
         if typ == "sysfs" && !self.ctx.new_netns && self.ctx.new_userns {
             // sysfs of a netns we do not own cannot be mounted: bind the host's.
             let host = self.target(m.destination(), false)?;
-            self.bind(Path::new("/sys"), &host, true, opts.flags | libc::MS_RDONLY, &dst_show)?;
+            self.bind(
+                Path::new("/sys"),
+                &host,
+                true,
+                opts.flags | libc::MS_RDONLY,
+                &dst_show,
+            )?;
             self.mounted.push(host);
             return Ok(());
         }
         if is_bind {
             let src = m.source().clone().unwrap_or_default();
-            let md = std::fs::metadata(&src).map_err(|e| RuntimeError::io("bind mount source", &src, e))?;
+            let md = std::fs::metadata(&src)
+                .map_err(|e| RuntimeError::io("bind mount source", &src, e))?;
             let host = self.target(m.destination(), !md.is_dir())?;
             self.bind(&src, &host, opts.recursive, opts.flags, &dst_show)?;
             if opts.propagation != 0 {
@@ -271,7 +278,14 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn bind(&mut self, src: &Path, host: &Path, recursive: bool, flags: c_ulong, show: &str) -> Result<()> {
+    fn bind(
+        &mut self,
+        src: &Path,
+        host: &Path,
+        recursive: bool,
+        flags: c_ulong,
+        show: &str,
+    ) -> Result<()> {
         let rec = if recursive { libc::MS_REC } else { 0 };
         self.steps.push(
             Step::Mount {
@@ -361,9 +375,23 @@ impl Builder<'_> {
         ];
         let mut list: Vec<(PathBuf, u32, u64, u64, u32, u32)> = defaults
             .iter()
-            .map(|(n, ma, mi)| (PathBuf::from("/dev").join(n), libc::S_IFCHR | 0o666, *ma, *mi, 0, 0))
+            .map(|(n, ma, mi)| {
+                (
+                    PathBuf::from("/dev").join(n),
+                    libc::S_IFCHR | 0o666,
+                    *ma,
+                    *mi,
+                    0,
+                    0,
+                )
+            })
             .collect();
-        for d in spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default() {
+        for d in spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().clone())
+            .unwrap_or_default()
+        {
             let kind = match d.typ() {
                 LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
                 LinuxDeviceType::B => libc::S_IFBLK,
@@ -399,7 +427,12 @@ impl Builder<'_> {
             }
             if self.ctx.new_userns {
                 // mknod is not allowed in a user namespace: bind the host's node.
-                self.steps.push(Step::Touch { path: cpath(&host)? }, format!("creating {}", path.display()));
+                self.steps.push(
+                    Step::Touch {
+                        path: cpath(&host)?,
+                    },
+                    format!("creating {}", path.display()),
+                );
                 self.bind(&path, &host, false, 0, &path.display().to_string())?;
             } else {
                 self.steps.push(
@@ -481,11 +514,18 @@ pub fn build(spec: &Spec, ctx: &RootfsContext<'_>) -> Result<(Steps, Steps, bool
 
     let mut post = Steps::default();
     let linux = spec.linux().clone().unwrap_or_default();
-    let mut sysctls: Vec<_> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
+    let mut sysctls: Vec<_> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     sysctls.sort();
     for (k, v) in sysctls {
         if k.contains('/') && k.contains("..") {
-            return Err(RuntimeError::Unsupported(format!("sysctl {k:?}: invalid name")));
+            return Err(RuntimeError::Unsupported(format!(
+                "sysctl {k:?}: invalid name"
+            )));
         }
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         post.push(
@@ -497,12 +537,27 @@ pub fn build(spec: &Spec, ctx: &RootfsContext<'_>) -> Result<(Steps, Steps, bool
         );
     }
     for p in linux.masked_paths().clone().unwrap_or_default() {
-        post.push(Step::Mask { path: cstr(p.as_bytes())? }, format!("masking {p}"));
+        post.push(
+            Step::Mask {
+                path: cstr(p.as_bytes())?,
+            },
+            format!("masking {p}"),
+        );
     }
     for p in linux.readonly_paths().clone().unwrap_or_default() {
-        post.push(Step::ReadOnly { path: cstr(p.as_bytes())? }, format!("making {p} read-only"));
+        post.push(
+            Step::ReadOnly {
+                path: cstr(p.as_bytes())?,
+            },
+            format!("making {p} read-only"),
+        );
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         post.push(
             Step::RemountBind {
                 dst: cstr(b"/")?,
@@ -511,7 +566,11 @@ pub fn build(spec: &Spec, ctx: &RootfsContext<'_>) -> Result<(Steps, Steps, bool
             "making the root filesystem read-only",
         );
     }
-    if let Some(p) = linux.rootfs_propagation().as_deref().filter(|p| !p.is_empty()) {
+    if let Some(p) = linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         post.push(
             Step::Propagation {
                 dst: cstr(b"/")?,
@@ -529,7 +588,14 @@ mod tests {
 
     #[test]
     fn options_become_flags_and_data() {
-        let o = parse_options(&["nosuid".into(), "ro".into(), "mode=755".into(), "size=65536k".into(), "rprivate".into()]).unwrap();
+        let o = parse_options(&[
+            "nosuid".into(),
+            "ro".into(),
+            "mode=755".into(),
+            "size=65536k".into(),
+            "rprivate".into(),
+        ])
+        .unwrap();
         assert_eq!(o.flags, libc::MS_NOSUID | libc::MS_RDONLY);
         assert_eq!(o.data, vec!["mode=755", "size=65536k"]);
         assert_eq!(o.propagation, libc::MS_PRIVATE | libc::MS_REC);

@@ -5,8 +5,12 @@
 use std::io::{Read, Seek};
 use std::str::FromStr;
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
 
 use crate::error::{Result, RuntimeError};
 
@@ -57,7 +61,8 @@ pub struct Compiled {
 /// Compiles a profile.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
     let default = action(profile.default_action(), profile.default_errno_ret())?;
-    let mut ctx = ScmpFilterContext::new(default).map_err(|e| err(format!("creating the filter: {e}")))?;
+    let mut ctx =
+        ScmpFilterContext::new(default).map_err(|e| err(format!("creating the filter: {e}")))?;
     // The runtime applies no_new_privs itself, as the spec says.
     ctx.set_ctl_nnp(false).map_err(|e| err(e.to_string()))?;
     for arch in profile.architectures().iter().flatten() {
@@ -65,8 +70,10 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let a = ScmpArch::from_str(&name).map_err(|_| err(format!("unknown architecture {name}")))?;
-        ctx.add_arch(a).map_err(|e| err(format!("adding architecture {name}: {e}")))?;
+        let a =
+            ScmpArch::from_str(&name).map_err(|_| err(format!("unknown architecture {name}")))?;
+        ctx.add_arch(a)
+            .map_err(|e| err(format!("adding architecture {name}: {e}")))?;
     }
     for sc in profile.syscalls().iter().flatten() {
         let act = action(sc.action(), sc.errno_ret())?;
@@ -75,13 +82,17 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
         }
         for name in sc.names() {
             let Ok(nr) = ScmpSyscall::from_name(name) else {
-                tracing::warn!("seccomp: syscall {name} is unknown on this architecture; ignoring it");
+                tracing::warn!(
+                    "seccomp: syscall {name} is unknown on this architecture; ignoring it"
+                );
                 continue;
             };
             let args = sc.args().clone().unwrap_or_default();
             let conds: Vec<ScmpArgCompare> = args
                 .iter()
-                .map(|a| ScmpArgCompare::new(a.index() as u32, compare(a.op(), a.value_two()), a.value()))
+                .map(|a| {
+                    ScmpArgCompare::new(a.index() as u32, compare(a.op(), a.value_two()), a.value())
+                })
                 .collect();
             let mut idx: Vec<usize> = args.iter().map(|a| a.index()).collect();
             idx.sort();
@@ -109,8 +120,10 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
         };
     }
-    let mut mem = tempfile::tempfile().map_err(|e| err(format!("temporary file for the BPF program: {e}")))?;
-    ctx.export_bpf(&mem).map_err(|e| err(format!("exporting the BPF program: {e}")))?;
+    let mut mem = tempfile::tempfile()
+        .map_err(|e| err(format!("temporary file for the BPF program: {e}")))?;
+    ctx.export_bpf(&mem)
+        .map_err(|e| err(format!("exporting the BPF program: {e}")))?;
     let mut bytes = Vec::new();
     mem.rewind()
         .and_then(|_| mem.read_to_end(&mut bytes))
@@ -149,7 +162,11 @@ mod tests {
     #[test]
     fn notify_is_refused_with_a_reason() {
         let p: LinuxSeccomp =
-            serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"})).unwrap();
-        assert!(compile(&p).unwrap_err().to_string().contains("SCMP_ACT_NOTIFY"));
+            serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}))
+                .unwrap();
+        assert!(compile(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("SCMP_ACT_NOTIFY"));
     }
 }

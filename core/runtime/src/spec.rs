@@ -26,16 +26,29 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
         path: path.clone(),
         source: e,
     })?;
-    let spec: Spec = serde_json::from_slice(&text).map_err(|e| RuntimeError::ParseConfig {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&text);
+    let spec: Spec =
+        serde_path_to_error::deserialize(de).map_err(|e| RuntimeError::ParseConfig {
+            path: path.clone(),
+            reason: match e.path().to_string().as_str() {
+                "." => e.inner().to_string(),
+                field => format!("field {field}: {}", e.inner()),
+            },
+        })?;
     validate(&spec).map_err(|reason| RuntimeError::InvalidConfig {
         path: path.clone(),
         reason,
     })?;
-    let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
-    let rootfs = if root.is_absolute() { root } else { dir.join(root) };
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    let rootfs = if root.is_absolute() {
+        root
+    } else {
+        dir.join(root)
+    };
     if !rootfs.is_dir() {
         return Err(RuntimeError::MissingRootfs { path: rootfs });
     }
@@ -101,7 +114,9 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
         );
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
-        && !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Uts)
+        && !namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Uts)
     {
         return Err("hostname: setting a hostname needs a new UTS namespace".into());
     }
@@ -124,9 +139,18 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
     if let Some(prop) = linux.rootfs_propagation() {
         if !matches!(
             prop.as_str(),
-            "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "unbindable" | "runbindable"
+            "" | "private"
+                | "rprivate"
+                | "slave"
+                | "rslave"
+                | "shared"
+                | "rshared"
+                | "unbindable"
+                | "runbindable"
         ) {
-            return Err(format!("linux.rootfsPropagation {prop:?}: unknown propagation"));
+            return Err(format!(
+                "linux.rootfsPropagation {prop:?}: unknown propagation"
+            ));
         }
     }
     Ok(())
@@ -210,7 +234,11 @@ mod tests {
             ("/ociVersion", serde_json::json!("2.0.0"), "ociVersion"),
             ("/process/args", serde_json::json!([]), "process.args"),
             ("/process/cwd", serde_json::json!("rel"), "process.cwd"),
-            ("/process/env", serde_json::json!(["NOEQUALS"]), "process.env"),
+            (
+                "/process/env",
+                serde_json::json!(["NOEQUALS"]),
+                "process.env",
+            ),
             (
                 "/linux/namespaces",
                 serde_json::json!([{"type": "pid"}, {"type": "pid"}]),

@@ -69,7 +69,8 @@ impl Record {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let mut f = std::fs::File::create(&tmp).map_err(|e| RuntimeError::io("writing", &tmp, e))?;
+        let mut f =
+            std::fs::File::create(&tmp).map_err(|e| RuntimeError::io("writing", &tmp, e))?;
         f.write_all(&data)
             .and_then(|_| f.sync_all())
             .map_err(|e| RuntimeError::io("writing", &tmp, e))?;

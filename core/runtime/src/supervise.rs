@@ -67,11 +67,23 @@ pub fn wait(pid: i32, pty: Option<&OwnedFd>) -> Result<i32> {
     let mut stdin_open = pty.is_some();
     let target = Pid::from_raw(pid);
     loop {
-        if let Ok(st) = waitpid(target, Some(WaitPidFlag::WNOHANG)) {
+        let waited = waitpid(target, Some(WaitPidFlag::WNOHANG));
+        if waited == Err(nix::errno::Errno::ECHILD) {
+            // Not our child (should not happen: the init is cloned with
+            // CLONE_PARENT); its status is lost, so report a failure.
+            tracing::warn!("process {pid} is not our child; its exit status is unknown");
+            return Ok(255);
+        }
+        if let Ok(st) = waited {
             if let Some(code) = exit_code(st) {
                 if let Some(m) = pty {
                     // Drain what the process wrote before it exited.
-                    while poll(&mut [PollFd::new(m.as_fd(), PollFlags::POLLIN)], PollTimeout::ZERO).unwrap_or(0) > 0
+                    while poll(
+                        &mut [PollFd::new(m.as_fd(), PollFlags::POLLIN)],
+                        PollTimeout::ZERO,
+                    )
+                    .unwrap_or(0)
+                        > 0
                         && copy(m.as_raw_fd(), 1)
                     {}
                 }

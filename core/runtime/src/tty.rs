@@ -11,12 +11,19 @@ use crate::error::{Result, RuntimeError};
 
 /// Connects to the console socket and sends the pty master (SCM_RIGHTS).
 pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
-    let sock = UnixStream::connect(path).map_err(|e| RuntimeError::io("connecting to the console socket", path, e))?;
+    let sock = UnixStream::connect(path)
+        .map_err(|e| RuntimeError::io("connecting to the console socket", path, e))?;
     let fds = [master.as_raw_fd()];
     let name = b"/dev/ptmx";
     let iov = [std::io::IoSlice::new(name)];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(|e| RuntimeError::sys(format!("sending the terminal to {}", path.display()), e))?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| RuntimeError::sys(format!("sending the terminal to {}", path.display()), e))?;
     Ok(())
 }
 
@@ -47,7 +54,8 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = nix::sys::termios::tcsetattr(&self.fd, nix::sys::termios::SetArg::TCSANOW, &self.saved);
+        let _ =
+            nix::sys::termios::tcsetattr(&self.fd, nix::sys::termios::SetArg::TCSANOW, &self.saved);
     }
 }
 

@@ -63,7 +63,10 @@ fn read(path: &Path) -> String {
 }
 
 fn sleeper() -> Child {
-    Command::new("sleep").arg("600").spawn().expect("spawn sleep")
+    Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("spawn sleep")
 }
 
 #[test]
@@ -87,7 +90,10 @@ fn limits_processes_freeze_stats_and_destroy() {
         assert_eq!(read(&d.join("cpu.max")), "50000 100000");
     } else {
         let dir = |c: &str| cg.v1_dir(c).unwrap().to_path_buf();
-        assert_eq!(read(&dir("memory").join("memory.limit_in_bytes")), "67108864");
+        assert_eq!(
+            read(&dir("memory").join("memory.limit_in_bytes")),
+            "67108864"
+        );
         assert_eq!(read(&dir("pids").join("pids.max")), "32");
         assert_eq!(read(&dir("cpu").join("cpu.shares")), "512");
         assert_eq!(read(&dir("cpu").join("cpu.cfs_quota_us")), "50000");
@@ -112,11 +118,11 @@ fn limits_processes_freeze_stats_and_destroy() {
     assert!(!cg.is_frozen().unwrap());
 
     let stats = cg.stats().expect("stats");
+    serde_json::to_string(&stats).unwrap();
     let pids = stats.pids.expect("pids stats");
     assert_eq!((pids.current, pids.limit), (1, Some(32)));
     assert_eq!(stats.memory.expect("memory stats").limit, Some(67108864));
     assert!(stats.cpu.is_some());
-    serde_json::to_string(&stats).unwrap();
 
     cg.destroy().expect("destroy");
     let status = child.wait().unwrap();
@@ -132,13 +138,16 @@ fn a_refused_limit_leaves_no_directory_in_any_hierarchy() {
     let layout = setup(&["memory"]);
     let path = unique_path();
     // No host has 3MB huge pages.
-    let r = resources(r#"{"pids": {"limit": 8}, "hugepageLimits": [{"pageSize": "3MB", "limit": 1}]}"#);
+    let r =
+        resources(r#"{"pids": {"limit": 8}, "hugepageLimits": [{"pageSize": "3MB", "limit": 1}]}"#);
     let err = Cgroup::create(&layout, &path, Some(&r)).unwrap_err();
-    assert!(err.to_string().contains("3MB"), "{err}");
-    let mut roots: Vec<_> = ["memory", "pids", "cpu", "freezer", "devices", "cpuset", "blkio"]
-        .iter()
-        .filter_map(|c| layout.v1_mount(c))
-        .collect();
+    assert!(err.to_string().contains("hugetlb"), "{err}");
+    let mut roots: Vec<_> = [
+        "memory", "pids", "cpu", "freezer", "devices", "cpuset", "blkio",
+    ]
+    .iter()
+    .filter_map(|c| layout.v1_mount(c))
+    .collect();
     roots.extend(layout.unified_mount());
     for root in roots {
         let dir = root.join(path.trim_start_matches('/'));
@@ -158,6 +167,35 @@ fn a_bpf_device_program_on_cgroup2_denies_the_device_inside_only() {
     let cg = &cg.0;
     let dir = cg.unified_path().unwrap();
 
+    // A typical container allow-list (as `runc spec` writes it) passes the verifier and works.
+    let defaults: Vec<LinuxDeviceCgroup> = serde_json::from_str(
+        r#"[{"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+            {"allow": true, "type": "c", "access": "m"},
+            {"allow": true, "type": "b", "access": "m"}]"#,
+    )
+    .unwrap();
+    attach_device_filter(dir, &defaults).expect("attach the default list");
+    let (stdout, stderr) = run_inside(
+        cg,
+        "head -c1 /dev/zero >/dev/null; echo zero=$?; head -c0 /dev/kmsg; echo kmsg=$?",
+    );
+    assert!(
+        stdout.contains("zero=0"),
+        "stdout: {stdout} stderr: {stderr}"
+    );
+    assert!(
+        stdout.contains("kmsg=1"),
+        "stdout: {stdout} stderr: {stderr}"
+    );
+
     let rules: Vec<LinuxDeviceCgroup> = serde_json::from_str(
         r#"[{"allow": true, "access": "rwm"},
             {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "r"}]"#,
@@ -165,11 +203,26 @@ fn a_bpf_device_program_on_cgroup2_denies_the_device_inside_only() {
     .unwrap();
     attach_device_filter(dir, &rules).expect("attach");
     attach_device_filter(dir, &rules).expect("attach again");
-    assert_eq!(attached_device_programs(dir).unwrap(), 1, "a new program replaces the old one");
+    assert_eq!(
+        attached_device_programs(dir).unwrap(),
+        1,
+        "a new program replaces the old one"
+    );
 
+    assert_dev_null_read_denied_inside(cg);
+
+    cg.destroy().expect("destroy");
+    for p in cg.paths() {
+        assert!(!p.exists(), "{} is left behind", p.display());
+    }
+}
+
+/// Runs `script` with `sh -c` inside `cg` (it starts only once it is in there); returns its
+/// stdout and stderr.
+fn run_inside(cg: &Cgroup, script: &str) -> (String, String) {
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("read go; cat /dev/null; echo read=$?; echo x > /dev/null && echo write=ok")
+        .arg(format!("read go; {script}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -178,15 +231,71 @@ fn a_bpf_device_program_on_cgroup2_denies_the_device_inside_only() {
     cg.add_pid(child.id() as i32).expect("add_pid");
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("read=1"), "stdout: {stdout} stderr: {stderr}");
-    assert!(stderr.contains("Operation not permitted"), "stderr: {stderr}");
-    assert!(stdout.contains("write=ok"), "writing stays allowed: {stdout}");
-    std::fs::File::open("/dev/null").expect("outside the cgroup /dev/null still opens");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
-    cg.destroy().expect("destroy");
-    for p in cg.paths() {
-        assert!(!p.exists(), "{} is left behind", p.display());
+/// Reading /dev/null must fail with EPERM inside `cg`, writing must work, and this process
+/// (outside) must still open it.
+fn assert_dev_null_read_denied_inside(cg: &Cgroup) {
+    let script = "cat /dev/null; echo read=$?; echo x > /dev/null && echo write=ok";
+    let (stdout, stderr) = run_inside(cg, script);
+    assert!(
+        stdout.contains("read=1"),
+        "stdout: {stdout} stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("Operation not permitted"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        stdout.contains("write=ok"),
+        "writing stays allowed: {stdout}"
+    );
+    std::fs::File::open("/dev/null").expect("outside the cgroup /dev/null still opens");
+}
+
+#[test]
+fn device_rules_through_apply_use_the_hosts_device_controller() {
+    let layout = setup(&["devices"]);
+    let path = unique_path();
+    let r = resources(
+        r#"{"devices": [{"allow": true, "access": "rwm"},
+                        {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "r"}]}"#,
+    );
+    let cg = Guard(Cgroup::create(&layout, &path, Some(&r)).expect("create"));
+    if let Some(d) = cg.0.v1_dir("devices") {
+        assert!(read(&d.join("devices.list")).contains("a *:* rwm"));
     }
+    assert_dev_null_read_denied_inside(&cg.0);
+}
+
+#[test]
+fn memory_and_swap_updates_in_both_directions() {
+    let layout = setup(&["memory"]);
+    let swap = layout
+        .v1_mount("memory")
+        .is_none_or(|m| m.join("memory.memsw.limit_in_bytes").exists());
+    let mem = |limit: i64, with_swap: i64| {
+        if swap {
+            resources(&format!(
+                r#"{{"memory": {{"limit": {limit}, "swap": {with_swap}}}}}"#
+            ))
+        } else {
+            resources(&format!(r#"{{"memory": {{"limit": {limit}}}}}"#))
+        }
+    };
+    let cg = Guard(
+        Cgroup::create(&layout, &unique_path(), Some(&mem(64 << 20, 128 << 20))).expect("create"),
+    );
+    // Growing past the current memory+swap, then shrinking below the current limit: each
+    // needs the writes in a different order.
+    cg.0.apply(&mem(256 << 20, 512 << 20)).expect("grow");
+    cg.0.apply(&mem(32 << 20, 48 << 20)).expect("shrink");
+    let limit = cg.0.stats().unwrap().memory.unwrap().limit;
+    assert_eq!(limit, Some(32 << 20));
+    cg.0.apply(&mem(-1, -1)).expect("unlimited");
+    assert_eq!(cg.0.stats().unwrap().memory.unwrap().limit, None);
 }

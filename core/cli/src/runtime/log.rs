@@ -14,14 +14,28 @@ impl Logger {
         let json = format == "json";
         let level = if debug { "debug" } else { "warn" };
         let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_default();
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-        let opened = file.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false);
+        let opened = file.and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
         match (opened, json) {
             (Some(f), true) => {
-                let _ = builder.json().with_writer(std::sync::Mutex::new(f)).try_init();
+                let _ = builder
+                    .json()
+                    .with_writer(std::sync::Mutex::new(f))
+                    .try_init();
             }
             (Some(f), false) => {
-                let _ = builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).try_init();
+                let _ = builder
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f))
+                    .try_init();
             }
             (None, _) => {
                 let _ = builder.with_writer(std::io::stderr).try_init();
@@ -37,7 +51,11 @@ impl Logger {
     pub fn error(&self, msg: &str) {
         eprintln!("berth: {msg}");
         if let Some(p) = &self.file {
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
                 let time = berth_runtime::state::now_rfc3339();
                 let line = if self.json {
                     serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()

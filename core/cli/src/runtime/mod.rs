@@ -12,7 +12,11 @@ use clap::{Args, Subcommand};
 
 /// Global flags, as runc's.
 #[derive(clap::Parser, Debug)]
-#[command(name = "berth-runtime", version, about = "berth's OCI runtime (runc-compatible command line)")]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "berth's OCI runtime (runc-compatible command line)"
+)]
 pub struct RuntimeCli {
     /// Directory for container state (runc: --root).
     #[arg(long, global = true, default_value = "/run/berth/runtime")]
@@ -133,8 +137,23 @@ pub fn main(cli: RuntimeCli) -> i32 {
     match verbs::dispatch(&rt, cli.verb) {
         Ok(code) => code,
         Err(e) => {
-            logger.error(&format!("{e:#}"));
+            logger.error(&error_text(&e));
             1
         }
     }
+}
+
+/// The error and its causes, without repeating a cause its parent already quotes.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }

@@ -60,7 +60,11 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
             Ok(0)
         }
         Verb::Start { id } => rt.start(&id).map(|_| 0).map_err(Into::into),
-        Verb::Run { create, detach, keep } => {
+        Verb::Run {
+            create,
+            detach,
+            keep,
+        } => {
             let o = create_options(&create)?;
             if detach {
                 rt.create(&o)?;
@@ -93,7 +97,11 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
             }
         }
         Verb::Exec(a) => exec(rt, a),
-        Verb::Ps { format, id, ps_args } => ps(rt, &format, &id, ps_args),
+        Verb::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(rt, &format, &id, ps_args),
         Verb::List { format, quiet } => list(rt, &format, quiet),
         Verb::Pause { id } => rt.pause(&id).map(|_| 0).map_err(Into::into),
         Verb::Resume { id } => rt.resume(&id).map(|_| 0).map_err(Into::into),
@@ -106,7 +114,10 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
                 bail!("events without --stats (a stream) is not supported yet; use --stats");
             }
             let s = rt.stats(&id)?;
-            println!("{}", serde_json::json!({"type": "stats", "id": id, "data": s}));
+            println!(
+                "{}",
+                serde_json::json!({"type": "stats", "id": id, "data": s})
+            );
             Ok(0)
         }
     }
@@ -133,7 +144,11 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).with_context(|| format!("unknown signal number {n}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     Signal::from_str(&name).with_context(|| format!("unknown signal {s:?}"))
 }
 
@@ -142,14 +157,14 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         bail!("--preserve-fds is not supported by berth yet");
     }
     let process: Process = if let Some(p) = &a.process {
-        let text = std::fs::read(p).with_context(|| format!("reading the process file {}", p.display()))?;
-        serde_json::from_slice(&text).with_context(|| format!("parsing the process file {}", p.display()))?
+        let text = std::fs::read(p)
+            .with_context(|| format!("reading the process file {}", p.display()))?;
+        serde_json::from_slice(&text)
+            .with_context(|| format!("parsing the process file {}", p.display()))?
     } else {
         if a.command.is_empty() {
             bail!("exec: give a command to run (or --process FILE)");
         }
-        let state = rt.state(&a.id)?;
-        let _ = state;
         let rec = berth_runtime::state::Record::load(&rt.root, &a.id)?;
         let mut p = rec.spec.process().clone().unwrap_or_default();
         p.set_args(Some(a.command.clone()));
@@ -174,7 +189,8 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
             user.set_gid(gid);
         }
         if !a.additional_gids.is_empty() {
-            p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+            p.user_mut()
+                .set_additional_gids(Some(a.additional_gids.clone()));
         }
         if a.no_new_privs {
             p.set_no_new_privileges(Some(true));
@@ -184,7 +200,11 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
             for c in &a.cap {
                 let cap = oci_spec::runtime::Capability::from_str(c)
                     .map_err(|_| anyhow::anyhow!("unknown capability {c}"))?;
-                for set in [caps.bounding().clone(), caps.effective().clone(), caps.permitted().clone()] {
+                for set in [
+                    caps.bounding().clone(),
+                    caps.effective().clone(),
+                    caps.permitted().clone(),
+                ] {
                     let _ = set;
                 }
                 let mut b = caps.bounding().clone().unwrap_or_default();
@@ -217,7 +237,11 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: Vec<String>) -> Result<i32>
             Ok(0)
         }
         "table" => {
-            let args = if ps_args.is_empty() { vec!["-ef".to_string()] } else { ps_args };
+            let args = if ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                ps_args
+            };
             let out = std::process::Command::new("ps")
                 .args(&args)
                 .output()
@@ -231,7 +255,11 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: Vec<String>) -> Result<i32>
                 .context("ps output has no PID column")?;
             println!("{header}");
             for l in lines {
-                if let Some(p) = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()) {
+                if let Some(p) = l
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok())
+                {
                     if pids.contains(&p) {
                         println!("{l}");
                     }
@@ -272,17 +300,23 @@ fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32> {
             println!("{}", serde_json::to_string(&v)?);
         }
         "table" => {
-            println!("{:<12} {:<10} {:<10} {:<40} {:<30} {}", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+            println!(
+                "{:<12} {:<10} {:<10} {:<40} {:<30} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for (r, s) in &all {
-                let pid = if *s == berth_runtime::Status::Stopped { 0 } else { r.pid };
+                let pid = if *s == berth_runtime::Status::Stopped {
+                    0
+                } else {
+                    r.pid
+                };
                 println!(
-                    "{:<12} {:<10} {:<10} {:<40} {:<30} {}",
+                    "{:<12} {:<10} {:<10} {:<40} {:<30} root",
                     r.id,
                     pid,
                     s.as_str(),
                     r.bundle.display(),
                     r.created,
-                    "root"
                 );
             }
         }

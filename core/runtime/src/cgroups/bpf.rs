@@ -252,6 +252,9 @@ mod tests {
     fn attach_to_a_plain_directory_fails_with_the_path() {
         let tmp = tempfile::tempdir().unwrap();
         let err = replace_device_program(tmp.path(), &[]).unwrap_err();
-        assert!(err.to_string().contains(&tmp.path().display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&tmp.path().display().to_string()),
+            "{err}"
+        );
     }
 }

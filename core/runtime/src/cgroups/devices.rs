@@ -108,10 +108,17 @@ pub(crate) fn normalize(rules: &[LinuxDeviceCgroup]) -> Result<(bool, Vec<Rule>)
 
 /// Applies the rules to a v1 `devices` cgroup: deny everything, then each rule in order.
 pub(crate) fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
-    let parsed = rules.iter().map(Rule::parse).collect::<Result<Vec<_>, _>>()?;
+    let parsed = rules
+        .iter()
+        .map(Rule::parse)
+        .collect::<Result<Vec<_>, _>>()?;
     fs::write_setting(dir, "devices.deny", "a", "devices")?;
     for r in parsed {
-        let file = if r.allow { "devices.allow" } else { "devices.deny" };
+        let file = if r.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         fs::write_setting(dir, file, &r.v1_line(), "devices")?;
     }
     Ok(())

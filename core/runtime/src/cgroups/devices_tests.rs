@@ -4,8 +4,17 @@
 use super::*;
 use oci_spec::runtime::LinuxDeviceCgroupBuilder;
 
-fn rule(allow: bool, typ: LinuxDeviceType, major: i64, minor: i64, access: &str) -> LinuxDeviceCgroup {
-    let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).typ(typ).access(access);
+fn rule(
+    allow: bool,
+    typ: LinuxDeviceType,
+    major: i64,
+    minor: i64,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut b = LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .typ(typ)
+        .access(access);
     if major >= 0 {
         b = b.major(major);
     }
@@ -16,7 +25,10 @@ fn rule(allow: bool, typ: LinuxDeviceType, major: i64, minor: i64, access: &str)
 }
 
 fn all(allow: bool) -> LinuxDeviceCgroup {
-    LinuxDeviceCgroupBuilder::default().allow(allow).build().unwrap()
+    LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .build()
+        .unwrap()
 }
 
 /// Runs a device program the way the kernel would for one access request.
@@ -69,7 +81,10 @@ fn compile(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
 #[test]
 fn no_rules_denies_everything_in_two_instructions() {
     let p = compile(&[]);
-    assert_eq!(p, vec![insn(op::MOV32_K, 0, 0, 0, 0), insn(op::EXIT, 0, 0, 0, 0)]);
+    assert_eq!(
+        p,
+        vec![insn(op::MOV32_K, 0, 0, 0, 0), insn(op::EXIT, 0, 0, 0, 0)]
+    );
     // A reset drops the rules before it.
     let p = compile(&[rule(true, LinuxDeviceType::C, 1, 3, "rwm"), all(false)]);
     assert_eq!(p.len(), 2);
@@ -180,7 +195,11 @@ fn v1_denies_all_then_writes_rules_in_order() {
     let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
     assert_eq!(read("devices.deny"), "a");
     assert_eq!(read("devices.allow"), "c 1:3 rwm");
-    apply_v1(tmp.path(), &[all(true), rule(false, LinuxDeviceType::B, -1, -1, "mw")]).unwrap();
+    apply_v1(
+        tmp.path(),
+        &[all(true), rule(false, LinuxDeviceType::B, -1, -1, "mw")],
+    )
+    .unwrap();
     assert_eq!(read("devices.allow"), "a");
     assert_eq!(read("devices.deny"), "b *:* wm");
 }

@@ -213,7 +213,10 @@ mod tests {
         let err = write_setting(tmp.path(), "pids.max", "5", "pids.limit").unwrap_err();
         assert!(matches!(err, CgroupError::MissingFile { .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("pids.limit") && msg.contains("pids.max"), "{msg}");
+        assert!(
+            msg.contains("pids.limit") && msg.contains("pids.max"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -231,7 +234,10 @@ mod tests {
         fs::create_dir(tmp.path().join("a")).unwrap();
         let mut created = Vec::new();
         mkdir_tracked(tmp.path(), Path::new("a/b/c"), &mut created).unwrap();
-        assert_eq!(created, vec![tmp.path().join("a/b"), tmp.path().join("a/b/c")]);
+        assert_eq!(
+            created,
+            vec![tmp.path().join("a/b"), tmp.path().join("a/b/c")]
+        );
         let t = tree(&tmp.path().join("a")).unwrap();
         assert_eq!(t.first().unwrap(), &tmp.path().join("a"));
         assert_eq!(t.last().unwrap(), &tmp.path().join("a/b/c"));
@@ -242,13 +248,19 @@ mod tests {
     #[test]
     fn flat_keys_and_max_values() {
         let p = Path::new("cpu.stat");
-        assert_eq!(flat_key(p, "usage_usec 5\nuser_usec 3\n", "user_usec").unwrap(), Some(3));
+        assert_eq!(
+            flat_key(p, "usage_usec 5\nuser_usec 3\n", "user_usec").unwrap(),
+            Some(3)
+        );
         assert_eq!(flat_key(p, "usage_usec 5\n", "nr_periods").unwrap(), None);
         assert!(flat_key(p, "usage_usec x\n", "usage_usec").is_err());
         let tmp = tempfile::tempdir().unwrap();
         fs::write(tmp.path().join("pids.max"), "max\n").unwrap();
         assert_eq!(read_max_opt(&tmp.path().join("pids.max")).unwrap(), None);
         fs::write(tmp.path().join("pids.max"), "12\n").unwrap();
-        assert_eq!(read_max_opt(&tmp.path().join("pids.max")).unwrap(), Some(12));
+        assert_eq!(
+            read_max_opt(&tmp.path().join("pids.max")).unwrap(),
+            Some(12)
+        );
     }
 }

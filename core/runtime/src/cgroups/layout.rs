@@ -76,7 +76,7 @@ impl Layout {
     ) -> Result<Layout, CgroupError> {
         let attached: BTreeSet<&str> = self_cgroup
             .lines()
-            .filter_map(|l| l.splitn(3, ':').nth(1))
+            .filter_map(|l| l.split(':').nth(1))
             .flat_map(|c| c.split(','))
             .filter(|c| !c.is_empty())
             .collect();
@@ -198,10 +198,15 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match octal {
             Some(d) if b[i] == b'\\' => {
-                out.push(d.iter().fold(0u8, |acc, c| acc.wrapping_mul(8) + (c - b'0')));
+                out.push(
+                    d.iter()
+                        .fold(0u8, |acc, c| acc.wrapping_mul(8) + (c - b'0')),
+                );
                 i += 4;
             }
             _ => {
@@ -269,8 +274,14 @@ pub(crate) mod tests {
         };
         assert_eq!(unified, Path::new("/x/sys/fs/cgroup/unified"));
         assert_eq!(controllers.len(), 9);
-        assert_eq!(l.v1_mount("memory"), Some(Path::new("/x/sys/fs/cgroup/memory")));
-        assert_eq!(l.v1_mount("cpuacct"), Some(Path::new("/x/sys/fs/cgroup/cpuacct")));
+        assert_eq!(
+            l.v1_mount("memory"),
+            Some(Path::new("/x/sys/fs/cgroup/memory"))
+        );
+        assert_eq!(
+            l.v1_mount("cpuacct"),
+            Some(Path::new("/x/sys/fs/cgroup/cpuacct"))
+        );
         assert_eq!(l.v1_mount("hugetlb"), None);
         assert!(!l.is_v2());
         assert_eq!(l.v1_hierarchies().len(), 9);
@@ -290,7 +301,10 @@ pub(crate) mod tests {
         let cpu = Path::new("/sys/fs/cgroup/cpu,cpuacct");
         assert_eq!(l.v1_mount("cpu"), Some(cpu));
         assert_eq!(l.v1_mount("cpuacct"), Some(cpu));
-        assert_eq!(l.v1_mount("freezer"), Some(Path::new("/sys/fs/cgroup/my cgroup")));
+        assert_eq!(
+            l.v1_mount("freezer"),
+            Some(Path::new("/sys/fs/cgroup/my cgroup"))
+        );
         assert_eq!(l.unified_mount(), None);
         let h = l.v1_hierarchies();
         let comount = h.iter().find(|(_, d)| d == cpu).unwrap();
@@ -309,7 +323,9 @@ pub(crate) mod tests {
     fn only_named_v1_hierarchies_with_cgroup2_is_v2_and_nothing_is_an_error() {
         let text = "26 25 0:23 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n\
                     27 25 0:24 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
-        assert!(Layout::from_parts(text, "", Path::new("/")).unwrap().is_v2());
+        assert!(Layout::from_parts(text, "", Path::new("/"))
+            .unwrap()
+            .is_v2());
         let err = Layout::from_parts("22 1 0:21 / /proc rw - proc proc rw\n", "", Path::new("/"));
         assert!(matches!(err, Err(CgroupError::NoMount)));
     }

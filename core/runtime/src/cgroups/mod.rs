@@ -331,15 +331,17 @@ fn relative_path(cgroups_path: &str) -> Result<PathBuf, CgroupError> {
         }
     }
     if rel.as_os_str().is_empty() {
-        return Err(invalid("a container cannot use the root of the cgroup hierarchy"));
+        return Err(invalid(
+            "a container cannot use the root of the cgroup hierarchy",
+        ));
     }
     Ok(rel)
 }
 
 #[cfg(test)]
-mod testutil;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testutil;
 
 impl Cgroup {
     /// For a container's `/sys/fs/cgroup` on a v1 or hybrid host: each

@@ -100,7 +100,11 @@ pub struct HugetlbStats {
 }
 
 pub(crate) fn read(cg: &Cgroup) -> Result<Stats, CgroupError> {
-    let v2 = if cg.v1.is_empty() { cg.unified_path() } else { None };
+    let v2 = if cg.v1.is_empty() {
+        cg.unified_path()
+    } else {
+        None
+    };
     let memory = match (cg.v1_dir("memory"), v2) {
         (Some(d), _) => memory_v1(d)?,
         (None, Some(d)) => memory_v2(d)?,
@@ -229,7 +233,10 @@ fn device(path: &Path, dev: &str) -> Result<(u64, u64), CgroupError> {
 }
 
 fn entry(devs: &mut Vec<IoDeviceStats>, (major, minor): (u64, u64)) -> &mut IoDeviceStats {
-    let i = match devs.iter().position(|d| d.major == major && d.minor == minor) {
+    let i = match devs
+        .iter()
+        .position(|d| d.major == major && d.minor == minor)
+    {
         Some(i) => i,
         None => {
             devs.push(IoDeviceStats {
@@ -277,7 +284,9 @@ fn io_v2(d: &Path) -> Result<Vec<IoDeviceStats>, CgroupError> {
         let Some(dev) = f.next() else { continue };
         let e = entry(&mut devs, device(&path, dev)?);
         for kv in f {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             let v = fs::parse_u64(&path, v)?;
             match k {
                 "rbytes" => e.read_bytes = v,
@@ -306,7 +315,9 @@ fn hugetlb(d: &Path, v2: bool) -> Result<BTreeMap<String, HugetlbStats>, CgroupE
         else {
             continue;
         };
-        let Some(usage) = fs::read_u64_opt(&e.path())? else { continue };
+        let Some(usage) = fs::read_u64_opt(&e.path())? else {
+            continue;
+        };
         let s = if v2 {
             let events = d.join(format!("hugetlb.{size}.events"));
             let text = fs::read_opt(&events)?.unwrap_or_default();

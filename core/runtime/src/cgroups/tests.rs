@@ -19,9 +19,15 @@ fn leftovers(root: &Path) -> Vec<PathBuf> {
 fn cgroups_paths() {
     assert_eq!(default_path("web"), "/berth/web");
     assert_eq!(relative_path("/berth/web").unwrap(), Path::new("berth/web"));
-    assert_eq!(relative_path("berth/./web/").unwrap(), Path::new("berth/web"));
+    assert_eq!(
+        relative_path("berth/./web/").unwrap(),
+        Path::new("berth/web")
+    );
     for bad in ["/", "", "/berth/../../etc", "../x"] {
-        assert!(matches!(relative_path(bad), Err(CgroupError::InvalidPath { .. })), "{bad}");
+        assert!(
+            matches!(relative_path(bad), Err(CgroupError::InvalidPath { .. })),
+            "{bad}"
+        );
     }
     let err = relative_path("system.slice:berth:web").unwrap_err();
     assert!(matches!(err, CgroupError::SystemdPath { .. }));
@@ -33,8 +39,12 @@ fn a_failed_create_removes_every_directory_it_made() {
     let tmp = tempfile::tempdir().unwrap();
     let layout = v1_layout(tmp.path());
     // New directories have no interface files, so the first write fails.
-    let err = Cgroup::create(&layout, "/berth/c1", Some(&resources(r#"{"pids": {"limit": 5}}"#)))
-        .unwrap_err();
+    let err = Cgroup::create(
+        &layout,
+        "/berth/c1",
+        Some(&resources(r#"{"pids": {"limit": 5}}"#)),
+    )
+    .unwrap_err();
     assert!(matches!(err, CgroupError::MissingFile { .. }), "{err}");
     assert_eq!(leftovers(tmp.path()), Vec::<PathBuf>::new());
 }
@@ -68,7 +78,10 @@ fn a_cgroup_with_processes_is_a_duplicate() {
     populate(&pids, &[]);
     fs::write(pids.join("cgroup.procs"), "42\n43\n").unwrap();
     let err = Cgroup::create(&layout, "/berth/c1", None).unwrap_err();
-    assert!(matches!(&err, CgroupError::InUse { pids, .. } if pids == &[42, 43]), "{err}");
+    assert!(
+        matches!(&err, CgroupError::InUse { pids, .. } if pids == &[42, 43]),
+        "{err}"
+    );
     let mut left = leftovers(tmp.path());
     left.retain(|p| !p.starts_with(tmp.path().join("pids")));
     assert_eq!(left, Vec::<PathBuf>::new());
@@ -95,7 +108,10 @@ fn add_pid_pids_freeze_and_destroy_on_v1() {
     assert_eq!(pids, vec![4242, 4343]);
 
     cg.freeze().unwrap();
-    assert_eq!(read(tmp.path().join("freezer/berth/c1/freezer.state")), "FROZEN");
+    assert_eq!(
+        read(tmp.path().join("freezer/berth/c1/freezer.state")),
+        "FROZEN"
+    );
     assert!(cg.is_frozen().unwrap());
     cg.thaw().unwrap();
     assert!(!cg.is_frozen().unwrap());
@@ -111,7 +127,10 @@ fn add_pid_pids_freeze_and_destroy_on_v1() {
         }
     }
     cg.destroy().unwrap();
-    assert!(tmp.path().join("pids/berth").is_dir(), "the shared parent stays");
+    assert!(
+        tmp.path().join("pids/berth").is_dir(),
+        "the shared parent stays"
+    );
     for p in cg.paths() {
         assert!(!p.exists(), "{}", p.display());
     }
@@ -150,28 +169,72 @@ fn stats_from_v1_and_v2_files() {
     w("memory/c1/memory.limit_in_bytes", "9223372036854771712\n");
     w("memory/c1/memory.max_usage_in_bytes", "2000\n");
     w("memory/c1/memory.failcnt", "3\n");
-    w("memory/c1/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+    w(
+        "memory/c1/memory.oom_control",
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+    );
     w("cpu,cpuacct/c1/cpuacct.usage", "5000\n");
     w("cpu,cpuacct/c1/cpuacct.usage_user", "3000\n");
     w("cpu,cpuacct/c1/cpuacct.usage_sys", "2000\n");
-    w("cpu,cpuacct/c1/cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 777\n");
+    w(
+        "cpu,cpuacct/c1/cpu.stat",
+        "nr_periods 10\nnr_throttled 4\nthrottled_time 777\n",
+    );
     w("pids/c1/pids.current", "2\n");
     w("pids/c1/pids.max", "max\n");
-    w("blkio/c1/blkio.throttle.io_service_bytes_recursive", "8:0 Read 4096\n8:0 Write 512\nTotal 4608\n");
-    w("blkio/c1/blkio.throttle.io_serviced_recursive", "8:0 Read 2\n8:0 Write 1\nTotal 3\n");
+    w(
+        "blkio/c1/blkio.throttle.io_service_bytes_recursive",
+        "8:0 Read 4096\n8:0 Write 512\nTotal 4608\n",
+    );
+    w(
+        "blkio/c1/blkio.throttle.io_serviced_recursive",
+        "8:0 Read 2\n8:0 Write 1\nTotal 3\n",
+    );
     populate(&tmp.path().join("unified/c1"), &[]);
     w("unified/c1/hugetlb.2MB.current", "2097152\n");
     w("unified/c1/hugetlb.2MB.events", "max 1\n");
     let s = cg.stats().unwrap();
     let m = s.memory.unwrap();
-    assert_eq!((m.usage, m.limit, m.max_usage, m.failcnt), (1000, None, Some(2000), Some(3)));
+    assert_eq!(
+        (m.usage, m.limit, m.max_usage, m.failcnt),
+        (1000, None, Some(2000), Some(3))
+    );
     assert_eq!((m.oom_kills, m.swap_usage), (Some(2), Some(500)));
     let c = s.cpu.unwrap();
-    assert_eq!((c.usage_ns, c.user_ns, c.system_ns), (5000, Some(3000), Some(2000)));
-    assert_eq!((c.periods, c.throttled_periods, c.throttled_ns), (Some(10), Some(4), Some(777)));
-    assert_eq!(s.pids.unwrap(), PidsStats { current: 2, limit: None });
-    assert_eq!(s.io, vec![IoDeviceStats { major: 8, minor: 0, read_bytes: 4096, write_bytes: 512, read_ios: 2, write_ios: 1 }]);
-    assert_eq!(s.hugetlb["2MB"], HugetlbStats { usage: 2097152, max_usage: None, failcnt: Some(1) });
+    assert_eq!(
+        (c.usage_ns, c.user_ns, c.system_ns),
+        (5000, Some(3000), Some(2000))
+    );
+    assert_eq!(
+        (c.periods, c.throttled_periods, c.throttled_ns),
+        (Some(10), Some(4), Some(777))
+    );
+    assert_eq!(
+        s.pids.unwrap(),
+        PidsStats {
+            current: 2,
+            limit: None
+        }
+    );
+    assert_eq!(
+        s.io,
+        vec![IoDeviceStats {
+            major: 8,
+            minor: 0,
+            read_bytes: 4096,
+            write_bytes: 512,
+            read_ios: 2,
+            write_ios: 1
+        }]
+    );
+    assert_eq!(
+        s.hugetlb["2MB"],
+        HugetlbStats {
+            usage: 2097152,
+            max_usage: None,
+            failcnt: Some(1)
+        }
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let cg = Cgroup::create(&Layout::v2_at(tmp.path()), "/c1", None).unwrap();
@@ -184,11 +247,17 @@ fn stats_from_v1_and_v2_files() {
     w("cpu.stat", "usage_usec 10\nuser_usec 6\nsystem_usec 4\nnr_periods 1\nnr_throttled 0\nthrottled_usec 0\n");
     w("pids.current", "1\n");
     w("pids.max", "64\n");
-    w("io.stat", "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n");
+    w(
+        "io.stat",
+        "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n",
+    );
     w("hugetlb.2MB.current", "0\n");
     let s = cg.stats().unwrap();
     let m = s.memory.unwrap();
-    assert_eq!((m.usage, m.limit, m.failcnt, m.oom_kills), (100, Some(1048576), Some(7), Some(1)));
+    assert_eq!(
+        (m.usage, m.limit, m.failcnt, m.oom_kills),
+        (100, Some(1048576), Some(7), Some(1))
+    );
     assert_eq!(s.cpu.unwrap().usage_ns, 10_000);
     assert_eq!(s.pids.unwrap().limit, Some(64));
     assert_eq!((s.io[0].read_bytes, s.io[0].write_ios), (1, 4));

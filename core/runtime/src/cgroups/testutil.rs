@@ -24,7 +24,12 @@ pub(crate) const V1_FILES: &[(&str, &[&str])] = &[
     ),
     (
         "cpuacct",
-        &["cpuacct.usage", "cpuacct.usage_user", "cpuacct.usage_sys", "cpuacct.stat"],
+        &[
+            "cpuacct.usage",
+            "cpuacct.usage_user",
+            "cpuacct.usage_sys",
+            "cpuacct.stat",
+        ],
     ),
     ("cpuset", &["cpuset.cpus", "cpuset.mems"]),
     (
@@ -105,33 +110,54 @@ pub(crate) fn populate(dir: &Path, files: &[&str]) {
 
 /// A v1 layout under `root` with cpu and cpuacct co-mounted, every hierarchy root populated.
 pub(crate) fn v1_layout(root: &Path) -> Layout {
-    let mounts: Vec<(String, PathBuf)> = ["cpu,cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"]
-        .iter()
-        .map(|c| (c.to_string(), root.join(c)))
-        .collect();
+    let mounts: Vec<(String, PathBuf)> = [
+        "cpu,cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
+    ]
+    .iter()
+    .map(|c| (c.to_string(), root.join(c)))
+    .collect();
     for (c, dir) in &mounts {
         populate(dir, &v1_files(c));
     }
     fs::write(root.join("cpuset/cpuset.cpus"), "0-1\n").unwrap();
     fs::write(root.join("cpuset/cpuset.mems"), "0\n").unwrap();
-    let refs: Vec<(&str, &Path)> = mounts.iter().map(|(c, d)| (c.as_str(), d.as_path())).collect();
+    let refs: Vec<(&str, &Path)> = mounts
+        .iter()
+        .map(|(c, d)| (c.as_str(), d.as_path()))
+        .collect();
     Layout::v1_at(&refs)
 }
 
 /// The hybrid layout of this project's CI host: v1 as in `v1_layout` plus a cgroup2 mount whose
 /// only controller is hugetlb.
 pub(crate) fn hybrid_layout(root: &Path) -> Layout {
-    let Layout::V1 { controllers } = v1_layout(root) else { unreachable!() };
+    let Layout::V1 { controllers } = v1_layout(root) else {
+        unreachable!()
+    };
     let unified = root.join("unified");
     populate(&unified, &["cgroup.controllers", "cgroup.subtree_control"]);
     fs::write(unified.join("cgroup.controllers"), "hugetlb\n").unwrap();
-    Layout::Hybrid { controllers, unified }
+    Layout::Hybrid {
+        controllers,
+        unified,
+    }
 }
 
 pub(crate) fn v1_files(controllers: &str) -> Vec<&'static str> {
     controllers
         .split(',')
-        .flat_map(|c| V1_FILES.iter().filter(move |(n, _)| *n == c).flat_map(|(_, f)| f.iter().copied()))
+        .flat_map(|c| {
+            V1_FILES
+                .iter()
+                .filter(move |(n, _)| *n == c)
+                .flat_map(|(_, f)| f.iter().copied())
+        })
         .collect()
 }
 

@@ -62,7 +62,10 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<(), CgroupError> 
 }
 
 fn not_mounted(setting: &str, controller: &str) -> CgroupError {
-    unsupported(setting, &format!("the {controller} controller is not mounted"))
+    unsupported(
+        setting,
+        &format!("the {controller} controller is not mounted"),
+    )
 }
 
 fn dir<'a>(cg: &'a Cgroup, controller: &str, setting: &str) -> Result<&'a Path, CgroupError> {
@@ -79,7 +82,8 @@ pub(crate) fn init_cpuset(mount: &Path, rel: &Path) -> Result<(), CgroupError> {
         for file in ["cpuset.cpus", "cpuset.mems"] {
             let own = fs::read_opt(&dir.join(file))?;
             if own.is_some_and(|v| v.trim().is_empty()) {
-                if let Some(p) = fs::read_opt(&parent.join(file))?.filter(|p| !p.trim().is_empty()) {
+                if let Some(p) = fs::read_opt(&parent.join(file))?.filter(|p| !p.trim().is_empty())
+                {
                     fs::write_file(&dir.join(file), p.trim())?;
                 }
             }
@@ -122,7 +126,12 @@ fn cpu(cg: &Cgroup, cpu: &LinuxCpu) -> Result<(), CgroupError> {
             fs::write_setting(d, "cpu.rt_period_us", &p.to_string(), "cpu.realtimePeriod")?;
         }
         if let Some(r) = cpu.realtime_runtime().filter(|v| *v != 0) {
-            fs::write_setting(d, "cpu.rt_runtime_us", &r.to_string(), "cpu.realtimeRuntime")?;
+            fs::write_setting(
+                d,
+                "cpu.rt_runtime_us",
+                &r.to_string(),
+                "cpu.realtimeRuntime",
+            )?;
         }
     }
     let cpus = cpu.cpus().as_deref().filter(|s| !s.is_empty());
@@ -142,10 +151,13 @@ fn cpu(cg: &Cgroup, cpu: &LinuxCpu) -> Result<(), CgroupError> {
 /// CFS bandwidth. A new period can be refused (EINVAL) until the new quota is in place, so on
 /// EINVAL the quota goes first.
 fn cfs(d: &Path, cpu: &LinuxCpu) -> Result<(), CgroupError> {
-    let quota = cpu
-        .quota()
-        .filter(|q| *q != 0)
-        .map(|q| if q < 0 { "-1".to_string() } else { q.to_string() });
+    let quota = cpu.quota().filter(|q| *q != 0).map(|q| {
+        if q < 0 {
+            "-1".to_string()
+        } else {
+            q.to_string()
+        }
+    });
     let write_quota = |q: &str| fs::write_setting(d, "cpu.cfs_quota_us", q, "cpu.quota");
     let mut quota_done = false;
     if let Some(p) = cpu.period().filter(|p| *p != 0).map(|p| p.to_string()) {
@@ -185,11 +197,15 @@ fn memory(d: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
         }
     }
     let limit = m.limit().filter(|l| *l != 0);
-    let write_limit = |l: i64| {
-        fs::write_setting(d, "memory.limit_in_bytes", &l.to_string(), "memory.limit")
-    };
+    let write_limit =
+        |l: i64| fs::write_setting(d, "memory.limit_in_bytes", &l.to_string(), "memory.limit");
     let write_swap = |s: i64| {
-        fs::write_setting(d, "memory.memsw.limit_in_bytes", &s.to_string(), "memory.swap")
+        fs::write_setting(
+            d,
+            "memory.memsw.limit_in_bytes",
+            &s.to_string(),
+            "memory.swap",
+        )
     };
     match (limit, swap) {
         (Some(l), Some(s)) => {
@@ -207,12 +223,36 @@ fn memory(d: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
         (None, None) => {}
     }
     let files: [(&str, &str, Option<String>); 6] = [
-        ("memory.soft_limit_in_bytes", "memory.reservation", m.reservation().map(|v| v.to_string())),
-        ("memory.kmem.limit_in_bytes", "memory.kernel", m.kernel().map(|v| v.to_string())),
-        ("memory.kmem.tcp.limit_in_bytes", "memory.kernelTCP", m.kernel_tcp().map(|v| v.to_string())),
-        ("memory.oom_control", "memory.disableOOMKiller", m.disable_oom_killer().map(|v| u8::from(v).to_string())),
-        ("memory.use_hierarchy", "memory.useHierarchy", m.use_hierarchy().map(|v| u8::from(v).to_string())),
-        ("memory.swappiness", "memory.swappiness", m.swappiness().map(|v| v.to_string())),
+        (
+            "memory.soft_limit_in_bytes",
+            "memory.reservation",
+            m.reservation().map(|v| v.to_string()),
+        ),
+        (
+            "memory.kmem.limit_in_bytes",
+            "memory.kernel",
+            m.kernel().map(|v| v.to_string()),
+        ),
+        (
+            "memory.kmem.tcp.limit_in_bytes",
+            "memory.kernelTCP",
+            m.kernel_tcp().map(|v| v.to_string()),
+        ),
+        (
+            "memory.oom_control",
+            "memory.disableOOMKiller",
+            m.disable_oom_killer().map(|v| u8::from(v).to_string()),
+        ),
+        (
+            "memory.use_hierarchy",
+            "memory.useHierarchy",
+            m.use_hierarchy().map(|v| u8::from(v).to_string()),
+        ),
+        (
+            "memory.swappiness",
+            "memory.swappiness",
+            m.swappiness().map(|v| v.to_string()),
+        ),
     ];
     if let Some(s) = m.swappiness().filter(|s| *s > 100) {
         return Err(invalid("memory.swappiness", format!("{s} is above 100")));
@@ -250,14 +290,31 @@ fn blkio(d: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         }
         if let Some(w) = dev.leaf_weight() {
             let line = format!("{maj}:{min} {w}");
-            fs::write_setting(d, "blkio.leaf_weight_device", &line, "blockIO.weightDevice.leafWeight")?;
+            fs::write_setting(
+                d,
+                "blkio.leaf_weight_device",
+                &line,
+                "blockIO.weightDevice.leafWeight",
+            )?;
         }
     }
     let throttles = [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ];
     for (file, devs) in throttles {
         for dev in devs.iter().flatten() {
@@ -273,7 +330,12 @@ fn hugetlb(d: &Path, limits: &[oci_spec::runtime::LinuxHugepageLimit]) -> Result
         let size = page_size(h.page_size())?;
         let value = h.limit().to_string();
         let setting = format!("hugepageLimits[{size}]");
-        fs::write_setting(d, &format!("hugetlb.{size}.limit_in_bytes"), &value, &setting)?;
+        fs::write_setting(
+            d,
+            &format!("hugetlb.{size}.limit_in_bytes"),
+            &value,
+            &setting,
+        )?;
         let rsvd = format!("hugetlb.{size}.rsvd.limit_in_bytes");
         if d.join(&rsvd).exists() {
             fs::write_setting(d, &rsvd, &value, &setting)?;
@@ -290,7 +352,10 @@ fn network(cg: &Cgroup, n: &LinuxNetwork) -> Result<(), CgroupError> {
     for p in n.priorities().iter().flatten() {
         let d = dir(cg, "net_prio", "network.priorities")?;
         if p.name().is_empty() || p.name().contains(char::is_whitespace) {
-            return Err(invalid("network.priorities", format!("bad interface {:?}", p.name())));
+            return Err(invalid(
+                "network.priorities",
+                format!("bad interface {:?}", p.name()),
+            ));
         }
         let line = format!("{} {}", p.name(), p.priority());
         fs::write_setting(d, "net_prio.ifpriomap", &line, "network.priorities")?;

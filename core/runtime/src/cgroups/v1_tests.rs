@@ -55,7 +55,10 @@ fn every_resource_lands_in_its_v1_file() {
     let b = tmp.path().join("blkio/berth/c1");
     assert_eq!(read(b.join("blkio.bfq.weight")), "300");
     assert_eq!(read(b.join("blkio.bfq.weight_device")), "8:0 200");
-    assert_eq!(read(b.join("blkio.throttle.read_bps_device")), "8:0 1048576");
+    assert_eq!(
+        read(b.join("blkio.throttle.read_bps_device")),
+        "8:0 1048576"
+    );
     assert_eq!(read(b.join("blkio.throttle.write_iops_device")), "8:16 100");
     let d = tmp.path().join("devices/berth/c1");
     assert_eq!(read(d.join("devices.deny")), "a");
@@ -66,13 +69,18 @@ fn every_resource_lands_in_its_v1_file() {
 fn unlimited_values() {
     let tmp = tempfile::tempdir().unwrap();
     let cg = cgroup(tmp.path());
-    cg.apply(&resources(r#"{"memory": {"limit": -1}, "cpu": {"quota": -1}, "pids": {"limit": 0}}"#))
-        .unwrap();
+    cg.apply(&resources(
+        r#"{"memory": {"limit": -1}, "cpu": {"quota": -1}, "pids": {"limit": 0}}"#,
+    ))
+    .unwrap();
     let m = tmp.path().join("memory/berth/c1");
     assert_eq!(read(m.join("memory.limit_in_bytes")), "-1");
     // memory+swap follows an unlimited memory limit when swap is not given.
     assert_eq!(read(m.join("memory.memsw.limit_in_bytes")), "-1");
-    assert_eq!(read(tmp.path().join("cpu,cpuacct/berth/c1/cpu.cfs_quota_us")), "-1");
+    assert_eq!(
+        read(tmp.path().join("cpu,cpuacct/berth/c1/cpu.cfs_quota_us")),
+        "-1"
+    );
     assert_eq!(read(tmp.path().join("pids/berth/c1/pids.max")), "max");
 }
 
@@ -97,20 +105,37 @@ fn missing_files_name_the_setting_and_file() {
         .apply(&resources(r#"{"memory": {"limit": 100, "swap": 200}}"#))
         .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("memory.swap") && msg.contains("memory.memsw.limit_in_bytes"), "{msg}");
+    assert!(
+        msg.contains("memory.swap") && msg.contains("memory.memsw.limit_in_bytes"),
+        "{msg}"
+    );
     // Without swap accounting an unlimited limit does not invent a swap write.
-    cg.apply(&resources(r#"{"memory": {"limit": -1}}"#)).unwrap();
+    cg.apply(&resources(r#"{"memory": {"limit": -1}}"#))
+        .unwrap();
 
-    let err = cg.apply(&resources(r#"{"blockIO": {"leafWeight": 10}}"#)).unwrap_err();
+    let err = cg
+        .apply(&resources(r#"{"blockIO": {"leafWeight": 10}}"#))
+        .unwrap_err();
     assert!(err.to_string().contains("blkio.leaf_weight"), "{err}");
     std::fs::remove_file(tmp.path().join("blkio/berth/c1/blkio.bfq.weight")).unwrap();
-    let err = cg.apply(&resources(r#"{"blockIO": {"weight": 10}}"#)).unwrap_err();
+    let err = cg
+        .apply(&resources(r#"{"blockIO": {"weight": 10}}"#))
+        .unwrap_err();
     assert!(err.to_string().contains("blkio.weight"), "{err}");
-    let err = cg.apply(&resources(r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#));
-    assert!(err.unwrap_err().to_string().contains("hugetlb controller is not mounted"));
-    let err = cg.apply(&resources(r#"{"unified": {"memory.high": "1"}}"#)).unwrap_err();
+    let err = cg.apply(&resources(
+        r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#,
+    ));
+    assert!(err
+        .unwrap_err()
+        .to_string()
+        .contains("hugetlb controller is not mounted"));
+    let err = cg
+        .apply(&resources(r#"{"unified": {"memory.high": "1"}}"#))
+        .unwrap_err();
     assert!(matches!(err, CgroupError::Unsupported { .. }), "{err}");
-    let err = cg.apply(&resources(r#"{"network": {"classID": 1}}"#)).unwrap_err();
+    let err = cg
+        .apply(&resources(r#"{"network": {"classID": 1}}"#))
+        .unwrap_err();
     assert!(err.to_string().contains("net_cls"), "{err}");
 }
 
@@ -118,7 +143,9 @@ fn missing_files_name_the_setting_and_file() {
 fn swappiness_over_100_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let cg = cgroup(tmp.path());
-    let err = cg.apply(&resources(r#"{"memory": {"swappiness": 101}}"#)).unwrap_err();
+    let err = cg
+        .apply(&resources(r#"{"memory": {"swappiness": 101}}"#))
+        .unwrap_err();
     assert!(err.to_string().contains("swappiness"), "{err}");
 }
 

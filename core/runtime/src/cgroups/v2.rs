@@ -126,7 +126,10 @@ fn cpu(dir: &Path, cpu: &LinuxCpu) -> Result<(), CgroupError> {
         let mut cur = current.split_whitespace();
         let cur_quota = cur.next().unwrap_or("max").to_string();
         let cur_period = cur.next().unwrap_or("100000").to_string();
-        let quota = quota.map_or(cur_quota, |q| if q < 0 { "max".into() } else { q.to_string() });
+        let quota = quota.map_or(
+            cur_quota,
+            |q| if q < 0 { "max".into() } else { q.to_string() },
+        );
         let period = period.map_or(cur_period, |p| p.to_string());
         fs::write_setting(dir, "cpu.max", &format!("{quota} {period}"), "cpu.quota")?;
     }
@@ -191,10 +194,16 @@ fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
         fs::write_setting(dir, "memory.low", &max_or(low), "memory.reservation")?;
     }
     if m.swappiness().is_some() {
-        return Err(unsupported("memory.swappiness", "cgroup v2 has no per-cgroup swappiness"));
+        return Err(unsupported(
+            "memory.swappiness",
+            "cgroup v2 has no per-cgroup swappiness",
+        ));
     }
     if m.disable_oom_killer() == Some(true) {
-        return Err(unsupported("memory.disableOOMKiller", "cgroup v2 cannot disable the OOM killer"));
+        return Err(unsupported(
+            "memory.disableOOMKiller",
+            "cgroup v2 cannot disable the OOM killer",
+        ));
     }
     if m.kernel().is_some() || m.kernel_tcp().is_some() {
         return Err(unsupported(
@@ -203,7 +212,10 @@ fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
         ));
     }
     if m.use_hierarchy() == Some(false) {
-        return Err(unsupported("memory.useHierarchy", "cgroup v2 is always hierarchical"));
+        return Err(unsupported(
+            "memory.useHierarchy",
+            "cgroup v2 is always hierarchical",
+        ));
     }
     Ok(())
 }
@@ -214,7 +226,10 @@ pub(crate) fn check_usage(usage_file: &Path, limit: i64) -> Result<(), CgroupErr
         if (limit as u64) < usage {
             return Err(invalid(
                 "memory.limit",
-                format!("{limit} is below the current usage {usage} ({})", usage_file.display()),
+                format!(
+                    "{limit} is below the current usage {usage} ({})",
+                    usage_file.display()
+                ),
             ));
         }
     }
@@ -235,11 +250,17 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         fs::write_setting(dir, weight_file, &weight(w), "blockIO.weight")?;
     }
     if b.leaf_weight().is_some() {
-        return Err(unsupported("blockIO.leafWeight", "cgroup v2 has no leaf weights"));
+        return Err(unsupported(
+            "blockIO.leafWeight",
+            "cgroup v2 has no leaf weights",
+        ));
     }
     for d in b.weight_device().iter().flatten() {
         if d.leaf_weight().is_some() {
-            return Err(unsupported("blockIO.weightDevice.leafWeight", "cgroup v2 has no leaf weights"));
+            return Err(unsupported(
+                "blockIO.weightDevice.leafWeight",
+                "cgroup v2 has no leaf weights",
+            ));
         }
         if let Some(w) = d.weight() {
             let line = format!("{}:{} {}", d.major(), d.minor(), weight(w));
@@ -254,7 +275,11 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     ];
     for (key, devs) in throttles {
         for d in devs.iter().flatten() {
-            let rate = if d.rate() == 0 { "max".to_string() } else { d.rate().to_string() };
+            let rate = if d.rate() == 0 {
+                "max".to_string()
+            } else {
+                d.rate().to_string()
+            };
             let line = format!("{}:{} {key}={rate}", d.major(), d.minor());
             fs::write_setting(dir, "io.max", &line, "blockIO.throttle")?;
         }
@@ -266,10 +291,16 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
 pub(crate) fn page_size(size: &str) -> Result<&str, CgroupError> {
     let digits = size.trim_end_matches(['K', 'M', 'G', 'B']);
     let unit = &size[digits.len()..];
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && ["KB", "MB", "GB"].contains(&unit) {
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && ["KB", "MB", "GB"].contains(&unit)
+    {
         Ok(size)
     } else {
-        Err(invalid("hugepageLimits.pageSize", format!("{size:?} is not like 2MB or 1GB")))
+        Err(invalid(
+            "hugepageLimits.pageSize",
+            format!("{size:?} is not like 2MB or 1GB"),
+        ))
     }
 }
 
@@ -313,7 +344,10 @@ pub(crate) fn unified(dir: &Path, map: &HashMap<String, String>) -> Result<(), C
     for key in keys {
         let setting = format!("unified[{key:?}]");
         if key.is_empty() || key.contains('/') || key.starts_with('.') {
-            return Err(invalid(&setting, "a key must be an interface file name".into()));
+            return Err(invalid(
+                &setting,
+                "a key must be an interface file name".into(),
+            ));
         }
         fs::write_setting(dir, key, &map[key], &setting)?;
     }

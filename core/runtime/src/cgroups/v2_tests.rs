@@ -9,7 +9,11 @@ use crate::cgroups::{Cgroup, Layout};
 
 fn v2_cgroup(root: &Path) -> (Cgroup, PathBuf) {
     populate(root, &["cgroup.controllers", "cgroup.subtree_control"]);
-    std::fs::write(root.join("cgroup.controllers"), "cpuset cpu io memory hugetlb pids").unwrap();
+    std::fs::write(
+        root.join("cgroup.controllers"),
+        "cpuset cpu io memory hugetlb pids",
+    )
+    .unwrap();
     let cg = Cgroup::create(&Layout::v2_at(root), "/berth/c1", None).unwrap();
     let dir = root.join("berth/c1");
     populate(&dir, V2_FILES);
@@ -81,11 +85,16 @@ fn cpu_max_keeps_the_other_half_and_unlimited_is_max() {
     let tmp = tempfile::tempdir().unwrap();
     let (cg, d) = v2_cgroup(tmp.path());
     std::fs::write(d.join("cpu.max"), "max 100000\n").unwrap();
-    cg.apply(&resources(r#"{"cpu": {"quota": 20000}}"#)).unwrap();
+    cg.apply(&resources(r#"{"cpu": {"quota": 20000}}"#))
+        .unwrap();
     assert_eq!(read(d.join("cpu.max")), "20000 100000");
-    cg.apply(&resources(r#"{"cpu": {"period": 50000}}"#)).unwrap();
+    cg.apply(&resources(r#"{"cpu": {"period": 50000}}"#))
+        .unwrap();
     assert_eq!(read(d.join("cpu.max")), "20000 50000");
-    cg.apply(&resources(r#"{"cpu": {"quota": -1}, "memory": {"limit": -1}}"#)).unwrap();
+    cg.apply(&resources(
+        r#"{"cpu": {"quota": -1}, "memory": {"limit": -1}}"#,
+    ))
+    .unwrap();
     assert_eq!(read(d.join("cpu.max")), "max 50000");
     assert_eq!(read(d.join("memory.max")), "max");
     assert_eq!(read(d.join("memory.swap.max")), "max");
@@ -97,25 +106,42 @@ fn v1_only_settings_are_refused_by_name() {
     let (cg, d) = v2_cgroup(tmp.path());
     for (json, name) in [
         (r#"{"memory": {"swappiness": 10}}"#, "memory.swappiness"),
-        (r#"{"memory": {"disableOOMKiller": true}}"#, "memory.disableOOMKiller"),
+        (
+            r#"{"memory": {"disableOOMKiller": true}}"#,
+            "memory.disableOOMKiller",
+        ),
         (r#"{"memory": {"kernel": 100}}"#, "memory.kernel"),
-        (r#"{"cpu": {"realtimeRuntime": 100}}"#, "cpu.realtimeRuntime"),
+        (
+            r#"{"cpu": {"realtimeRuntime": 100}}"#,
+            "cpu.realtimeRuntime",
+        ),
         (r#"{"blockIO": {"leafWeight": 100}}"#, "blockIO.leafWeight"),
         (r#"{"network": {"classID": 1}}"#, "network"),
     ] {
         let err = cg.apply(&resources(json)).unwrap_err();
-        assert!(matches!(err, CgroupError::Unsupported { .. }), "{json}: {err}");
+        assert!(
+            matches!(err, CgroupError::Unsupported { .. }),
+            "{json}: {err}"
+        );
         assert!(err.to_string().contains(name), "{json}: {err}");
     }
-    let err = cg.apply(&resources(r#"{"unified": {"memory.nope": "1"}}"#)).unwrap_err();
+    let err = cg
+        .apply(&resources(r#"{"unified": {"memory.nope": "1"}}"#))
+        .unwrap_err();
     assert!(matches!(err, CgroupError::MissingFile { .. }), "{err}");
     assert!(err.to_string().contains("memory.nope"), "{err}");
-    let err = cg.apply(&resources(r#"{"unified": {"../x": "1"}}"#)).unwrap_err();
+    let err = cg
+        .apply(&resources(r#"{"unified": {"../x": "1"}}"#))
+        .unwrap_err();
     assert!(matches!(err, CgroupError::InvalidValue { .. }), "{err}");
-    let err = cg.apply(&resources(r#"{"hugepageLimits": [{"pageSize": "../2MB", "limit": 1}]}"#));
+    let err = cg.apply(&resources(
+        r#"{"hugepageLimits": [{"pageSize": "../2MB", "limit": 1}]}"#,
+    ));
     assert!(matches!(err, Err(CgroupError::InvalidValue { .. })));
     std::fs::remove_file(d.join("io.weight")).unwrap();
-    let err = cg.apply(&resources(r#"{"blockIO": {"weight": 100}}"#)).unwrap_err();
+    let err = cg
+        .apply(&resources(r#"{"blockIO": {"weight": 100}}"#))
+        .unwrap_err();
     assert!(err.to_string().contains("io.weight"), "{err}");
 }
 
@@ -127,8 +153,19 @@ fn hybrid_puts_hugetlb_and_unified_keys_on_the_side_mount() {
     let u = tmp.path().join("unified/berth/c1");
     assert_eq!(cg.unified_path(), Some(u.as_path()));
     assert_eq!(cg.paths().len(), 8);
-    assert_eq!(read(tmp.path().join("unified/cgroup.subtree_control")), "+hugetlb");
-    populate(&u, &["hugetlb.2MB.max", "hugetlb.1GB.max", "hugetlb.2MB.rsvd.max", "memory.pressure"]);
+    assert_eq!(
+        read(tmp.path().join("unified/cgroup.subtree_control")),
+        "+hugetlb"
+    );
+    populate(
+        &u,
+        &[
+            "hugetlb.2MB.max",
+            "hugetlb.1GB.max",
+            "hugetlb.2MB.rsvd.max",
+            "memory.pressure",
+        ],
+    );
     cg.apply(&resources(
         r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}, {"pageSize": "1GB", "limit": -1}],
             "unified": {"memory.pressure": "some 1000 1000000"}}"#,
@@ -138,6 +175,8 @@ fn hybrid_puts_hugetlb_and_unified_keys_on_the_side_mount() {
     assert_eq!(read(u.join("hugetlb.2MB.rsvd.max")), "2097152");
     assert_eq!(read(u.join("hugetlb.1GB.max")), "max");
     assert_eq!(read(u.join("memory.pressure")), "some 1000 1000000");
-    let err = cg.apply(&resources(r#"{"hugepageLimits": [{"pageSize": "16GB", "limit": 1}]}"#));
+    let err = cg.apply(&resources(
+        r#"{"hugepageLimits": [{"pageSize": "16GB", "limit": 1}]}"#,
+    ));
     assert!(err.unwrap_err().to_string().contains("hugetlb.16GB.max"));
 }

@@ -49,17 +49,25 @@ pub fn run_init(plan: &mut InitPlan, chan: &Channel) -> ! {
 }
 
 /// Entry point of an `exec`'d process after fork. Never returns.
-pub fn run_exec(plan: &ProcessPlan, joins: &[(std::os::fd::OwnedFd, libc::c_int)], chan: &Channel) -> ! {
+pub fn run_exec(
+    plan: &ProcessPlan,
+    joins: &[(std::os::fd::OwnedFd, libc::c_int)],
+    chan: &Channel,
+) -> ! {
     let r = (|| -> R<Infallible> {
         reset_signals();
         expect(chan, Msg::Go)?;
         for (i, (fd, typ)) in joins.iter().enumerate() {
             use std::os::fd::AsRawFd;
-            // SAFETY: setns on an fd we own; affects only this process.
-            check(unsafe { libc::setns(fd.as_raw_fd(), *typ) } as _, Stage::Namespaces, i)?;
+            check(
+                // SAFETY: setns on an fd we own; affects only this process.
+                unsafe { libc::setns(fd.as_raw_fd(), *typ) } as _,
+                Stage::Namespaces,
+                i,
+            )?;
         }
         let idx = prepare_process(plan, chan, false)?;
-        chan.send(Msg::Ready).map_err(|e| proto(e))?;
+        chan.send(Msg::Ready).map_err(proto)?;
         exec_process(plan, idx)
     })();
     let Err(f) = r;
@@ -114,12 +122,20 @@ fn init(plan: &mut InitPlan, chan: &Channel) -> R<Infallible> {
     expect(chan, Msg::Go)?;
     new_namespaces(plan, chan)?;
     if let Some(h) = &plan.hostname {
-        // SAFETY: h is a valid C string; its length is passed.
-        check(unsafe { libc::sethostname(h.as_ptr(), h.as_bytes().len()) } as _, Stage::Hostname, 0)?;
+        check(
+            // SAFETY: h is a valid C string; its length is passed.
+            unsafe { libc::sethostname(h.as_ptr(), h.as_bytes().len()) } as _,
+            Stage::Hostname,
+            0,
+        )?;
     }
     if let Some(d) = &plan.domainname {
-        // SAFETY: as above.
-        check(unsafe { libc::setdomainname(d.as_ptr(), d.as_bytes().len()) } as _, Stage::Hostname, 1)?;
+        check(
+            // SAFETY: as above.
+            unsafe { libc::setdomainname(d.as_ptr(), d.as_bytes().len()) } as _,
+            Stage::Hostname,
+            1,
+        )?;
     }
     if let Some(v) = &plan.process.oom_score_adj {
         write_file(c"/proc/self/oom_score_adj", v).map_err(|e| Fail {
@@ -133,7 +149,8 @@ fn init(plan: &mut InitPlan, chan: &Channel) -> R<Infallible> {
     chan.send(Msg::HooksNow).map_err(proto)?;
     match chan.recv() {
         Ok(Some(Msg::State(n))) if (n as usize) <= plan.state_buf.len() => {
-            chan.recv_bytes(&mut plan.state_buf[..n as usize]).map_err(proto)?;
+            chan.recv_bytes(&mut plan.state_buf[..n as usize])
+                .map_err(proto)?;
             plan.state_len = n as usize;
         }
         Ok(None) => {
@@ -191,12 +208,20 @@ fn join_namespaces(plan: &InitPlan, chan: &Channel) -> R {
     use std::os::fd::AsRawFd;
     let ns = &plan.ns;
     for (i, (fd, typ)) in ns.join.iter().enumerate() {
-        // SAFETY: setns on an fd we own; affects only this process.
-        check(unsafe { libc::setns(fd.as_raw_fd(), *typ) } as _, Stage::Namespaces, i)?;
+        check(
+            // SAFETY: setns on an fd we own; affects only this process.
+            unsafe { libc::setns(fd.as_raw_fd(), *typ) } as _,
+            Stage::Namespaces,
+            i,
+        )?;
     }
     if ns.unshare_flags != 0 && ns.new_userns {
-        // SAFETY: unshare has no memory-safety preconditions.
-        check(unsafe { libc::unshare(libc::CLONE_NEWUSER) } as _, Stage::Namespaces, 100)?;
+        check(
+            // SAFETY: unshare has no memory-safety preconditions.
+            unsafe { libc::unshare(libc::CLONE_NEWUSER) } as _,
+            Stage::Namespaces,
+            100,
+        )?;
         chan.send(Msg::NeedMaps).map_err(proto)?;
     }
     Ok(())
@@ -209,23 +234,34 @@ fn join_namespaces(plan: &InitPlan, chan: &Channel) -> R {
 fn new_namespaces(plan: &InitPlan, chan: &Channel) -> R {
     let ns = &plan.ns;
     if ns.new_userns {
-        // SAFETY: plain credential syscalls.
-        check(unsafe { libc::setresgid(0, 0, 0) } as _, Stage::Namespaces, 102)?;
-        // SAFETY: as above.
-        check(unsafe { libc::setresuid(0, 0, 0) } as _, Stage::Namespaces, 103)?;
+        check(
+            // SAFETY: plain credential syscalls.
+            unsafe { libc::setresgid(0, 0, 0) } as _,
+            Stage::Namespaces,
+            102,
+        )?;
+        check(
+            // SAFETY: as above.
+            unsafe { libc::setresuid(0, 0, 0) } as _,
+            Stage::Namespaces,
+            103,
+        )?;
     }
     if ns.unshare_flags & !libc::CLONE_NEWUSER != 0 {
-        // SAFETY: unshare has no memory-safety preconditions.
         check(
+            // SAFETY: unshare has no memory-safety preconditions.
             unsafe { libc::unshare(ns.unshare_flags & !libc::CLONE_NEWUSER) } as _,
             Stage::Namespaces,
             100,
         )?;
     }
     if ns.fork_for_pidns {
+        // CLONE_PARENT: the real init becomes the runtime's child, not ours,
+        // so the runtime can wait for it after we exit.
+        let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
         // SAFETY: a fork-like clone in a single-threaded process; the child
         // continues on a copy of this stack and only makes syscalls.
-        let pid = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
+        let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
         if pid < 0 {
             return Err(fail(Stage::Namespaces, 101));
         }
@@ -236,8 +272,12 @@ fn new_namespaces(plan: &InitPlan, chan: &Channel) -> R {
         }
     }
     if ns.new_cgroupns {
-        // SAFETY: unshare has no memory-safety preconditions.
-        check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as _, Stage::Namespaces, 104)?;
+        check(
+            // SAFETY: unshare has no memory-safety preconditions.
+            unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } as _,
+            Stage::Namespaces,
+            104,
+        )?;
     }
     Ok(())
 }
@@ -247,10 +287,20 @@ fn pivot_root(rootfs: &CStr) -> R {
     // SAFETY: all pointers are valid C strings or null where the kernel allows null.
     unsafe {
         check(libc::chdir(rootfs.as_ptr()) as _, s, 0)?;
-        check(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()), s, 1)?;
+        check(
+            libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()),
+            s,
+            1,
+        )?;
         // Keep the unmount of the old root from propagating to the host.
         check(
-            libc::mount(std::ptr::null(), c".".as_ptr(), std::ptr::null(), libc::MS_SLAVE | libc::MS_REC, std::ptr::null()) as _,
+            libc::mount(
+                std::ptr::null(),
+                c".".as_ptr(),
+                std::ptr::null(),
+                libc::MS_SLAVE | libc::MS_REC,
+                std::ptr::null(),
+            ) as _,
             s,
             2,
         )?;
@@ -288,12 +338,23 @@ fn locked_flags(path: &CStr) -> libc::c_ulong {
 fn remount_bind(dst: &CStr, flags: libc::c_ulong) -> libc::c_int {
     let locked = locked_flags(dst);
     let atime = libc::MS_NOATIME | libc::MS_RELATIME | libc::MS_NODIRATIME | libc::MS_STRICTATIME;
-    let mut fl = libc::MS_REMOUNT | libc::MS_BIND | flags | (locked & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC));
+    let mut fl = libc::MS_REMOUNT
+        | libc::MS_BIND
+        | flags
+        | (locked & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC));
     if flags & atime == 0 {
         fl |= locked & atime;
     }
     // SAFETY: dst is a valid C string; null source/type/data are allowed for a remount.
-    unsafe { libc::mount(std::ptr::null(), dst.as_ptr(), std::ptr::null(), fl, std::ptr::null()) }
+    unsafe {
+        libc::mount(
+            std::ptr::null(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            fl,
+            std::ptr::null(),
+        )
+    }
 }
 
 fn exists(path: &CStr) -> Option<libc::mode_t> {
@@ -309,7 +370,7 @@ fn exists(path: &CStr) -> Option<libc::mode_t> {
 
 fn run_steps(steps: &Steps, stage: Stage) -> R {
     for (i, step) in steps.steps.iter().enumerate() {
-        // SAFETY (for the block): every pointer is a valid C string owned by
+        // SAFETY: every pointer is a valid C string owned by
         // the plan or null where the syscall allows it.
         let rc: libc::c_int = unsafe {
             match step {
@@ -319,11 +380,21 @@ fn run_steps(steps: &Steps, stage: Stage) -> R {
                     fstype,
                     flags,
                     data,
-                } => libc::mount(ptr(src), dst.as_ptr(), ptr(fstype), *flags, ptr(data).cast()),
+                } => libc::mount(
+                    ptr(src),
+                    dst.as_ptr(),
+                    ptr(fstype),
+                    *flags,
+                    ptr(data).cast(),
+                ),
                 Step::RemountBind { dst, flags } => remount_bind(dst, *flags),
-                Step::Propagation { dst, flags } => {
-                    libc::mount(std::ptr::null(), dst.as_ptr(), std::ptr::null(), *flags, std::ptr::null())
-                }
+                Step::Propagation { dst, flags } => libc::mount(
+                    std::ptr::null(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    *flags,
+                    std::ptr::null(),
+                ),
                 Step::Mkdir { path, mode } => {
                     let rc = libc::mkdir(path.as_ptr(), *mode);
                     if rc < 0 && errno() == libc::EEXIST {
@@ -333,7 +404,11 @@ fn run_steps(steps: &Steps, stage: Stage) -> R {
                     }
                 }
                 Step::Touch { path } => {
-                    let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                    let fd = libc::open(
+                        path.as_ptr(),
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                        0o644,
+                    );
                     if fd >= 0 {
                         libc::close(fd);
                         0
@@ -417,7 +492,12 @@ fn run_steps(steps: &Steps, stage: Stage) -> R {
 
 fn write_file(path: &CStr, value: &CStr) -> Result<(), i32> {
     // SAFETY: path is a valid C string.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_TRUNC | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_TRUNC | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(errno());
     }
@@ -435,7 +515,8 @@ fn run_hook(h: &HookPlan, state: &[u8]) -> Result<(), i32> {
         return Err(errno());
     }
     // SAFETY: fork-like clone in a single-threaded process.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) } as libc::pid_t;
+    let pid = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) }
+        as libc::pid_t;
     if pid < 0 {
         return Err(errno());
     }
@@ -493,7 +574,10 @@ fn run_hook(h: &HookPlan, state: &[u8]) -> Result<(), i32> {
 }
 
 fn now_ms() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
@@ -505,21 +589,34 @@ pub(crate) fn prepare_process(p: &ProcessPlan, chan: &Channel, _init: bool) -> R
     prepare_process_console(p, chan, false, false)
 }
 
-fn prepare_process_console(p: &ProcessPlan, chan: &Channel, init: bool, console_bind: bool) -> R<usize> {
+fn prepare_process_console(
+    p: &ProcessPlan,
+    chan: &Channel,
+    init: bool,
+    console_bind: bool,
+) -> R<usize> {
     if p.terminal {
         terminal(p, chan, init && console_bind)?;
     }
     for (i, (res, lim)) in p.rlimits.iter().enumerate() {
-        // SAFETY: lim is a valid rlimit.
-        check(unsafe { libc::setrlimit(*res, lim) } as _, Stage::Rlimits, i)?;
+        check(
+            // SAFETY: lim is a valid rlimit.
+            unsafe { libc::setrlimit(*res, lim) } as _,
+            Stage::Rlimits,
+            i,
+        )?;
     }
     if let Some(m) = p.umask {
         // SAFETY: umask cannot fail.
         unsafe { libc::umask(m) };
     }
     if p.no_new_privs {
-        // SAFETY: prctl with integer arguments.
-        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _, Stage::Identity, 10)?;
+        check(
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _,
+            Stage::Identity,
+            10,
+        )?;
     }
     if !p.no_new_privs {
         // Without no_new_privs the filter must go on while we still hold
@@ -534,7 +631,10 @@ fn prepare_process_console(p: &ProcessPlan, chan: &Channel, init: bool, console_
         match exists(c) {
             Some(m) if m & libc::S_IFMT == libc::S_IFREG => {
                 // SAFETY: c is a valid C string.
-                if unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) } == 0 {
+                if unsafe {
+                    libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS)
+                } == 0
+                {
                     return Ok(i);
                 }
                 last = libc::EACCES;
@@ -552,10 +652,13 @@ fn prepare_process_console(p: &ProcessPlan, chan: &Channel, init: bool, console_
 
 fn terminal(p: &ProcessPlan, chan: &Channel, console_bind: bool) -> R {
     let s = Stage::Terminal;
-    // SAFETY (block): ioctl/open/dup2 on fds we own with valid arguments.
+    // SAFETY: ioctl/open/dup2 on fds we own with valid arguments.
     unsafe {
         let master = check(
-            libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) as _,
+            libc::open(
+                c"/dev/ptmx".as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            ) as _,
             s,
             0,
         )? as libc::c_int;
@@ -580,8 +683,13 @@ fn terminal(p: &ProcessPlan, chan: &Channel, console_bind: bool) -> R {
             let mut buf = [0u8; 32];
             let path = fd_path(&mut buf, slave);
             check(
-                libc::mount(path.as_ptr(), c"/dev/console".as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null())
-                    as _,
+                libc::mount(
+                    path.as_ptr(),
+                    c"/dev/console".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) as _,
                 s,
                 3,
             )?;
@@ -633,14 +741,15 @@ fn identity(p: &ProcessPlan) -> R {
         for cap in 0..=c.last_cap {
             if c.bounding & (1 << cap) == 0 {
                 // SAFETY: prctl with integer arguments.
-                let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+                let rc =
+                    unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
                 if rc < 0 && errno() != libc::EINVAL {
                     return Err(fail(Stage::Capabilities, 0));
                 }
             }
         }
     }
-    // SAFETY (block): credential syscalls with valid pointers.
+    // SAFETY: credential syscalls with valid pointers.
     unsafe {
         libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
         let rc = libc::setgroups(p.additional_gids.len(), p.additional_gids.as_ptr());
@@ -688,20 +797,36 @@ fn set_caps(c: &CapSets) -> R {
             inheritable: (c.inheritable >> 32) as u32,
         },
     ];
-    // SAFETY: header and two data words as capset(2) requires for version 3.
     check(
+        // SAFETY: header and two data words as capset(2) requires for version 3.
         unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) },
         Stage::Capabilities,
         1,
     )?;
     // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
     for cap in 0..=c.last_cap {
         if c.ambient & (1 << cap) != 0 {
             // A capability missing from the inheritable set cannot be made
             // ambient; runc ignores that too.
             // SAFETY: prctl with integer arguments.
-            unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0) };
+            unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                )
+            };
         }
     }
     Ok(())
@@ -715,9 +840,16 @@ fn load_seccomp(p: &ProcessPlan) -> R {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: fprog points at the program, which outlives the call.
     check(
-        unsafe { libc::syscall(libc::SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, p.seccomp_flags, &fprog) },
+        // SAFETY: fprog points at the program, which outlives the call.
+        unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                1, /* SECCOMP_SET_MODE_FILTER */
+                p.seccomp_flags,
+                &fprog,
+            )
+        },
         Stage::Seccomp,
         0,
     )?;
@@ -729,10 +861,15 @@ pub(crate) fn exec_process(p: &ProcessPlan, idx: usize) -> R<Infallible> {
     if p.no_new_privs {
         load_seccomp(p)?;
     }
-    // SAFETY (block): fd housekeeping and execve with arrays prepared by the parent.
+    // SAFETY: fd housekeeping and execve with arrays prepared by the parent.
     unsafe {
         // Nothing of ours leaks into the container: fds 3+ close on exec.
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            4u32, /* CLOSE_RANGE_CLOEXEC */
+        );
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         let path = &p.candidates[idx];
         libc::execve(path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());

@@ -21,13 +21,24 @@ pub enum Step {
     },
     /// Re-mount a bind mount with `flags`, keeping the flags the kernel locks
     /// (nodev, nosuid, noexec, ro, atime) as they are on the mount.
-    RemountBind { dst: CString, flags: c_ulong },
+    RemountBind {
+        dst: CString,
+        flags: c_ulong,
+    },
     /// Change propagation of a mount point.
-    Propagation { dst: CString, flags: c_ulong },
+    Propagation {
+        dst: CString,
+        flags: c_ulong,
+    },
     /// Create a directory; an existing one is fine.
-    Mkdir { path: CString, mode: u32 },
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
     /// Create an empty file (bind-mount target); an existing one is fine.
-    Touch { path: CString },
+    Touch {
+        path: CString,
+    },
     Mknod {
         path: CString,
         mode: u32,
@@ -35,14 +46,24 @@ pub enum Step {
         uid: u32,
         gid: u32,
     },
-    Symlink { target: CString, link: CString },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
     /// maskedPaths: /dev/null over a file, an empty read-only tmpfs over a
     /// directory; a path that does not exist is skipped.
-    Mask { path: CString },
+    Mask {
+        path: CString,
+    },
     /// readonlyPaths: bind the path onto itself read-only; a missing path is skipped.
-    ReadOnly { path: CString },
+    ReadOnly {
+        path: CString,
+    },
     /// Write a value to a file (sysctl under /proc/sys).
-    Write { path: CString, value: CString },
+    Write {
+        path: CString,
+        value: CString,
+    },
 }
 
 /// A list of steps and the words that describe each for error messages.
@@ -58,7 +79,10 @@ impl Steps {
         self.descs.push(desc.into());
     }
     pub fn describe(&self, i: u32) -> &str {
-        self.descs.get(i as usize).map(String::as_str).unwrap_or("?")
+        self.descs
+            .get(i as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
     }
 }
 

@@ -68,7 +68,9 @@ pub fn process_plan(p: &Process, rootfs: Option<&Path>) -> Result<ProcessPlan> {
     let args = p.args().clone().unwrap_or_default();
     let mut env = p.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let home = rootfs.and_then(|r| home_of(r, p.user().uid())).unwrap_or_else(|| "/".into());
+        let home = rootfs
+            .and_then(|r| home_of(r, p.user().uid()))
+            .unwrap_or_else(|| "/".into());
         env.push(format!("HOME={home}"));
     }
     let path_env = env
@@ -101,9 +103,17 @@ pub fn process_plan(p: &Process, rootfs: Option<&Path>) -> Result<ProcessPlan> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        rlimit_descs.push(format!("setting rlimit {name} to soft {} hard {}", r.soft(), r.hard()));
+        rlimit_descs.push(format!(
+            "setting rlimit {name} to soft {} hard {}",
+            r.soft(),
+            r.hard()
+        ));
     }
-    let caps = p.capabilities().as_ref().map(crate::caps::sets).transpose()?;
+    let caps = p
+        .capabilities()
+        .as_ref()
+        .map(crate::caps::sets)
+        .transpose()?;
     Ok(ProcessPlan {
         cwd: cpath(p.cwd())?,
         argv: CStrArray::new(cstrings(&args)?),
@@ -216,12 +226,26 @@ pub struct InitInputs<'a> {
 
 pub fn init_plan(i: InitInputs<'_>) -> Result<InitPlan> {
     let spec = i.spec;
-    let process = spec.process().as_ref().ok_or_else(|| RuntimeError::Unsupported("process: missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::Unsupported("process: missing".into()))?;
     let mut pplan = process_plan(process, Some(i.rootfs))?;
     add_seccomp(&mut pplan, spec)?;
-    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
-    let new = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
-    if !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let new = |t: LinuxNamespaceType| {
+        namespaces
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    if !namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount)
+    {
         return Err(RuntimeError::Unsupported(
             "linux.namespaces: berth needs a mount namespace (pivot_root would change the host's root otherwise)".into(),
         ));
@@ -238,8 +262,18 @@ pub fn init_plan(i: InitInputs<'_>) -> Result<InitPlan> {
     let hooks = spec.hooks().clone().unwrap_or_default();
     Ok(InitPlan {
         ns: i.ns,
-        hostname: spec.hostname().as_ref().filter(|h| !h.is_empty()).map(|h| cstr(h.as_bytes())).transpose()?,
-        domainname: spec.domainname().as_ref().filter(|h| !h.is_empty()).map(|h| cstr(h.as_bytes())).transpose()?,
+        hostname: spec
+            .hostname()
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| cstr(h.as_bytes()))
+            .transpose()?,
+        domainname: spec
+            .domainname()
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| cstr(h.as_bytes()))
+            .transpose()?,
         rootfs: cpath(i.rootfs)?,
         pre_pivot: pre,
         post_pivot: post,

@@ -88,7 +88,8 @@ fn kill_and_reap(pid: i32) {
 fn write_maps(pid: i32, maps: &IdMaps) -> Result<()> {
     for (file, text) in [("uid_map", &maps.uid), ("gid_map", &maps.gid)] {
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text).map_err(|e| RuntimeError::io("writing user namespace map", path, e))?;
+        std::fs::write(&path, text)
+            .map_err(|e| RuntimeError::io("writing user namespace map", path, e))?;
     }
     Ok(())
 }
@@ -128,10 +129,17 @@ pub fn spawn_init(
     if plan.ns.new_userns {
         write_maps(pid, maps).map_err(|e| fail(pid, e))?;
     }
-    cgroup
-        .add_pid(pid)
-        .map_err(|e| fail(pid, RuntimeError::Cgroup { id: id.into(), source: e }))?;
-    ours.send(Msg::Go).map_err(|e| fail(pid, proto_err(id, e)))?;
+    cgroup.add_pid(pid).map_err(|e| {
+        fail(
+            pid,
+            RuntimeError::Cgroup {
+                id: id.into(),
+                source: e,
+            },
+        )
+    })?;
+    ours.send(Msg::Go)
+        .map_err(|e| fail(pid, proto_err(id, e)))?;
     if plan.ns.fork_for_pidns {
         match recv(&ours).map_err(|e| fail(pid, e))? {
             (Some(Msg::InitPid(p)), _) => {
@@ -188,8 +196,12 @@ pub fn spawn_exec(
         e
     };
     if let Some(cg) = cgroup {
-        cg.add_pid(pid)
-            .map_err(|e| fail(RuntimeError::Cgroup { id: id.into(), source: e }))?;
+        cg.add_pid(pid).map_err(|e| {
+            fail(RuntimeError::Cgroup {
+                id: id.into(),
+                source: e,
+            })
+        })?;
     }
     ours.send(Msg::Go).map_err(|e| fail(proto_err(id, e)))?;
     let mut pty = None;
@@ -197,11 +209,25 @@ pub fn spawn_exec(
         match recv(&ours).map_err(fail)? {
             (Some(Msg::PtyMaster), fd) => pty = fd,
             (Some(Msg::Ready), _) => break,
-            (Some(Msg::Fail { stage, index, errno }), _) => {
+            (
+                Some(Msg::Fail {
+                    stage,
+                    index,
+                    errno,
+                }),
+                _,
+            ) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 return Err(RuntimeError::Init {
                     id: id.into(),
-                    message: describe_process(plan, Fail { stage, index, errno }),
+                    message: describe_process(
+                        plan,
+                        Fail {
+                            stage,
+                            index,
+                            errno,
+                        },
+                    ),
                 });
             }
             other => {
@@ -233,17 +259,34 @@ fn recv(chan: &Channel) -> Result<(Option<Msg>, Option<OwnedFd>)> {
 fn proto_err(id: &str, e: i32) -> RuntimeError {
     RuntimeError::Init {
         id: id.into(),
-        message: format!("talking to the container's init: {}", Errno::from_raw(e).desc()),
+        message: format!(
+            "talking to the container's init: {}",
+            Errno::from_raw(e).desc()
+        ),
     }
 }
 
 fn unexpected(id: &str, plan: &InitPlan, got: (Option<Msg>, Option<OwnedFd>)) -> RuntimeError {
     let message = match got.0 {
-        Some(Msg::Fail { stage, index, errno }) => describe_init(plan, Fail { stage, index, errno }),
+        Some(Msg::Fail {
+            stage,
+            index,
+            errno,
+        }) => describe_init(
+            plan,
+            Fail {
+                stage,
+                index,
+                errno,
+            },
+        ),
         None => "the container's init exited before it was ready".into(),
         Some(m) => format!("unexpected message {m:?} from the container's init"),
     };
-    RuntimeError::Init { id: id.into(), message }
+    RuntimeError::Init {
+        id: id.into(),
+        message,
+    }
 }
 
 fn errno_text(e: i32) -> String {
@@ -255,9 +298,15 @@ fn hook_text(kind: &str, path: &std::ffi::CStr, e: i32) -> String {
     if e == HOOK_TIMEOUT {
         format!("{kind} hook {path} timed out")
     } else if e >= HOOK_STATUS_BASE + 128 {
-        format!("{kind} hook {path} was killed by signal {}", e - HOOK_STATUS_BASE - 128)
+        format!(
+            "{kind} hook {path} was killed by signal {}",
+            e - HOOK_STATUS_BASE - 128
+        )
     } else if e >= HOOK_STATUS_BASE {
-        format!("{kind} hook {path} exited with status {}", e - HOOK_STATUS_BASE)
+        format!(
+            "{kind} hook {path} exited with status {}",
+            e - HOOK_STATUS_BASE
+        )
     } else {
         format!("{kind} hook {path}: {}", errno_text(e))
     }
@@ -277,10 +326,18 @@ pub fn describe_init(plan: &InitPlan, f: Fail) -> String {
         Stage::Hostname => "setting the hostname".into(),
         Stage::Mounts => plan.pre_pivot.describe(f.index).to_string(),
         Stage::CreateHooks => {
-            return hook_text("createContainer", &plan.create_hooks[i.min(plan.create_hooks.len() - 1)].path, f.errno)
+            return hook_text(
+                "createContainer",
+                &plan.create_hooks[i.min(plan.create_hooks.len() - 1)].path,
+                f.errno,
+            )
         }
         Stage::StartHooks => {
-            return hook_text("startContainer", &plan.start_hooks[i.min(plan.start_hooks.len() - 1)].path, f.errno)
+            return hook_text(
+                "startContainer",
+                &plan.start_hooks[i.min(plan.start_hooks.len() - 1)].path,
+                f.errno,
+            )
         }
         Stage::PivotRoot => format!("pivot_root into {}", plan.rootfs.to_string_lossy()),
         Stage::PostPivotMounts | Stage::Sysctl => plan.post_pivot.describe(f.index).to_string(),
@@ -292,13 +349,23 @@ pub fn describe_init(plan: &InitPlan, f: Fail) -> String {
 /// Turns a failure in the process setup into a sentence.
 pub fn describe_process(p: &ProcessPlan, f: Fail) -> String {
     let i = f.index as usize;
-    let arg0 = p.argv.items.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    let arg0 = p
+        .argv
+        .items
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match f.stage {
-        Stage::Rlimits if f.index == u32::MAX => format!("setting oom_score_adj: {}", errno_text(f.errno)),
+        Stage::Rlimits if f.index == u32::MAX => {
+            format!("setting oom_score_adj: {}", errno_text(f.errno))
+        }
         Stage::Rlimits => {
             let mut s = format!(
                 "{}: {}",
-                p.rlimit_descs.get(i).map(String::as_str).unwrap_or("setting an rlimit"),
+                p.rlimit_descs
+                    .get(i)
+                    .map(String::as_str)
+                    .unwrap_or("setting an rlimit"),
                 errno_text(f.errno)
             );
             if f.errno == libc::EPERM {
@@ -320,7 +387,10 @@ pub fn describe_process(p: &ProcessPlan, f: Fail) -> String {
             errno_text(f.errno)
         ),
         Stage::Capabilities => format!("setting capabilities: {}", errno_text(f.errno)),
-        Stage::Terminal => format!("setting up the terminal (step {i}): {}", errno_text(f.errno)),
+        Stage::Terminal => format!(
+            "setting up the terminal (step {i}): {}",
+            errno_text(f.errno)
+        ),
         Stage::ExecLookup if f.errno == libc::ENOENT && arg0.contains('/') => {
             format!("executable {arg0} not found in the container's root filesystem")
         }

@@ -80,7 +80,11 @@ impl Stage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Msg {
     // child → parent
-    Fail { stage: Stage, index: u32, errno: i32 },
+    Fail {
+        stage: Stage,
+        index: u32,
+        errno: i32,
+    },
     HooksNow,
     /// Slow path: a new user namespace was unshared; write its maps.
     NeedMaps,
@@ -204,7 +208,8 @@ impl Channel {
         let mut off = 0;
         while off < buf.len() {
             // SAFETY: the pointer and length describe the unfilled tail of buf.
-            let n = unsafe { libc::read(self.raw(), buf[off..].as_mut_ptr().cast(), buf.len() - off) };
+            let n =
+                unsafe { libc::read(self.raw(), buf[off..].as_mut_ptr().cast(), buf.len() - off) };
             if n < 0 {
                 if errno() == libc::EINTR {
                     continue;
@@ -242,7 +247,8 @@ impl Channel {
         hdr.msg_iovlen = 1;
         hdr.msg_control = cbuf.as_mut_ptr().cast();
         // SAFETY: CMSG_SPACE is a pure size computation.
-        hdr.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+        hdr.msg_controllen =
+            unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
         // SAFETY: msg_control points at cbuf, which is large enough for one cmsg with an int.
         unsafe {
             let cmsg = libc::CMSG_FIRSTHDR(&hdr);
@@ -291,7 +297,9 @@ impl Channel {
 }
 
 pub(crate) fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Async-signal-safe write of a whole buffer.
