@@ -61,6 +61,7 @@ impl Drop for Cleanup {
             if let Err(e) = cg.destroy() {
                 tracing::warn!("removing the cgroup of a failed container: {e}");
             }
+            cg.prune_parents();
         }
         if let Some(d) = self.dir.take() {
             let _ = std::fs::remove_dir_all(d);
@@ -412,6 +413,7 @@ impl Runtime {
             id: id.into(),
             source: e,
         })?;
+        rec.cgroup.prune_parents();
         let dir = Record::dir(&self.root, id);
         std::fs::remove_dir_all(&dir)
             .map_err(|e| RuntimeError::io("removing the container's state", &dir, e))?;

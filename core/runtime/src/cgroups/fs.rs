@@ -147,16 +147,25 @@ pub(crate) fn mkdir_tracked(
     rel: &Path,
     created: &mut Vec<PathBuf>,
 ) -> Result<(), CgroupError> {
-    let mut cur = base.to_path_buf();
-    for comp in rel.components() {
-        cur.push(comp);
-        match fs::create_dir(&cur) {
-            Ok(()) => created.push(cur.clone()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cur.is_dir() => {}
-            Err(source) => return Err(CgroupError::Create { path: cur, source }),
+    // A parent may vanish under us when another container's delete prunes
+    // an empty `/berth`: start again from the top a few times.
+    let mut attempts = 0;
+    'again: loop {
+        let mut cur = base.to_path_buf();
+        for comp in rel.components() {
+            cur.push(comp);
+            match fs::create_dir(&cur) {
+                Ok(()) => created.push(cur.clone()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cur.is_dir() => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 10 => {
+                    attempts += 1;
+                    continue 'again;
+                }
+                Err(source) => return Err(CgroupError::Create { path: cur, source }),
+            }
         }
+        return Ok(());
     }
-    Ok(())
 }
 
 /// Removes a cgroup directory, retrying for a while on EBUSY (the kernel frees a cgroup a little

@@ -344,6 +344,22 @@ mod tests;
 mod testutil;
 
 impl Cgroup {
+    /// Removes the empty parent directories berth made for this cgroup
+    /// (those named `berth…`, such as the default `/berth`), so that the
+    /// last container leaves no trace. A parent still in use stays.
+    pub fn prune_parents(&self) {
+        for p in self.paths() {
+            for parent in p.ancestors().skip(1) {
+                let berths = parent
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("berth"));
+                if !berths || std::fs::remove_dir(parent).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
     /// For a container's `/sys/fs/cgroup` on a v1 or hybrid host: each
     /// hierarchy's name as mounted (e.g. `cpu,cpuacct`) and the container's
     /// directory in it, plus `unified` for the cgroup2 side mount.

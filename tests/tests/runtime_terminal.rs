@@ -1,0 +1,65 @@
+//! Terminals: a foreground `run` relaying the container's pty to the
+//! runtime's own terminal, and `exec -t` handing its pty over a console socket.
+
+use berth_tests::{cmd, Bundle, ConsoleSocket, Container, Runtime};
+use std::process::Command;
+use std::time::Duration;
+
+/// `s` quoted for sh: in single quotes, each `'` written as `'\''`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn foreground_run_relays_the_terminal_to_its_stdio() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.terminal(true)
+        .sh("tty; read x; echo got:$x; exit 3");
+    let c = Container::new(&rt, b);
+    let bundle = c.bundle().path().to_string_lossy().into_owned();
+    let mut argv: Vec<String> = rt.argv().to_vec();
+    argv.push("--root".into());
+    argv.push(rt.root().to_string_lossy().into_owned());
+    argv.extend(["run", "-b", &bundle, c.id()].map(String::from));
+    let line: Vec<String> = argv.iter().map(|a| sh_quote(a)).collect();
+    // script(1) gives the runtime a terminal as its stdio; -e passes on the exit status.
+    let mut script = Command::new("script");
+    script.args(["-qec", &line.join(" "), "/dev/null"]);
+    let out = cmd::run(script, Some(b"hi\n"), rt.timeout());
+    out.assert_code(3);
+    let lines = out.lines();
+    assert!(
+        lines.contains(&"/dev/pts/0"),
+        "tty is not /dev/pts/0: {out}"
+    );
+    assert!(lines.contains(&"got:hi"), "input did not reach the container: {out}");
+    c.assert_no_leaks();
+}
+
+#[test]
+fn exec_with_a_terminal_over_the_console_socket() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.args(&["sleep", "600"]);
+    let c = Container::new(&rt, b);
+    c.create(&[]).assert_ok();
+    c.start().assert_ok();
+    c.wait_status("running");
+    let console = ConsoleSocket::new();
+    let sock = console.path().to_string_lossy().into_owned();
+    let exec = rt.spawn(&["exec", "-t", "--console-socket", &sock, c.id(), "sh"]);
+    let pty = console.receive(rt.timeout());
+    pty.write_all(b"tty; exit 6\n");
+    let text = pty.read_to_end(Duration::from_secs(30));
+    exec.wait().assert_code(6);
+    assert!(
+        text.lines().any(|l| l.trim().starts_with("/dev/pts/")),
+        "no /dev/pts/N line on the terminal:\n{text}"
+    );
+    assert_eq!(c.status(), "running", "exec disturbed the container");
+    c.kill("KILL").assert_ok();
+    c.wait_status("stopped");
+    c.delete().assert_ok();
+    c.assert_no_leaks();
+}
