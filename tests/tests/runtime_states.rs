@@ -77,7 +77,10 @@ fn delete_of_a_running_container_needs_force() {
     assert_eq!(c.status(), "running", "delete without --force stopped it");
     assert!(!dead(pid as u64), "init {pid} died: {out}");
     rt.cmd(&["delete", "--force", c.id()]).assert_ok();
-    assert!(c.state().is_none(), "state still known after delete --force");
+    assert!(
+        c.state().is_none(),
+        "state still known after delete --force"
+    );
     assert!(dead(pid as u64), "init {pid} survived delete --force");
     c.assert_no_leaks();
 }
@@ -128,7 +131,10 @@ fn state_of_an_unknown_id_fails() {
     let id = berth_tests::unique_name("bt-unknown");
     let out = rt.cmd(&["state", &id]);
     out.assert_code(RUNC_ERROR);
-    assert!(out.stdout.trim().is_empty(), "state printed something: {out}");
+    assert!(
+        out.stdout.trim().is_empty(),
+        "state printed something: {out}"
+    );
     rt.expect_message(&out, &[&id]);
 }
 

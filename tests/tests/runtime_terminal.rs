@@ -14,8 +14,7 @@ fn sh_quote(s: &str) -> String {
 fn foreground_run_relays_the_terminal_to_its_stdio() {
     let rt = Runtime::new();
     let mut b = Bundle::new();
-    b.terminal(true)
-        .sh("tty; read x; echo got:$x; exit 3");
+    b.terminal(true).sh("tty; read x; echo got:$x; exit 3");
     let c = Container::new(&rt, b);
     let bundle = c.bundle().path().to_string_lossy().into_owned();
     let mut argv: Vec<String> = rt.argv().to_vec();
@@ -33,7 +32,10 @@ fn foreground_run_relays_the_terminal_to_its_stdio() {
         lines.contains(&"/dev/pts/0"),
         "tty is not /dev/pts/0: {out}"
     );
-    assert!(lines.contains(&"got:hi"), "input did not reach the container: {out}");
+    assert!(
+        lines.contains(&"got:hi"),
+        "input did not reach the container: {out}"
+    );
     c.assert_no_leaks();
 }
 
