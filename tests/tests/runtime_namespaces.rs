@@ -2,6 +2,7 @@
 //! joined network namespace, and the host's processes out of reach.
 
 use berth_tests::{cmd, require_path, Bundle, Container, NetNs, Runtime};
+use serde_json::json;
 use std::path::Path;
 use std::process::{Child, Command};
 
@@ -24,6 +25,12 @@ fn user_namespace_with_a_joined_network_namespace() {
     b.user_namespace(100000, 65536)
         .namespace("network", Some(&ns.path()))
         .sh("echo $$; id -u; cat /proc/self/uid_map; ip -o link; exit 4");
+    if !rt.is_berth() {
+        // The kernel refuses sysfs for a network namespace the user namespace
+        // does not own. berth then binds the host's /sys; runc 1.1.5 fails
+        // ("mount sysfs:/sys … operation not permitted"), so give it the bind.
+        bind_host_sys(&mut b);
+    }
     let c = Container::new(&rt, b);
     let out = c.run();
     out.assert_code(4);
@@ -44,6 +51,23 @@ fn user_namespace_with_a_joined_network_namespace() {
     );
     c.assert_no_leaks();
     ns.ip(&["link", "show", "bt-veth0"]);
+}
+
+/// Replaces the config's sysfs mount on /sys, in place, with a read-only
+/// bind of the host's.
+fn bind_host_sys(b: &mut Bundle) {
+    let sys = b.config_mut()["mounts"]
+        .as_array_mut()
+        .expect("mounts is an array")
+        .iter_mut()
+        .find(|m| m["destination"] == "/sys")
+        .expect("the config mounts /sys");
+    *sys = json!({
+        "destination": "/sys",
+        "type": "bind",
+        "source": "/sys",
+        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+    });
 }
 
 /// A host process killed and reaped when the test ends, even on failure.

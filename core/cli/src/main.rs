@@ -1,6 +1,15 @@
 //! berth: the command line. `berth runtime …` is an OCI runtime with runc's
 //! command line; invoked as `berth-runtime` the binary behaves as `berth runtime`.
 
+/// Prints a line to stdout; a closed pipe (`berth … | head`) is not an error.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 mod runtime;
 
 use clap::{Parser, Subcommand};

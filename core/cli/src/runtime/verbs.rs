@@ -81,7 +81,7 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
         }
         Verb::State { id } => {
             let st = rt.state(&id)?;
-            println!("{}", serde_json::to_string_pretty(&st)?);
+            crate::say!("{}", serde_json::to_string_pretty(&st)?);
             Ok(0)
         }
         Verb::Kill { all, id, signal } => {
@@ -106,7 +106,7 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
         Verb::Pause { id } => rt.pause(&id).map(|_| 0).map_err(Into::into),
         Verb::Resume { id } => rt.resume(&id).map(|_| 0).map_err(Into::into),
         Verb::Features => {
-            println!("{}", serde_json::to_string_pretty(&features())?);
+            crate::say!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
         }
         Verb::Events { stats, id } => {
@@ -114,7 +114,7 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
                 bail!("events without --stats (a stream) is not supported yet; use --stats");
             }
             let s = rt.stats(&id)?;
-            println!(
+            crate::say!(
                 "{}",
                 serde_json::json!({"type": "stats", "id": id, "data": s})
             );
@@ -233,7 +233,7 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: Vec<String>) -> Result<i32>
     let pids = rt.ps(id)?;
     match format {
         "json" => {
-            println!("{}", serde_json::to_string(&pids)?);
+            crate::say!("{}", serde_json::to_string(&pids)?);
             Ok(0)
         }
         "table" => {
@@ -253,7 +253,7 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: Vec<String>) -> Result<i32>
                 .split_whitespace()
                 .position(|h| h == "PID")
                 .context("ps output has no PID column")?;
-            println!("{header}");
+            crate::say!("{header}");
             for l in lines {
                 if let Some(p) = l
                     .split_whitespace()
@@ -261,7 +261,7 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: Vec<String>) -> Result<i32>
                     .and_then(|p| p.parse::<i32>().ok())
                 {
                     if pids.contains(&p) {
-                        println!("{l}");
+                        crate::say!("{l}");
                     }
                 }
             }
@@ -275,7 +275,7 @@ fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32> {
     let all = rt.list()?;
     if quiet {
         for (r, _) in &all {
-            println!("{}", r.id);
+            crate::say!("{}", r.id);
         }
         return Ok(0);
     }
@@ -297,10 +297,10 @@ fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string(&v)?);
+            crate::say!("{}", serde_json::to_string(&v)?);
         }
         "table" => {
-            println!(
+            crate::say!(
                 "{:<12} {:<10} {:<10} {:<40} {:<30} OWNER",
                 "ID", "PID", "STATUS", "BUNDLE", "CREATED"
             );
@@ -310,7 +310,7 @@ fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32> {
                 } else {
                     r.pid
                 };
-                println!(
+                crate::say!(
                     "{:<12} {:<10} {:<10} {:<40} {:<30} root",
                     r.id,
                     pid,
