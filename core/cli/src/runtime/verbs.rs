@@ -302,7 +302,11 @@ fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32> {
         "table" => {
             crate::say!(
                 "{:<12} {:<10} {:<10} {:<40} {:<30} OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                "ID",
+                "PID",
+                "STATUS",
+                "BUNDLE",
+                "CREATED"
             );
             for (r, s) in &all {
                 let pid = if *s == berth_runtime::Status::Stopped {
