@@ -1,0 +1,69 @@
+//! Bindings generated from `sdk/wit` (the single source of berth's host ABI).
+//!
+//! `common` holds what every plugin kind shares (types, log, wasi:io and the
+//! wasi:filesystem descriptors used to splice files); each world module reuses
+//! it through `with`, so an `Error` or an `InputStream` is one Rust type.
+#![allow(missing_docs, missing_debug_implementations, clippy::all)]
+
+/// Shared interfaces: `berth:plugin/types`, `berth:plugin/log`, wasi:io, wasi:filesystem.
+pub mod common {
+    wit_bindgen::generate!({
+        path: "wit",
+        inline: "
+            package berth:sdk-common;
+            world common {
+                import berth:plugin/types@0.1.0;
+                import berth:plugin/log@0.1.0;
+                import wasi:io/streams@0.2.12;
+                import wasi:filesystem/preopens@0.2.12;
+            }
+        ",
+        world: "berth:sdk-common/common",
+        additional_type_attributes: {
+            "berth:plugin/types@0.1.0/mount": [#[derive(PartialEq, Eq)]],
+            "berth:plugin/types@0.1.0/descriptor": [#[derive(PartialEq, Eq)]],
+            "berth:plugin/types@0.1.0/error": [#[derive(PartialEq, Eq)]],
+        },
+        generate_all,
+    });
+}
+
+/// The `storage-driver` world.
+#[cfg(feature = "storage-driver")]
+pub mod storage {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "berth:plugin/storage-driver",
+        with: {
+            "berth:plugin/types@0.1.0": crate::wit::common::berth::plugin::types,
+            "berth:plugin/log@0.1.0": crate::wit::common::berth::plugin::log,
+            "wasi:io/streams@0.2.12": crate::wit::common::wasi::io::streams,
+            "wasi:io/error@0.2.12": crate::wit::common::wasi::io::error,
+            "wasi:io/poll@0.2.12": crate::wit::common::wasi::io::poll,
+        },
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "__export_storage_driver",
+        default_bindings_module: "::berth_sdk::wit::storage",
+    });
+}
+
+/// The `image-fetcher` world.
+#[cfg(feature = "image-fetcher")]
+pub mod fetcher {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "berth:plugin/image-fetcher",
+        with: {
+            "berth:plugin/types@0.1.0": crate::wit::common::berth::plugin::types,
+            "berth:plugin/log@0.1.0": crate::wit::common::berth::plugin::log,
+            "wasi:io/streams@0.2.12": crate::wit::common::wasi::io::streams,
+            "wasi:io/error@0.2.12": crate::wit::common::wasi::io::error,
+            "wasi:io/poll@0.2.12": crate::wit::common::wasi::io::poll,
+        },
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "__export_image_fetcher",
+        default_bindings_module: "::berth_sdk::wit::fetcher",
+    });
+}
