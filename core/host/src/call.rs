@@ -1,0 +1,206 @@
+//! One plugin call: a fresh store with its limits, the deadline, and turning
+//! the outcome into a `HostError` that names the plugin, the call and the
+//! cause — rolling back what a failed call created.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use crate::beneath::Root;
+use crate::bindings::storage::berth::plugin::types::Error as WitError;
+use crate::blobs::ContentStore;
+use crate::config::Grants;
+use crate::error::{HostError, PluginError, PluginErrorKind};
+use crate::host::{PluginInfo, Ticker};
+use crate::http::{HttpGrants, HttpPolicy, Learned};
+use crate::journal::Journal;
+use crate::state::{Limiter, OutputLog, State};
+use crate::streams::lock;
+
+/// What every call of one plugin shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub engine: Engine,
+    pub plugin: Arc<str>,
+    pub grants: Arc<Grants>,
+    pub http: Arc<HttpGrants>,
+    pub learned: Arc<Mutex<Learned>>,
+    pub root: Arc<Root>,
+    pub info: Arc<PluginInfo>,
+    pub _ticker: Arc<Ticker>,
+}
+
+/// The outcome of running a call's future under its deadline.
+pub(crate) type Outcome<T> =
+    Result<wasmtime::Result<Result<T, WitError>>, tokio::time::error::Elapsed>;
+
+impl Shared {
+    pub(crate) fn load_error(&self, e: impl std::fmt::Display) -> HostError {
+        HostError::Load {
+            plugin: self.plugin.to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// A fresh store for one call: WASI with the root preopened as `/` (and
+    /// read paths read-only), the memory cap, and an epoch deadline checked
+    /// every tick, yielding to the executor in between.
+    pub(crate) fn store(
+        &self,
+        call: &str,
+        blobs: Option<Arc<dyn ContentStore>>,
+    ) -> Result<Store<State>, HostError> {
+        let io_err = |path: &std::path::Path, e: wasmtime::Error| HostError::Io {
+            plugin: self.plugin.to_string(),
+            call: call.to_owned(),
+            path: path.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        let stderr = OutputLog::new(self.plugin.clone(), "stderr");
+        let mut b = WasiCtxBuilder::new();
+        b.stdout(OutputLog::new(self.plugin.clone(), "stdout"))
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        b.preopened_dir(self.root.path(), "/", FsPerms::ReadWrite)
+            .map_err(|e| io_err(self.root.path(), e))?;
+        for p in &self.grants.read_paths {
+            // A file is reached through its directory (preopens are directories).
+            let dir = if p.is_dir() {
+                p.as_path()
+            } else {
+                p.parent().unwrap_or(p)
+            };
+            let guest = dir.to_string_lossy();
+            b.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly)
+                .map_err(|e| io_err(dir, e))?;
+        }
+        let timeout = self.grants.timeout;
+        let state = State {
+            plugin: self.plugin.clone(),
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                limit: self.grants.memory_limit,
+                hit: false,
+            },
+            deadline: Instant::now() + timeout,
+            violation: None,
+            root: self.root.clone(),
+            journal: Journal::default(),
+            devices_granted: self.grants.device_nodes,
+            tar: None,
+            http_ctx: WasiHttpCtx::new(),
+            http: HttpPolicy::new(self.plugin.clone(), self.http.clone(), self.learned.clone()),
+            blobs,
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|cx| {
+            if Instant::now() >= cx.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Ok(store)
+    }
+
+    /// Runs `fut` (instantiate + call) under the call's deadline.
+    pub(crate) async fn within<T>(
+        &self,
+        fut: impl Future<Output = wasmtime::Result<Result<T, WitError>>>,
+    ) -> Outcome<T> {
+        tokio::time::timeout(self.grants.timeout, fut).await
+    }
+
+    /// Turns a call's outcome into the API's result; on any failure, rolls
+    /// back what the call created. The store is dropped here in every case.
+    pub(crate) fn finish<T>(
+        &self,
+        mut store: Store<State>,
+        call: &str,
+        outcome: Outcome<T>,
+    ) -> Result<T, HostError> {
+        let plugin = self.plugin.to_string();
+        let call = call.to_owned();
+        let state = store.data_mut();
+        let http_denied = lock(&state.http.denied).take();
+        let denied = state.violation.take().or(http_denied);
+        let result = match outcome {
+            Ok(Ok(Ok(v))) => {
+                state.journal.commit();
+                return Ok(v);
+            }
+            Ok(Ok(Err(e))) => match denied {
+                Some(what) => HostError::Denied { plugin, call, what },
+                None => HostError::Plugin {
+                    plugin,
+                    call,
+                    error: plugin_error(e),
+                },
+            },
+            Err(_elapsed) => HostError::Timeout {
+                plugin,
+                call,
+                after: self.grants.timeout,
+            },
+            Ok(Err(trap)) => {
+                if let Some(what) = denied {
+                    HostError::Denied { plugin, call, what }
+                } else if state.limiter.hit {
+                    HostError::OutOfMemory {
+                        plugin,
+                        call,
+                        limit: state.limiter.limit,
+                    }
+                } else if matches!(trap.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+                    || Instant::now() >= state.deadline
+                {
+                    HostError::Timeout {
+                        plugin,
+                        call,
+                        after: self.grants.timeout,
+                    }
+                } else {
+                    let tail = state.stderr.tail();
+                    let mut cause = format!("{trap:?}");
+                    if !tail.is_empty() {
+                        cause.push_str("\nplugin stderr:\n");
+                        cause.push_str(&tail);
+                    }
+                    HostError::Trap {
+                        plugin,
+                        call,
+                        cause,
+                    }
+                }
+            }
+        };
+        let undone = state.journal.len();
+        state.journal.rollback(&state.root, &state.plugin);
+        tracing::warn!(plugin = %state.plugin, undone, "{result}");
+        Err(result)
+    }
+}
+
+fn plugin_error(e: WitError) -> PluginError {
+    let (kind, message) = match e {
+        WitError::NotFound(m) => (PluginErrorKind::NotFound, m),
+        WitError::AlreadyExists(m) => (PluginErrorKind::AlreadyExists, m),
+        WitError::Invalid(m) => (PluginErrorKind::Invalid, m),
+        WitError::Denied(m) => (PluginErrorKind::Denied, m),
+        WitError::Unavailable(m) => (PluginErrorKind::Unavailable, m),
+        WitError::Unauthorized(m) => (PluginErrorKind::Unauthorized, m),
+        WitError::Other(m) => (PluginErrorKind::Other, m),
+    };
+    PluginError { kind, message }
+}

@@ -1,0 +1,156 @@
+//! The errors the host returns: each names the plugin and the call that failed.
+//!
+//! A plugin's own `result<_, error>` becomes [`HostError::Plugin`]; a trap,
+//! deadline, memory cap or policy violation ends the call and becomes one of
+//! the other variants. Host failures never reach the plugin as values.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What kind of failure a plugin reported (the WIT `error` variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PluginErrorKind {
+    /// The object does not exist.
+    NotFound,
+    /// The object already exists.
+    AlreadyExists,
+    /// The input is malformed (bad tar, bad manifest, digest mismatch).
+    Invalid,
+    /// The host refused a primitive: outside the plugin's grants.
+    Denied,
+    /// A remote service failed or could not be reached.
+    Unavailable,
+    /// A remote refused the credentials.
+    Unauthorized,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for PluginErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PluginErrorKind::NotFound => "not found",
+            PluginErrorKind::AlreadyExists => "already exists",
+            PluginErrorKind::Invalid => "invalid",
+            PluginErrorKind::Denied => "denied",
+            PluginErrorKind::Unavailable => "unavailable",
+            PluginErrorKind::Unauthorized => "unauthorized",
+            PluginErrorKind::Other => "failed",
+        })
+    }
+}
+
+/// An error a plugin returned from a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginError {
+    /// Its kind.
+    pub kind: PluginErrorKind,
+    /// The plugin's message.
+    pub message: String,
+}
+
+impl fmt::Display for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// Why loading a plugin or one of its calls failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The component could not be read, compiled, cached or linked.
+    #[error("plugin {plugin}: cannot load: {reason}")]
+    Load {
+        /// The plugin.
+        plugin: String,
+        /// What went wrong, naming the file or import.
+        reason: String,
+    },
+    /// The component was built for an ABI version this host does not speak.
+    #[error(
+        "plugin {plugin}: built for berth:plugin@{found}, but this berth supports berth:plugin@{supported}; rebuild the plugin against a matching berth-sdk"
+    )]
+    Version {
+        /// The plugin.
+        plugin: String,
+        /// The version the plugin was built for.
+        found: String,
+        /// The version this host implements.
+        supported: String,
+    },
+    /// The plugin trapped (a bug in the plugin); the call was abandoned.
+    #[error("plugin {plugin}: {call} trapped: {cause}")]
+    Trap {
+        /// The plugin.
+        plugin: String,
+        /// The call.
+        call: String,
+        /// The trap and its backtrace, as wasmtime reports it.
+        cause: String,
+    },
+    /// The call ran past its deadline and was stopped.
+    #[error("plugin {plugin}: {call} did not finish within {after:?} and was stopped")]
+    Timeout {
+        /// The plugin.
+        plugin: String,
+        /// The call.
+        call: String,
+        /// The deadline.
+        after: Duration,
+    },
+    /// The plugin tried to grow its memory past its limit.
+    #[error("plugin {plugin}: {call} ran out of memory (limit {limit} bytes)")]
+    OutOfMemory {
+        /// The plugin.
+        plugin: String,
+        /// The call.
+        call: String,
+        /// The memory limit in bytes.
+        limit: usize,
+    },
+    /// The plugin reported an error.
+    #[error("plugin {plugin}: {call}: {error}")]
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// The call.
+        call: String,
+        /// What the plugin said.
+        error: PluginError,
+    },
+    /// The plugin tried something outside its grants (a path out of its root,
+    /// a registry it was not granted, a mount the host will not make).
+    #[error("plugin {plugin}: {call} was refused: {what}")]
+    Denied {
+        /// The plugin.
+        plugin: String,
+        /// The call.
+        call: String,
+        /// What was refused, naming the path, host or option.
+        what: String,
+    },
+    /// A host-side I/O operation for the plugin failed.
+    #[error("plugin {plugin}: {call}: {path}: {source}")]
+    Io {
+        /// The plugin.
+        plugin: String,
+        /// The call (or `load`).
+        call: String,
+        /// The file involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl HostError {
+    /// The plugin's error kind, if the plugin itself reported the error.
+    pub fn plugin_error_kind(&self) -> Option<PluginErrorKind> {
+        match self {
+            HostError::Plugin { error, .. } => Some(error.kind),
+            _ => None,
+        }
+    }
+}

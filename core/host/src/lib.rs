@@ -1,0 +1,54 @@
+//! berth-host: runs berth's plugins — storage drivers and image fetchers —
+//! as sandboxed WebAssembly components on wasmtime.
+//!
+//! One [`PluginHost`] owns the engine. Loading a plugin checks its ABI
+//! version, compiles it once (cached on disk), links only the interfaces its
+//! kind may use and pre-instantiates it. Every call then runs in a fresh
+//! instance with a deadline and a memory cap; a trap, timeout, out-of-memory
+//! or policy violation fails that call with a [`HostError`] naming the plugin
+//! and the call, and what the call created is rolled back.
+//!
+//! ```no_run
+//! use berth_host::{Grants, HostConfig, PluginHost, PluginSpec, WasmSource};
+//! # async fn demo() -> Result<(), berth_host::HostError> {
+//! let host = PluginHost::new(HostConfig::new("/var/lib/berth/plugin-cache"))?;
+//! let vfs = host.load_storage(PluginSpec {
+//!     name: "storage-vfs".into(),
+//!     wasm: WasmSource::File("/usr/lib/berth/storage-vfs.wasm".into()),
+//!     grants: Grants::new("/var/lib/berth/storage/vfs"),
+//! })?;
+//! let tar = std::fs::File::open("layer.tar").expect("layer");
+//! let stats = vfs.apply_layer("sha256:…", None, Box::new(tar)).await?;
+//! println!("{} entries", stats.entries);
+//! # Ok(()) }
+//! ```
+
+mod beneath;
+mod bindings;
+mod blobs;
+mod cache;
+mod call;
+mod config;
+mod error;
+mod fetcher;
+mod fsops;
+mod host;
+mod http;
+mod journal;
+mod layerfs;
+mod mounts;
+mod state;
+mod storage;
+mod streams;
+mod types;
+mod version;
+
+pub use blobs::{BlobIngest, ContentStore};
+pub use cache::Origin;
+pub use config::{Credentials, Grants, HostConfig, HttpLimits, PluginSpec, WasmSource};
+pub use error::{HostError, PluginError, PluginErrorKind};
+pub use fetcher::FetcherPlugin;
+pub use host::{PluginHost, PluginInfo};
+pub use storage::StoragePlugin;
+pub use types::{ApplyStats, Descriptor, Mount, Platform, Resolved, Usage};
+pub use version::{ABI_PACKAGE, ABI_VERSION};
