@@ -1,0 +1,81 @@
+//! Each embedded plugin is a component that exports its world's interface and
+//! imports only what that world allows (plus the WASI p2 that std uses).
+
+use wasmparser::{Parser, Payload};
+
+/// (imports, exports) of a component's outermost level.
+fn interface(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut depth = 0;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.expect("valid component") {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth -= 1,
+            Payload::ComponentImportSection(s) if depth == 0 => {
+                imports.extend(s.into_iter().map(|i| i.unwrap().name.name.to_string()))
+            }
+            Payload::ComponentExportSection(s) if depth == 0 => {
+                exports.extend(s.into_iter().map(|e| e.unwrap().name.name.to_string()))
+            }
+            _ => {}
+        }
+    }
+    (imports, exports)
+}
+
+const WASI_STD: [&str; 5] = [
+    "wasi:io/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:random/",
+];
+
+#[test]
+fn plugins_are_components_with_their_worlds_imports() {
+    for (name, world, bytes) in berth_plugins::ALL {
+        // A component's preamble: magic, then version 0x0d and layer 1.
+        assert_eq!(
+            &bytes[..8],
+            b"\0asm\x0d\0\x01\0",
+            "{name} is not a component"
+        );
+        let (imports, exports) = interface(bytes);
+        let (allowed, export): (&[&str], &str) = match world {
+            "storage-driver" => (
+                &[
+                    "berth:plugin/log@0.1",
+                    "berth:plugin/layer-fs@0.1",
+                    "berth:plugin/types@0.1",
+                ],
+                "berth:plugin/storage@0.1.0",
+            ),
+            _ => (
+                &[
+                    "berth:plugin/log@0.1",
+                    "berth:plugin/blobs@0.1",
+                    "berth:plugin/types@0.1",
+                    "wasi:http/types@",
+                    "wasi:http/outgoing-handler@",
+                ],
+                "berth:plugin/fetcher@0.1.0",
+            ),
+        };
+        for import in &imports {
+            let ok = allowed
+                .iter()
+                .chain(&WASI_STD)
+                .any(|p| import.starts_with(p));
+            assert!(
+                ok,
+                "{name} imports {import}, which the {world} world does not allow"
+            );
+        }
+        assert!(
+            !imports.iter().any(|i| i.starts_with("wasi:sockets/")),
+            "{name} links wasi:sockets"
+        );
+        assert_eq!(exports, [export], "{name} exports");
+        eprintln!("{name}: {} bytes, imports {imports:?}", bytes.len());
+    }
+}
