@@ -15,6 +15,7 @@
 //! c.assert_no_leaks();
 //! ```
 
+pub mod berth;
 pub mod bundle;
 pub mod caps;
 pub mod cgroup;
@@ -22,16 +23,20 @@ pub mod cmd;
 pub mod config;
 pub mod console;
 pub mod container;
+pub mod images;
 pub mod leak;
 pub mod netns;
+pub mod registry;
 pub mod rootfs;
 pub mod runtime;
 
+pub use berth::Berth;
 pub use bundle::Bundle;
 pub use cmd::{Output, Spawned};
 pub use console::{ConsoleSocket, Pty};
 pub use container::Container;
 pub use netns::NetNs;
+pub use registry::Registry;
 pub use runtime::Runtime;
 
 use std::path::Path;

@@ -10,6 +10,7 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+mod images;
 mod runtime;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "berth container engine")]
 struct Cli {
+    #[command(flatten)]
+    engine: images::EngineArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +28,41 @@ struct Cli {
 enum Command {
     /// The OCI runtime (runc's command line): create, start, state, kill, delete, run, exec, ...
     Runtime(runtime::RuntimeCli),
+    /// Download an image from a registry.
+    Pull {
+        /// Set the platform (os/arch[/variant]) of a multi-platform image.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Print only the image name.
+        #[arg(short, long)]
+        quiet: bool,
+        image: String,
+    },
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(images::ImageCmd),
+    /// Create a tag TARGET that refers to SOURCE.
+    Tag { source: String, target: String },
+    /// Remove images.
+    Rmi(images::RmiArgs),
+    /// Load images from a tar archive or an OCI layout directory.
+    Load {
+        /// The archive (or directory) to read.
+        #[arg(short, long)]
+        input: std::path::PathBuf,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Save images to a tar archive (OCI layout + docker manifest.json).
+    Save {
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+        images: Vec<String>,
+    },
+    /// Run a command in a new container (foreground, --rm).
+    Run(images::RunArgs),
 }
 
 fn main() {
@@ -39,8 +77,39 @@ fn main() {
         );
         runtime::main(cli)
     } else {
-        match Cli::parse().command {
-            Command::Runtime(r) => runtime::main(r),
+        let cli = Cli::parse();
+        let e = &cli.engine;
+        let r = match cli.command {
+            Command::Runtime(r) => Ok(runtime::main(r)),
+            Command::Pull {
+                platform,
+                quiet,
+                image,
+            } => images::pull(e, &image, platform.as_deref(), quiet),
+            Command::Images(a) => images::images(e, &a),
+            Command::Image(images::ImageCmd::Ls(a)) => images::images(e, &a),
+            Command::Image(images::ImageCmd::Inspect { images: names }) => {
+                images::inspect(e, &names)
+            }
+            Command::Image(images::ImageCmd::Rm(a)) | Command::Rmi(a) => images::rmi(e, &a),
+            Command::Tag { source, target } => images::tag(e, &source, &target),
+            Command::Load { input, quiet } => images::load(e, &input, quiet),
+            Command::Save {
+                output,
+                images: names,
+            } => images::save(e, &output, &names),
+            Command::Run(a) => images::run(e, a),
+        };
+        match r {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("berth: {}", runtime::error_text(&err));
+                if err.downcast_ref::<clap::Error>().is_some() {
+                    2
+                } else {
+                    125
+                }
+            }
         }
     };
     std::process::exit(code);

@@ -1,0 +1,303 @@
+//! Image commands: pull, images, image inspect, tag, rmi, load, save, and
+//! `run --rm` in the foreground. Each opens the engine under `--root` and
+//! prints what docker prints.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use berth_engine::{Builtins, Engine, Progress, RunOptions};
+use clap::{Args, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// Where the engine keeps its state and finds its configuration.
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Root of berth's state (images, layers, containers).
+    #[arg(long, default_value = "/var/lib/berth", env = "BERTH_ROOT")]
+    pub root: PathBuf,
+    /// The configuration file (plugins and their grants, registries).
+    #[arg(long, default_value = "/etc/berth/berth.toml", env = "BERTH_CONFIG")]
+    pub config: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Show the details of images as JSON.
+    Inspect { images: Vec<String> },
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove images.
+    Rm(RmiArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// `json` for one JSON object per line.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove even if a container uses it.
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Remove the container when it exits (required until the daemon lands).
+    #[arg(long)]
+    pub rm: bool,
+    /// Keep stdin open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: name|uid[:group|gid]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Overwrite the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+pub fn builtins() -> Builtins {
+    Builtins {
+        storage_overlay: berth_plugins::STORAGE_OVERLAY,
+        storage_vfs: berth_plugins::STORAGE_VFS,
+        fetch_registry: berth_plugins::FETCH_REGISTRY,
+        fetch_archive: berth_plugins::FETCH_ARCHIVE,
+    }
+}
+
+fn open(e: &EngineArgs) -> Result<Engine> {
+    Engine::open(&e.root, &e.config, builtins())
+        .with_context(|| format!("opening berth's state in {}", e.root.display()))
+}
+
+pub fn tokio() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Per-layer progress lines, as docker shows them.
+pub struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new() -> Bars {
+        Bars {
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn status(&self, id: &str, status: &str) {
+        let mut bars = self.bars.lock().expect("progress lock");
+        let bar = bars.entry(id.to_string()).or_insert_with(|| {
+            let b = self.multi.add(ProgressBar::new_spinner());
+            b.set_style(ProgressStyle::with_template("{prefix}: {msg}").expect("valid template"));
+            b.set_prefix(id.to_string());
+            b
+        });
+        bar.set_message(status.to_string());
+        if matches!(status, "Pull complete" | "Already exists") {
+            bar.finish();
+        }
+    }
+}
+
+pub fn pull(e: &EngineArgs, reference: &str, platform: Option<&str>, quiet: bool) -> Result<i32> {
+    let engine = open(e)?;
+    let rt = tokio()?;
+    let bars = Bars::new();
+    let quiet_p = berth_engine::engine::Quiet;
+    let p: &dyn Progress = if quiet { &quiet_p } else { &bars };
+    let digest = rt.block_on(engine.pull(reference, platform, p))?;
+    let r = berth_engine::reference::Reference::parse(reference)?;
+    if !quiet {
+        say!("Digest: {digest}");
+        say!("Status: Downloaded newer image for {}", r.short());
+    }
+    say!("{}", r.full());
+    Ok(0)
+}
+
+pub fn images(e: &EngineArgs, a: &ImagesArgs) -> Result<i32> {
+    let engine = open(e)?;
+    let list = engine.list_images()?;
+    if a.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for i in &list {
+            if seen.insert(&i.id) {
+                say!("{}", &i.id[7..19]);
+            }
+        }
+        return Ok(0);
+    }
+    if a.format.as_deref() == Some("json") {
+        for i in &list {
+            say!("{}", serde_json::to_string(i)?);
+        }
+        return Ok(0);
+    }
+    if let Some(f) = &a.format {
+        bail!("unknown --format {f:?}: berth supports json");
+    }
+    say!(
+        "{:<40} {:<12} {:<14} {:<22} {:>10}",
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED",
+        "SIZE"
+    );
+    for i in &list {
+        say!(
+            "{:<40} {:<12} {:<14} {:<22} {:>10}",
+            i.repository,
+            i.tag,
+            &i.id[7..19],
+            i.created.get(..19).unwrap_or(&i.created),
+            human_size(i.size)
+        );
+    }
+    Ok(0)
+}
+
+fn human_size(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.2}GB", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.1}MB", f / 1e6)
+    } else if f >= 1e3 {
+        format!("{:.1}kB", f / 1e3)
+    } else {
+        format!("{n}B")
+    }
+}
+
+pub fn inspect(e: &EngineArgs, names: &[String]) -> Result<i32> {
+    let engine = open(e)?;
+    let mut out = Vec::new();
+    for n in names {
+        let (full, rec) = engine.image(n)?;
+        let cfg = engine.image_config(&rec)?;
+        out.push(serde_json::json!({
+            "Id": rec.config,
+            "RepoTags": [berth_engine::reference::Reference::parse(&full)?.short()],
+            "RepoDigests": [],
+            "Manifest": rec.manifest,
+            "Created": cfg.created(),
+            "Architecture": cfg.architecture().to_string(),
+            "Os": cfg.os().to_string(),
+            "Config": cfg.config(),
+            "RootFS": {"Type": "layers", "Layers": cfg.rootfs().diff_ids()},
+            "ChainIDs": rec.chain,
+        }));
+    }
+    say!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+pub fn tag(e: &EngineArgs, source: &str, target: &str) -> Result<i32> {
+    open(e)?.tag(source, target)?;
+    Ok(0)
+}
+
+pub fn rmi(e: &EngineArgs, a: &RmiArgs) -> Result<i32> {
+    let engine = open(e)?;
+    let rt = tokio()?;
+    let mut code = 0;
+    for n in &a.images {
+        match rt.block_on(engine.remove_image(n, a.force)) {
+            Ok(lines) => lines.iter().for_each(|l| say!("{l}")),
+            Err(err) => {
+                eprintln!("Error response from berth: {err}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn load(e: &EngineArgs, input: &std::path::Path, quiet: bool) -> Result<i32> {
+    let engine = open(e)?;
+    let rt = tokio()?;
+    let bars = Bars::new();
+    let quiet_p = berth_engine::engine::Quiet;
+    let p: &dyn Progress = if quiet { &quiet_p } else { &bars };
+    for name in rt.block_on(engine.load(input, p))? {
+        say!(
+            "Loaded image: {}",
+            berth_engine::reference::Reference::parse(&name)?.short()
+        );
+    }
+    Ok(0)
+}
+
+pub fn save(e: &EngineArgs, out: &std::path::Path, names: &[String]) -> Result<i32> {
+    if names.is_empty() {
+        bail!("save: name at least one image");
+    }
+    open(e)?.save(names, out)?;
+    Ok(0)
+}
+
+pub fn run(e: &EngineArgs, a: RunArgs) -> Result<i32> {
+    if !a.rm {
+        bail!("berth run keeps no stopped containers until the daemon lands: use --rm");
+    }
+    // Signals for the container are forwarded by the runtime; block them
+    // before any thread exists so every thread inherits the mask.
+    berth_runtime::supervise::block_signals()?;
+    let engine = open(e)?;
+    let rt = tokio()?;
+    let opts = RunOptions {
+        image: a.image,
+        cmd: a.command,
+        entrypoint: a.entrypoint,
+        env: a.env,
+        workdir: a.workdir,
+        user: a.user,
+        hostname: a.hostname,
+        tty: a.tty,
+        name: a.name,
+    };
+    let _ = a.interactive;
+    let bars = Bars::new();
+    Ok(rt.block_on(engine.run(&opts, &bars))?)
+}

@@ -1,0 +1,224 @@
+//! The content store: `blobs/sha256/<hex>` under the engine root. A blob is
+//! written to a temporary file, fsynced, its digest and size verified, then
+//! renamed into place, so a blob that is visible is always whole and correct.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{EngineError, Result};
+
+/// Blobs by digest.
+#[derive(Debug, Clone)]
+pub struct ContentStore {
+    dir: PathBuf,
+}
+
+/// Splits `sha256:<hex>` and checks it.
+pub fn parse_digest(digest: &str) -> Result<&str> {
+    match digest.split_once(':') {
+        Some(("sha256", hex))
+            if hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) =>
+        {
+            Ok(hex)
+        }
+        _ => Err(EngineError::Blob {
+            digest: digest.into(),
+            reason: "not a sha256 digest (sha256:<64 lowercase hex digits>)".into(),
+        }),
+    }
+}
+
+impl ContentStore {
+    pub fn open(root: &Path) -> Result<ContentStore> {
+        let dir = root.join("blobs/sha256");
+        std::fs::create_dir_all(dir.join(".ingest"))
+            .map_err(|e| EngineError::io("creating", &dir, e))?;
+        Ok(ContentStore { dir })
+    }
+
+    pub fn path(&self, digest: &str) -> Result<PathBuf> {
+        Ok(self.dir.join(parse_digest(digest)?))
+    }
+
+    pub fn has(&self, digest: &str) -> bool {
+        self.path(digest).map(|p| p.exists()).unwrap_or(false)
+    }
+
+    pub fn read(&self, digest: &str) -> Result<Vec<u8>> {
+        let p = self.path(digest)?;
+        std::fs::read(&p).map_err(|e| EngineError::io("reading blob", p, e))
+    }
+
+    pub fn open_blob(&self, digest: &str) -> Result<File> {
+        let p = self.path(digest)?;
+        File::open(&p).map_err(|e| EngineError::io("opening blob", p, e))
+    }
+
+    /// Starts writing a blob that must have `digest` and `size`.
+    pub fn ingest(&self, digest: &str, size: Option<u64>) -> Result<Ingest> {
+        let hex = parse_digest(digest)?.to_string();
+        let tmp = tempfile::NamedTempFile::new_in(self.dir.join(".ingest")).map_err(|e| {
+            EngineError::io("creating a temporary blob in", self.dir.join(".ingest"), e)
+        })?;
+        Ok(Ingest {
+            tmp: Some(tmp),
+            hasher: Sha256::new(),
+            written: 0,
+            hex,
+            size,
+            dest: self.dir.clone(),
+        })
+    }
+
+    /// Writes a whole blob from memory (manifests, configs).
+    pub fn put(&self, data: &[u8]) -> Result<String> {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
+        if !self.has(&digest) {
+            let mut w = self.ingest(&digest, Some(data.len() as u64))?;
+            w.write_all(data)
+                .map_err(|e| EngineError::io("writing blob", self.dir.join(&digest[7..]), e))?;
+            w.commit()?;
+        }
+        Ok(digest)
+    }
+
+    /// Every blob digest in the store.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir)
+            .map_err(|e| EngineError::io("listing", &self.dir, e))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 {
+                out.push(format!("sha256:{name}"));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn remove(&self, digest: &str) -> Result<()> {
+        let p = self.path(digest)?;
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(EngineError::io("removing blob", p, e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A blob being written; dropped without `commit` it leaves nothing.
+#[derive(Debug)]
+pub struct Ingest {
+    tmp: Option<tempfile::NamedTempFile>,
+    hasher: Sha256,
+    written: u64,
+    hex: String,
+    size: Option<u64>,
+    dest: PathBuf,
+}
+
+impl Write for Ingest {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(size) = self.size {
+            if self.written + buf.len() as u64 > size {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "blob sha256:{} is larger than its descriptor's {size} bytes",
+                        self.hex
+                    ),
+                ));
+            }
+        }
+        let n = self.tmp.as_mut().expect("open until commit").write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tmp.as_mut().expect("open until commit").flush()
+    }
+}
+
+impl Ingest {
+    /// Verifies size and digest, fsyncs and renames into place.
+    pub fn commit(mut self) -> Result<()> {
+        let digest = format!("sha256:{}", self.hex);
+        let got = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        if let Some(size) = self.size {
+            if size != self.written {
+                return Err(EngineError::Blob {
+                    digest,
+                    reason: format!("truncated: {} of {size} bytes", self.written),
+                });
+            }
+        }
+        if got != self.hex {
+            return Err(EngineError::Blob {
+                digest,
+                reason: format!("digest mismatch: the content hashes to sha256:{got}"),
+            });
+        }
+        let tmp = self.tmp.take().expect("open until commit");
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| EngineError::io("syncing blob", tmp.path(), e))?;
+        let dest = self.dest.join(&self.hex);
+        tmp.persist(&dest)
+            .map_err(|e| EngineError::io("storing blob", &dest, e.error))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_is_visible_only_when_whole_and_correct() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path()).unwrap();
+        let d = cs.put(b"hello").unwrap();
+        assert!(cs.has(&d));
+        assert_eq!(cs.read(&d).unwrap(), b"hello");
+
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        let mut w = cs.ingest(&wrong, Some(5)).unwrap();
+        w.write_all(b"hello").unwrap();
+        assert!(w
+            .commit()
+            .unwrap_err()
+            .to_string()
+            .contains("digest mismatch"));
+        assert!(!cs.has(&wrong));
+
+        let mut w = cs.ingest(&d, Some(5)).unwrap();
+        w.write_all(b"hel").unwrap();
+        assert!(w.commit().unwrap_err().to_string().contains("truncated"));
+
+        let mut w = cs.ingest(&d, Some(3)).unwrap();
+        assert!(w.write_all(b"hello").is_err());
+        drop(w);
+        assert_eq!(
+            std::fs::read_dir(t.path().join("blobs/sha256/.ingest"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn digests_are_checked() {
+        assert!(parse_digest("sha256:abc").is_err());
+        assert!(parse_digest("md5:00").is_err());
+        assert!(parse_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
+    }
+}

@@ -1,0 +1,626 @@
+//! The engine: pull, load, save, tag, remove and run images, with the
+//! storage driver and image fetchers as plugins and the runtime underneath.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_host::{
+    Descriptor, FetcherPlugin, Grants, Platform, PluginHost, PluginSpec, StoragePlugin, WasmSource,
+};
+use oci_spec::image::{ImageConfiguration, ImageManifest};
+
+use crate::bundle::{self, RunOptions};
+use crate::config::{Config, PluginKind};
+use crate::content::ContentStore;
+use crate::error::{EngineError, Result};
+use crate::images::{ImageRecord, ImageStore};
+use crate::layers::{self, DigestReader};
+use crate::reference::Reference;
+
+/// The default plugins' components, embedded in the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtins {
+    pub storage_overlay: &'static [u8],
+    pub storage_vfs: &'static [u8],
+    pub fetch_registry: &'static [u8],
+    pub fetch_archive: &'static [u8],
+}
+
+/// Where long work reports what it does (per-layer progress on pull).
+pub trait Progress: Send + Sync {
+    /// `id` is a short layer or blob id; `status` as docker says it
+    /// ("Pulling fs layer", "Downloading", "Extracting", "Pull complete", "Already exists").
+    fn status(&self, id: &str, status: &str);
+}
+
+/// No progress output.
+#[derive(Debug)]
+pub struct Quiet;
+impl Progress for Quiet {
+    fn status(&self, _: &str, _: &str) {}
+}
+
+/// What `images` shows for one name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageSummary {
+    pub repository: String,
+    pub tag: String,
+    pub id: String,
+    pub created: String,
+    pub size: u64,
+    pub full_name: String,
+}
+
+/// The engine over one root directory.
+pub struct Engine {
+    root: PathBuf,
+    content: Arc<ContentStore>,
+    images: ImageStore,
+    host: PluginHost,
+    storage: StoragePlugin,
+    config: Config,
+    builtins: Builtins,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("root", &self.root).finish()
+    }
+}
+
+/// The platform of this machine, in OCI terms.
+pub fn host_platform() -> Platform {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        other => other,
+    };
+    Platform {
+        os: "linux".into(),
+        architecture: arch.into(),
+        variant: if arch == "arm64" {
+            "v8".into()
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// Parses `os/arch[/variant]`.
+pub fn parse_platform(s: &str) -> Result<Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: String::new(),
+        }),
+        [os, arch, v] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: v.to_string(),
+        }),
+        _ => Err(EngineError::Reference {
+            reference: s.into(),
+            reason: "a platform is os/arch[/variant], e.g. linux/amd64".into(),
+        }),
+    }
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 32];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    hex::encode(b)
+}
+
+fn is_loopback(registry: &str) -> bool {
+    let host = registry
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(registry);
+    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+}
+
+/// Reads the whole stream on drop, so a digest over it covers everything
+/// even when the consumer stopped at the tar's end-of-archive blocks.
+struct DrainOnDrop<R: Read>(R);
+impl<R: Read> Read for DrainOnDrop<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+impl<R: Read> Drop for DrainOnDrop<R> {
+    fn drop(&mut self) {
+        let _ = layers::drain(&mut self.0);
+    }
+}
+
+impl Engine {
+    /// Opens (or creates) the engine's state under `root`, with `berth.toml` from `config_path`.
+    pub fn open(root: &Path, config_path: &Path, builtins: Builtins) -> Result<Engine> {
+        std::fs::create_dir_all(root).map_err(|e| EngineError::io("creating", root, e))?;
+        let config = Config::load(config_path)?;
+        let content = Arc::new(ContentStore::open(root)?);
+        let host = PluginHost::new(berth_host::HostConfig {
+            cache_dir: root.join("plugin-cache"),
+            ..Default::default()
+        })?;
+        let driver = config
+            .storage_driver
+            .clone()
+            .unwrap_or_else(|| "overlay".into());
+        let storage = host.load_storage(plugin_spec(
+            root,
+            &config,
+            &driver,
+            PluginKind::Storage,
+            builtins,
+        )?)?;
+        Ok(Engine {
+            root: root.to_path_buf(),
+            content,
+            images: ImageStore::open(root),
+            host,
+            storage,
+            config,
+            builtins,
+        })
+    }
+
+    fn runtime(&self) -> berth_runtime::Runtime {
+        berth_runtime::Runtime::new(self.root.join("runtime"))
+    }
+
+    /// Pulls an image from its registry.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<String> {
+        let r = Reference::parse(reference)?;
+        let platform = match platform {
+            Some(p) => parse_platform(p)?,
+            None => host_platform(),
+        };
+        let mut spec = plugin_spec(
+            &self.root,
+            &self.config,
+            "registry",
+            PluginKind::Fetcher,
+            self.builtins,
+        )?;
+        spec.grants.registries.push(r.registry.clone());
+        if is_loopback(&r.registry)
+            || self
+                .config
+                .registry
+                .get(&r.registry)
+                .is_some_and(|c| c.insecure)
+        {
+            spec.grants.insecure_registries.push(r.registry.clone());
+        }
+        if let Some(c) = self.config.registry.get(&r.registry) {
+            if let Some(cred) = credentials(c) {
+                spec.grants.credentials.insert(r.registry.clone(), cred);
+            }
+        }
+        let fetcher = self.host.load_fetcher(spec)?;
+        let full = r.full();
+        let store: Arc<dyn berth_host::ContentStore> = self.content.clone();
+        let resolved = fetcher.resolve(&full, &platform, store).await?;
+        self.import(&full, &full, &resolved.manifest, &fetcher, progress)
+            .await?;
+        Ok(resolved.manifest.digest)
+    }
+
+    /// Loads images from an OCI layout directory, an OCI archive or a `docker save` tarball.
+    pub async fn load(&self, path: &Path, progress: &dyn Progress) -> Result<Vec<String>> {
+        let path = std::path::absolute(path).map_err(|e| EngineError::io("resolving", path, e))?;
+        let reference = if path.is_dir() {
+            format!("oci:{}", path.display())
+        } else {
+            let f = std::fs::File::open(&path).map_err(|e| EngineError::io("opening", &path, e))?;
+            let mut has_docker_manifest = false;
+            let mut ar = tar::Archive::new(f);
+            for e in ar
+                .entries()
+                .map_err(|e| EngineError::io("reading archive", &path, e))?
+            {
+                let e = e.map_err(|e| EngineError::io("reading archive", &path, e))?;
+                if e.path()
+                    .map(|p| p.as_os_str() == "manifest.json")
+                    .unwrap_or(false)
+                {
+                    has_docker_manifest = true;
+                    break;
+                }
+            }
+            if has_docker_manifest {
+                format!("docker-archive:{}", path.display())
+            } else {
+                format!("oci-archive:{}", path.display())
+            }
+        };
+        let mut spec = plugin_spec(
+            &self.root,
+            &self.config,
+            "archive",
+            PluginKind::Fetcher,
+            self.builtins,
+        )?;
+        spec.grants.read_paths.push(path.clone());
+        let fetcher = self.host.load_fetcher(spec)?;
+        let store: Arc<dyn berth_host::ContentStore> = self.content.clone();
+        let resolved = fetcher.resolve(&reference, &host_platform(), store).await?;
+        let name = Reference::parse(&resolved.name)
+            .map_err(|_| EngineError::Image {
+                name: resolved.name.clone(),
+                reason: format!(
+                    "{} names its image {:?}, which is not a valid reference",
+                    path.display(),
+                    resolved.name
+                ),
+            })?
+            .full();
+        self.import(&name, &reference, &resolved.manifest, &fetcher, progress)
+            .await?;
+        Ok(vec![name])
+    }
+
+    /// Fetches what is missing of an image and unpacks its layers.
+    async fn import(
+        &self,
+        name: &str,
+        reference: &str,
+        manifest: &Descriptor,
+        fetcher: &FetcherPlugin,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let store: Arc<dyn berth_host::ContentStore> = self.content.clone();
+        let bad = |reason: String| EngineError::Image {
+            name: name.into(),
+            reason,
+        };
+        let m: ImageManifest = serde_json::from_slice(&self.content.read(&manifest.digest)?)
+            .map_err(|e| {
+                bad(format!(
+                    "manifest {} is not an image manifest: {e}",
+                    manifest.digest
+                ))
+            })?;
+        let cfg_desc = Descriptor {
+            media_type: m.config().media_type().to_string(),
+            digest: m.config().digest().to_string(),
+            size: m.config().size(),
+        };
+        if !self.content.has(&cfg_desc.digest) {
+            fetcher.fetch(reference, &cfg_desc, store.clone()).await?;
+        }
+        let config: ImageConfiguration =
+            serde_json::from_slice(&self.content.read(&cfg_desc.digest)?).map_err(|e| {
+                bad(format!(
+                    "config {} is not an image config: {e}",
+                    cfg_desc.digest
+                ))
+            })?;
+        let diff_ids = config.rootfs().diff_ids().clone();
+        if diff_ids.len() != m.layers().len() {
+            return Err(bad(format!(
+                "the manifest has {} layers but the config lists {} diff ids",
+                m.layers().len(),
+                diff_ids.len()
+            )));
+        }
+        let chain = layers::chain_ids(&diff_ids);
+        for (i, l) in m.layers().iter().enumerate() {
+            let short = &l.digest().to_string()[7..19];
+            if self.storage.has_layer(&chain[i]).await? {
+                progress.status(short, "Already exists");
+                continue;
+            }
+            let desc = Descriptor {
+                media_type: l.media_type().to_string(),
+                digest: l.digest().to_string(),
+                size: l.size(),
+            };
+            if !self.content.has(&desc.digest) {
+                progress.status(short, "Downloading");
+                fetcher.fetch(reference, &desc, store.clone()).await?;
+            }
+            progress.status(short, "Extracting");
+            let comp = layers::compression(&desc.media_type).map_err(|_| {
+                bad(format!(
+                    "layer {} has the unsupported media type {}",
+                    desc.digest, desc.media_type
+                ))
+            })?;
+            let blob = self.content.open_blob(&desc.digest)?;
+            let (reader, digest) = DigestReader::new(layers::decompress(blob, comp)?);
+            let parent = if i == 0 {
+                None
+            } else {
+                Some(chain[i - 1].as_str())
+            };
+            self.storage
+                .apply_layer(&chain[i], parent, Box::new(DrainOnDrop(reader)))
+                .await?;
+            if digest.digest() != diff_ids[i] {
+                let _ = self.storage.remove(&chain[i]).await;
+                return Err(bad(format!(
+                    "layer {} unpacks to {} but the config says {}",
+                    desc.digest,
+                    digest.digest(),
+                    diff_ids[i]
+                )));
+            }
+            progress.status(short, "Pull complete");
+        }
+        self.images.set(
+            name,
+            ImageRecord {
+                manifest: manifest.digest.clone(),
+                config: cfg_desc.digest,
+                chain,
+                added: berth_runtime::state::now_rfc3339(),
+            },
+        )
+    }
+
+    /// Finds an image by name or id.
+    pub fn image(&self, name_or_id: &str) -> Result<(String, ImageRecord)> {
+        let full = Reference::parse(name_or_id).ok().map(|r| r.full());
+        self.images
+            .find(name_or_id, full.as_deref())?
+            .ok_or_else(|| EngineError::ImageNotFound {
+                name: name_or_id.into(),
+            })
+    }
+
+    /// The image's config.
+    pub fn image_config(&self, rec: &ImageRecord) -> Result<ImageConfiguration> {
+        serde_json::from_slice(&self.content.read(&rec.config)?).map_err(|e| EngineError::Image {
+            name: rec.config.clone(),
+            reason: format!("config is not an image config: {e}"),
+        })
+    }
+
+    /// Every image name with its summary.
+    pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
+        let mut out = Vec::new();
+        for (full, rec) in self.images.all()? {
+            let r = Reference::parse(&full)?;
+            let size = serde_json::from_slice::<ImageManifest>(&self.content.read(&rec.manifest)?)
+                .map(|m| m.layers().iter().map(|l| l.size()).sum())
+                .unwrap_or(0);
+            let created = self
+                .image_config(&rec)
+                .ok()
+                .and_then(|c| c.created().clone())
+                .unwrap_or_default();
+            out.push(ImageSummary {
+                repository: r.short_repository(),
+                tag: r.tag.clone().unwrap_or_else(|| "<none>".into()),
+                id: rec.config.clone(),
+                created,
+                size,
+                full_name: full,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Adds a name for an existing image.
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        let (_, rec) = self.image(source)?;
+        let t = Reference::parse(target)?;
+        self.images.set(&t.full(), rec)
+    }
+
+    /// Removes an image name; the image's layers and blobs go when no name
+    /// and no container uses them.
+    pub async fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<String>> {
+        let (full, rec) = self.image(name_or_id)?;
+        if !force {
+            if let Some(c) = self.containers_using(&rec.config)?.first() {
+                return Err(EngineError::ImageInUse {
+                    name: full,
+                    container: c.clone(),
+                });
+            }
+        }
+        self.images.untag(&full)?;
+        let mut removed = vec![format!("Untagged: {}", Reference::parse(&full)?.short())];
+        let rest = self.images.all()?;
+        if rest.iter().any(|(_, r)| r.config == rec.config) {
+            return Ok(removed);
+        }
+        let used: std::collections::HashSet<&String> =
+            rest.iter().flat_map(|(_, r)| r.chain.iter()).collect();
+        for id in rec.chain.iter().rev() {
+            if !used.contains(id) {
+                let _ = self.storage.remove(id).await;
+            }
+        }
+        self.collect_blobs()?;
+        removed.push(format!("Deleted: {}", rec.config));
+        Ok(removed)
+    }
+
+    /// Removes blobs no image refers to.
+    fn collect_blobs(&self) -> Result<()> {
+        let mut keep = std::collections::HashSet::new();
+        for (_, r) in self.images.all()? {
+            keep.insert(r.manifest.clone());
+            keep.insert(r.config.clone());
+            if let Ok(m) = serde_json::from_slice::<ImageManifest>(&self.content.read(&r.manifest)?)
+            {
+                for l in m.layers() {
+                    keep.insert(l.digest().to_string());
+                }
+            }
+        }
+        for d in self.content.list()? {
+            if !keep.contains(&d) {
+                self.content.remove(&d)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn containers_using(&self, config: &str) -> Result<Vec<String>> {
+        let dir = self.root.join("containers");
+        let mut out = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                if std::fs::read_to_string(e.path().join("image"))
+                    .ok()
+                    .as_deref()
+                    == Some(config)
+                {
+                    out.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes images to a tar that is both an OCI image layout and a
+    /// `docker save` archive (manifest.json), as docker 25+ writes them.
+    pub fn save(&self, names: &[String], out: &Path) -> Result<()> {
+        crate::save::save(self, names, out)
+    }
+
+    pub(crate) fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    /// Runs a container in the foreground and removes it afterwards (`run --rm`). Returns the exit code.
+    pub async fn run(&self, opts: &RunOptions, progress: &dyn Progress) -> Result<i32> {
+        let (_, rec) = match self.image(&opts.image) {
+            Ok(r) => r,
+            Err(EngineError::ImageNotFound { .. }) if Reference::parse(&opts.image).is_ok() => {
+                progress.status(&opts.image, "Unable to find image locally; pulling");
+                self.pull(&opts.image, None, progress).await?;
+                self.image(&opts.image)?
+            }
+            Err(e) => return Err(e),
+        };
+        let config = self.image_config(&rec)?;
+        let id = random_id();
+        let cdir = self.root.join("containers").join(&id);
+        let rootfs = cdir.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::io("creating", &rootfs, e))?;
+        std::fs::write(cdir.join("image"), &rec.config)
+            .map_err(|e| EngineError::io("writing", cdir.join("image"), e))?;
+        let result = self.run_in(&id, &rec, &config, opts, &cdir, &rootfs).await;
+        let _ = crate::mount::unmount_all(&rootfs);
+        let _ = self.storage.remove(&id).await;
+        let _ = std::fs::remove_dir_all(&cdir);
+        result
+    }
+
+    async fn run_in(
+        &self,
+        id: &str,
+        rec: &ImageRecord,
+        config: &ImageConfiguration,
+        opts: &RunOptions,
+        cdir: &Path,
+        rootfs: &Path,
+    ) -> Result<i32> {
+        let mounts = self
+            .storage
+            .prepare(id, rec.chain.last().map(String::as_str))
+            .await?;
+        crate::mount::mount_all(id, &mounts, rootfs)?;
+        let spec = bundle::spec(id, config, opts, rootfs)?;
+        let cfg = cdir.join("config.json");
+        std::fs::write(
+            &cfg,
+            serde_json::to_vec_pretty(&spec).expect("serializable"),
+        )
+        .map_err(|e| EngineError::io("writing", &cfg, e))?;
+        let rt = self.runtime();
+        let create = berth_runtime::CreateOptions {
+            id: id.to_string(),
+            bundle: cdir.to_path_buf(),
+            pid_file: None,
+            console_socket: None,
+        };
+        // The runtime blocks in the foreground; keep it off the async workers.
+        let code = tokio::task::block_in_place(|| rt.run(&create))?;
+        Ok(code)
+    }
+}
+
+fn credentials(c: &crate::config::RegistryConfig) -> Option<berth_host::Credentials> {
+    match (&c.username, &c.password, &c.token) {
+        (Some(u), Some(p), _) => Some(berth_host::Credentials::Basic {
+            username: u.clone(),
+            password: p.clone(),
+        }),
+        (_, _, Some(t)) => Some(berth_host::Credentials::Bearer { token: t.clone() }),
+        _ => None,
+    }
+}
+
+/// The spec of a plugin: built-in or from `berth.toml`, with its grants.
+fn plugin_spec(
+    root: &Path,
+    config: &Config,
+    name: &str,
+    kind: PluginKind,
+    b: Builtins,
+) -> Result<PluginSpec> {
+    let builtin = match (kind, name) {
+        (PluginKind::Storage, "overlay") => Some(b.storage_overlay),
+        (PluginKind::Storage, "vfs") => Some(b.storage_vfs),
+        (PluginKind::Fetcher, "registry") => Some(b.fetch_registry),
+        (PluginKind::Fetcher, "archive") => Some(b.fetch_archive),
+        _ => None,
+    };
+    let pc = config.plugin.get(name);
+    if let Some(pc) = pc {
+        if pc.kind != kind {
+            return Err(EngineError::Config {
+                path: PathBuf::from("berth.toml"),
+                reason: format!(
+                    "plugin {name} is a {:?} plugin, but is used as a {kind:?} plugin",
+                    pc.kind
+                ),
+            });
+        }
+    }
+    let wasm = match (pc.and_then(|p| p.wasm.clone()), builtin) {
+        (Some(path), _) => WasmSource::File(path),
+        (None, Some(bytes)) => WasmSource::Bytes(bytes),
+        (None, None) => {
+            return Err(EngineError::Config {
+                path: PathBuf::from("berth.toml"),
+                reason: format!("no plugin named {name:?}: built-in ones are overlay, vfs (storage), registry, archive (fetchers); others need [plugin.{name}] with wasm = \"…\""),
+            })
+        }
+    };
+    let mut grants = Grants {
+        root: root.join("plugins").join(name),
+        ..Default::default()
+    };
+    if let Some(pc) = pc {
+        if let Some(m) = pc.memory_limit_mib {
+            grants.memory_limit = m << 20;
+        }
+        if let Some(t) = pc.timeout_secs {
+            grants.timeout = Duration::from_secs(t);
+        }
+    }
+    Ok(PluginSpec {
+        name: name.to_string(),
+        wasm,
+        grants,
+    })
+}

@@ -1,0 +1,19 @@
+//! berth-engine: images, containers and their storage; the content store and
+//! the image index on disk. It calls the runtime (berth-runtime) and the
+//! plugins (through berth-host); the CLI and, later, the daemon call it.
+
+pub mod bundle;
+pub mod config;
+pub mod content;
+pub mod engine;
+pub mod error;
+pub mod images;
+pub mod layers;
+pub mod mount;
+pub mod reference;
+mod save;
+mod store_adapter;
+
+pub use bundle::RunOptions;
+pub use engine::{Builtins, Engine, ImageSummary, Progress};
+pub use error::{EngineError, Result};

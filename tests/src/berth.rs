@@ -1,0 +1,81 @@
+//! The `berth` command line with its own `--root` and `--config`, for the
+//! image and engine tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cmd::{self, Output};
+use crate::runtime::target_dir;
+
+/// berth with a private state root.
+#[derive(Debug)]
+pub struct Berth {
+    pub bin: PathBuf,
+    pub root: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Berth {
+    /// A fresh root; `config` is the text of berth.toml.
+    pub fn new(config: &str) -> Berth {
+        crate::require_root();
+        let bin = target_dir().join("debug/berth");
+        if !bin.exists() {
+            panic!(
+                "{} is missing: run `cargo build -p berth` first",
+                bin.display()
+            );
+        }
+        let root = tempfile::Builder::new()
+            .prefix("berth-root-")
+            .tempdir()
+            .expect("temp root");
+        let path = root.path().join("berth.toml");
+        std::fs::write(&path, config).expect("write berth.toml");
+        Berth {
+            bin,
+            root,
+            config: path,
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root")
+            .arg(self.root.path())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args);
+        c
+    }
+
+    /// Runs `berth ARGS` (5 minute deadline: pulls of large images).
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        cmd::run(
+            self.command(args),
+            None,
+            std::time::Duration::from_secs(300),
+        )
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        // Anything still mounted under the root would keep it from being removed.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let root = self.root.path().to_string_lossy().into_owned();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| p.starts_with(&root))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! A real registry for the tests: Debian's `docker-registry` (CNCF
+//! distribution) on a free loopback port with its own config and storage,
+//! stopped when dropped. Images are pushed to it with Debian's `skopeo`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cmd;
+
+/// A running registry.
+#[derive(Debug)]
+pub struct Registry {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub addr: String,
+}
+
+fn require(bin: &str, pkg: &str) {
+    if !Path::new(bin).exists() {
+        panic!("{bin} is missing: install Debian's {pkg} (.ci/run does)");
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl Registry {
+    /// Starts a registry without authentication.
+    pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// Starts a registry with htpasswd basic auth for `user`/`password`.
+    pub fn start_with_auth(user: &str, password: &str) -> Registry {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> Registry {
+        require("/usr/bin/docker-registry", "docker-registry");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-registry-")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            require("/usr/bin/htpasswd", "apache2-utils");
+            let file = dir.path().join("htpasswd");
+            cmd::host(
+                "htpasswd",
+                &["-Bbc", &file.to_string_lossy(), user, password],
+            );
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, cfg).expect("write registry config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let r = Registry { child, dir, addr };
+        r.wait_ready();
+        r
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(mut s) = TcpStream::connect(&self.addr) {
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if s.read(&mut buf).map(|n| n > 0).unwrap_or(false) {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "docker-registry did not answer on {} within 30 s; log:\n{}",
+            self.addr,
+            self.log()
+        );
+    }
+
+    /// What the registry logged (requests included).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// How many blob downloads (GET …/blobs/sha256:…) the registry served.
+    pub fn blob_gets(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| {
+                l.contains("\"GET /v2/") && l.contains("/blobs/sha256:") && l.contains("\" 200 ")
+            })
+            .count()
+    }
+
+    /// The registry's storage directory (to tamper with blobs).
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Pushes an OCI layout's image `tag` to `repo:tag` here with skopeo.
+    pub fn push_layout(&self, layout: &Path, tag: &str, repo: &str, creds: Option<(&str, &str)>) {
+        require("/usr/bin/skopeo", "skopeo");
+        let src = format!("oci:{}:{tag}", layout.display());
+        let dst = format!("docker://{}/{repo}:{tag}", self.addr);
+        let mut args = vec!["copy", "--dest-tls-verify=false", "--insecure-policy"];
+        let c;
+        if let Some((u, p)) = creds {
+            c = format!("{u}:{p}");
+            args.push("--dest-creds");
+            args.push(&c);
+        }
+        args.push(&src);
+        args.push(&dst);
+        cmd::host("skopeo", &args);
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
