@@ -1,50 +1,51 @@
 #!/usr/bin/env bash
 # examples/quickstart.sh — on a fresh Debian 12 machine, as root: install what
-# berth needs, build it, make a busybox root filesystem and run a real
-# container from it with berth's OCI runtime. This is the README's first command.
+# berth needs, build it, make a busybox image, serve it from a local registry
+# (Debian's docker-registry on a free loopback port), then `berth pull` it and
+# `berth run` a real container from it. This is the README's first command.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 [ "$(id -u)" = 0 ] || { echo "quickstart: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends busybox-static libseccomp-dev pkg-config gcc libc6-dev >/dev/null
+apt-get install -y -qq --no-install-recommends busybox-static libseccomp-dev pkg-config gcc libc6-dev \
+    docker-registry skopeo umoci curl python3 >/dev/null
+rustup target add wasm32-wasip2
 cargo build --release -p berth
+berth=$PWD/target/release/berth
 
 work=$(mktemp -d /tmp/berth-quickstart-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+    [ -n "${regpid:-}" ] && kill "$regpid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A busybox image, packed as an OCI layout by umoci.
+umoci init --layout "$work/oci"
+umoci new --image "$work/oci:latest"
+umoci unpack --image "$work/oci:latest" "$work/bundle" >/dev/null
 rootfs=$work/bundle/rootfs
 mkdir -p "$rootfs"/{bin,etc,proc,sys,dev,tmp,root}
 cp /bin/busybox "$rootfs/bin/"
 for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
 echo 'root:x:0:' >"$rootfs/etc/group"
+umoci repack --image "$work/oci:latest" "$work/bundle"
+umoci config --image "$work/oci:latest" --config.cmd /bin/sh --config.env PATH=/bin
 
-cat >"$work/bundle/config.json" <<'JSON'
-{
-  "ociVersion": "1.0.2",
-  "root": {"path": "rootfs", "readonly": true},
-  "hostname": "quickstart",
-  "process": {
-    "args": ["sh", "-c", "echo \"hello from $(hostname), pid $$\"; ps; ls /sys/class/net; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"],
-    "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0},
-    "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
-    "noNewPrivileges": true
-  },
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "ro"]},
-    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}
-  ],
-  "linux": {
-    "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}, {"type": "cgroup"}],
-    "resources": {"memory": {"limit": 67108864}, "pids": {"limit": 64}},
-    "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-    "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
-  }
-}
-JSON
-./target/release/berth runtime --root "$work/state" run --bundle "$work/bundle" "quickstart-$$"
+# A local registry on a free loopback port.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+    "$work/registry" "$port" >"$work/registry.yml"
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+regpid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+skopeo copy -q --dest-tls-verify=false --insecure-policy "oci:$work/oci:latest" "docker://127.0.0.1:$port/busybox:latest"
+
+# berth: pull through the registry plugin, unpack with the overlay plugin, run.
+export BERTH_ROOT=$work/berth BERTH_CONFIG=/dev/null
+"$berth" pull "127.0.0.1:$port/busybox"
+"$berth" images
+"$berth" run --rm "127.0.0.1:$port/busybox" sh -c 'echo "hello from $(hostname), pid $$"; ps; ls /sys/class/net'

@@ -41,6 +41,11 @@ impl Berth {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
+        // Compile the plugins once for all test roots.
+        c.env(
+            "BERTH_PLUGIN_CACHE",
+            target_dir().join("berth-test-plugin-cache"),
+        );
         c.arg("--root")
             .arg(self.root.path())
             .arg("--config")

@@ -23,6 +23,7 @@ pub mod cmd;
 pub mod config;
 pub mod console;
 pub mod container;
+pub mod crafted;
 pub mod images;
 pub mod leak;
 pub mod netns;

@@ -146,7 +146,11 @@ impl Engine {
         let config = Config::load(config_path)?;
         let content = Arc::new(ContentStore::open(root)?);
         let host = PluginHost::new(berth_host::HostConfig {
-            cache_dir: root.join("plugin-cache"),
+            // Compiled plugins may be shared between roots (the tests do):
+            // entries are keyed by component digest and engine settings.
+            cache_dir: std::env::var_os("BERTH_PLUGIN_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("plugin-cache")),
             ..Default::default()
         })?;
         let driver = config
