@@ -60,7 +60,10 @@ impl Record {
         root.join(id)
     }
 
-    /// Writes the record atomically (temporary file, fsync, rename).
+    /// Writes the record atomically (temporary file, rename). No fsync: the
+    /// runtime's state describes live processes and belongs on a tmpfs
+    /// (`/run`), as runc's does; a reader sees the old or the new record,
+    /// never half of one, and after a power loss there is nothing to describe.
     pub fn save(&self, root: &Path) -> Result<()> {
         let dir = Record::dir(root, &self.id);
         let tmp = dir.join(".state.json.tmp");
@@ -72,7 +75,6 @@ impl Record {
         let mut f =
             std::fs::File::create(&tmp).map_err(|e| RuntimeError::io("writing", &tmp, e))?;
         f.write_all(&data)
-            .and_then(|_| f.sync_all())
             .map_err(|e| RuntimeError::io("writing", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| RuntimeError::io("renaming", &path, e))
     }
