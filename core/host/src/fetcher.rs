@@ -7,12 +7,15 @@
 use std::sync::Arc;
 
 use wasmtime::component::Resource;
+use wasmtime::Store;
 
-use crate::bindings::fetcher::exports::berth::plugin::fetcher::Platform as WitPlatform;
+use crate::bindings::fetcher::exports::berth::plugin::fetcher::{Guest, Platform as WitPlatform};
 use crate::bindings::fetcher::ImageFetcherPre;
-use crate::bindings::storage::berth::plugin::types::Descriptor as WitDescriptor;
+use crate::bindings::storage::berth::plugin::types::{
+    Descriptor as WitDescriptor, Error as WitError,
+};
 use crate::blobs::{descriptor, wit_error, BlobReader, BlobWriter, ContentStore, Verifier};
-use crate::call::Shared;
+use crate::call::{Lent, Shared};
 use crate::error::{HostError, PluginError};
 use crate::host::PluginInfo;
 use crate::state::State;
@@ -51,6 +54,22 @@ impl FetcherPlugin {
         &self.shared.info
     }
 
+    /// Runs the export `f` calls on a fresh instance in `store`, which may
+    /// hold a resource `lent` to the guest for the call.
+    async fn call<T>(
+        &self,
+        call: &str,
+        store: Store<State>,
+        lent: Option<Lent>,
+        f: impl AsyncFnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, WitError>>,
+    ) -> Result<T, HostError> {
+        let run = async |store: &mut Store<State>| {
+            let b = self.pre.instantiate_async(&mut *store).await?;
+            f(b.berth_plugin_fetcher(), store).await
+        };
+        self.shared.run(call, store, lent, run).await
+    }
+
     /// Resolves `reference` for `platform`; the manifest (and index) end up in `store`.
     pub async fn resolve(
         &self,
@@ -59,27 +78,20 @@ impl FetcherPlugin {
         store: Arc<dyn ContentStore>,
     ) -> Result<Resolved, HostError> {
         let call = format!("resolve {reference}");
-        let mut s = self.shared.store(&call, Some(store))?;
+        let s = self.shared.store(&call, Some(store))?;
         let p = WitPlatform {
             os: platform.os.clone(),
             architecture: platform.architecture.clone(),
             variant: platform.variant.clone(),
         };
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut s).await?;
-                let r = b
-                    .berth_plugin_fetcher()
-                    .call_resolve(&mut s, reference, &p)
-                    .await?;
-                Ok(r.map(|r| Resolved {
-                    name: r.name,
-                    manifest: descriptor(r.manifest),
-                }))
-            })
-            .await;
-        self.shared.finish(s, &call, out)
+        self.call(&call, s, None, async |g, s| {
+            let r = g.call_resolve(s, reference, &p).await?;
+            Ok(r.map(|r| Resolved {
+                name: r.name,
+                manifest: descriptor(r.manifest),
+            }))
+        })
+        .await
     }
 
     /// Fetches `blob` of `reference` into `store`, verified against its digest and size.
@@ -99,37 +111,22 @@ impl FetcherPlugin {
                 }
             })?;
         let mut s = self.shared.store(&call, Some(store))?;
-        let res = s
-            .data_mut()
-            .table
-            .push(BlobWriter::new(verifier))
-            .map_err(|e| self.shared.load_error(e))?;
+        let (res, lent) = self.shared.lend(&mut s, BlobWriter::new(verifier))?;
         let rep = res.rep();
         let d = wit_desc(blob);
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut s).await?;
-                let r = b
-                    .berth_plugin_fetcher()
-                    .call_fetch(&mut s, reference, &d, res)
-                    .await?;
-                if r.is_err() {
-                    return Ok(r);
-                }
-                // The plugin may leave finishing to the host: verify now.
-                let w = s
-                    .data_mut()
-                    .table
-                    .get(&Resource::<BlobWriter>::new_own(rep))?;
-                Ok(w.finish().map_err(|(k, m)| wit_error(k, m)))
-            })
-            .await;
-        let _ = s
-            .data_mut()
-            .table
-            .delete(Resource::<BlobWriter>::new_own(rep));
-        self.shared.finish(s, &call, out)
+        self.call(&call, s, Some(lent), async |g, s| {
+            let r = g.call_fetch(&mut *s, reference, &d, res).await?;
+            if r.is_err() {
+                return Ok(r);
+            }
+            // The plugin may leave finishing to the host: verify now.
+            let w = s
+                .data_mut()
+                .table
+                .get(&Resource::<BlobWriter>::new_own(rep))?;
+            Ok(w.finish().map_err(|(k, m)| wit_error(k, m)))
+        })
+        .await
     }
 
     /// Pushes `blob` (from `store`) for `reference`.
@@ -147,26 +144,11 @@ impl FetcherPlugin {
             source: e,
         })?;
         let mut s = self.shared.store(&call, Some(store))?;
-        let res = s
-            .data_mut()
-            .table
-            .push(BlobReader::new(file))
-            .map_err(|e| self.shared.load_error(e))?;
-        let rep = res.rep();
+        let (res, lent) = self.shared.lend(&mut s, BlobReader::new(file))?;
         let d = wit_desc(blob);
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut s).await?;
-                b.berth_plugin_fetcher()
-                    .call_push(&mut s, reference, &d, res)
-                    .await
-            })
-            .await;
-        let _ = s
-            .data_mut()
-            .table
-            .delete(Resource::<BlobReader>::new_own(rep));
-        self.shared.finish(s, &call, out)
+        self.call(&call, s, Some(lent), async |g, s| {
+            g.call_push(s, reference, &d, res).await
+        })
+        .await
     }
 }

@@ -7,14 +7,13 @@
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
-use wasmtime::component::Resource;
 use wasmtime::Store;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
 use crate::bindings::storage::berth::plugin::types::{Error as WitError, Mount as WitMount};
-use crate::bindings::storage::exports::berth::plugin::storage::Layer;
+use crate::bindings::storage::exports::berth::plugin::storage::{Guest, Layer};
 use crate::bindings::storage::StorageDriverPre;
-use crate::call::Shared;
+use crate::call::{Lent, Shared};
 use crate::error::HostError;
 use crate::host::PluginInfo;
 use crate::mounts;
@@ -62,21 +61,38 @@ impl StoragePlugin {
         &self.shared.info
     }
 
+    /// Runs the export `f` calls on a fresh instance, in a fresh store.
+    async fn call<T>(
+        &self,
+        call: &str,
+        f: impl AsyncFnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, WitError>>,
+    ) -> Result<T, HostError> {
+        let store = self.shared.store(call, None)?;
+        self.call_in(call, store, None, f).await
+    }
+
+    /// Runs the export `f` calls on a fresh instance in `store`, which may
+    /// hold a resource `lent` to the guest for the call.
+    async fn call_in<T>(
+        &self,
+        call: &str,
+        store: Store<State>,
+        lent: Option<Lent>,
+        f: impl AsyncFnOnce(&Guest, &mut Store<State>) -> wasmtime::Result<Result<T, WitError>>,
+    ) -> Result<T, HostError> {
+        let run = async |store: &mut Store<State>| {
+            let b = self.pre.instantiate_async(&mut *store).await?;
+            f(b.berth_plugin_storage(), store).await
+        };
+        self.shared.run(call, store, lent, run).await
+    }
+
     /// Whether the layer `id` is unpacked.
     pub async fn has_layer(&self, id: &str) -> Result<bool, HostError> {
-        let call = format!("has-layer {id}");
-        let mut store = self.shared.store(&call, None)?;
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                b.berth_plugin_storage()
-                    .call_has_layer(&mut store, id)
-                    .await
-                    .map(Ok)
-            })
-            .await;
-        self.shared.finish(store, &call, out)
+        self.call(&format!("has-layer {id}"), async |g, s| {
+            g.call_has_layer(s, id).await.map(Ok)
+        })
+        .await
     }
 
     /// Unpacks the (already decompressed) layer `tar` as `id` on top of
@@ -92,138 +108,75 @@ impl StoragePlugin {
         let mut store = self.shared.store(&call, None)?;
         let reader: SharedReader = Arc::new(Mutex::new(tar));
         let stream: DynInputStream = Box::new(ReadStream::new(reader.clone()));
-        let res = store
-            .data_mut()
-            .table
-            .push(stream)
-            .map_err(|e| self.shared.load_error(e))?;
-        let rep = res.rep();
-        store.data_mut().tar = Some((rep, reader));
+        let (res, lent) = self.shared.lend(&mut store, stream)?;
+        store.data_mut().tar = Some((res.rep(), reader));
         let layer = Layer {
             id: id.to_owned(),
             parent: parent.map(str::to_owned),
         };
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                let r = b
-                    .berth_plugin_storage()
-                    .call_apply_layer(&mut store, &layer, res)
-                    .await?;
-                Ok(r.map(|s| ApplyStats {
-                    entries: s.entries,
-                    bytes: s.bytes,
-                }))
-            })
-            .await;
-        let _ = store
-            .data_mut()
-            .table
-            .delete(Resource::<DynInputStream>::new_own(rep));
-        self.shared.finish(store, &call, out)
+        self.call_in(&call, store, Some(lent), async |g, s| {
+            let r = g.call_apply_layer(s, &layer, res).await?;
+            Ok(r.map(|s| ApplyStats {
+                entries: s.entries,
+                bytes: s.bytes,
+            }))
+        })
+        .await
     }
 
     /// A writable snapshot `key` on `parent`; returns its (checked, absolute) mounts.
     pub async fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, HostError> {
-        let call = format!("prepare {key}");
-        let mut store = self.shared.store(&call, None)?;
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                let r = b
-                    .berth_plugin_storage()
-                    .call_prepare(&mut store, key, parent)
-                    .await?;
-                Ok(checked(&self.shared, &mut store, r))
-            })
-            .await;
-        self.shared.finish(store, &call, out)
+        self.call(&format!("prepare {key}"), async |g, s| {
+            let r = g.call_prepare(&mut *s, key, parent).await?;
+            Ok(checked(&self.shared, s, r))
+        })
+        .await
     }
 
     /// A read-only view `key` of the layer `parent`.
     pub async fn view(&self, key: &str, parent: &str) -> Result<Vec<Mount>, HostError> {
-        let call = format!("view {key}");
-        let mut store = self.shared.store(&call, None)?;
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                let r = b
-                    .berth_plugin_storage()
-                    .call_view(&mut store, key, parent)
-                    .await?;
-                Ok(checked(&self.shared, &mut store, r))
-            })
-            .await;
-        self.shared.finish(store, &call, out)
+        self.call(&format!("view {key}"), async |g, s| {
+            let r = g.call_view(&mut *s, key, parent).await?;
+            Ok(checked(&self.shared, s, r))
+        })
+        .await
     }
 
     /// The mounts of the existing snapshot `key`.
     pub async fn mounts(&self, key: &str) -> Result<Vec<Mount>, HostError> {
-        let call = format!("mounts {key}");
-        let mut store = self.shared.store(&call, None)?;
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                let r = b
-                    .berth_plugin_storage()
-                    .call_mounts(&mut store, key)
-                    .await?;
-                Ok(checked(&self.shared, &mut store, r))
-            })
-            .await;
-        self.shared.finish(store, &call, out)
+        self.call(&format!("mounts {key}"), async |g, s| {
+            let r = g.call_mounts(&mut *s, key).await?;
+            Ok(checked(&self.shared, s, r))
+        })
+        .await
     }
 
     /// Turns the writable snapshot `key` into the layer `id`.
     pub async fn commit(&self, key: &str, id: &str) -> Result<(), HostError> {
-        let call = format!("commit {key}");
-        let mut store = self.shared.store(&call, None)?;
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                b.berth_plugin_storage()
-                    .call_commit(&mut store, key, id)
-                    .await
-            })
-            .await;
-        self.shared.finish(store, &call, out)
+        self.call(&format!("commit {key}"), async |g, s| {
+            g.call_commit(s, key, id).await
+        })
+        .await
     }
 
     /// Removes a snapshot or an unused layer.
     pub async fn remove(&self, key: &str) -> Result<(), HostError> {
-        let call = format!("remove {key}");
-        let mut store = self.shared.store(&call, None)?;
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                b.berth_plugin_storage().call_remove(&mut store, key).await
-            })
-            .await;
-        self.shared.finish(store, &call, out)
+        self.call(&format!("remove {key}"), async |g, s| {
+            g.call_remove(s, key).await
+        })
+        .await
     }
 
     /// Space used by a snapshot or layer.
     pub async fn usage(&self, key: &str) -> Result<Usage, HostError> {
-        let call = format!("usage {key}");
-        let mut store = self.shared.store(&call, None)?;
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                let r = b.berth_plugin_storage().call_usage(&mut store, key).await?;
-                Ok(r.map(|u| Usage {
-                    size: u.size,
-                    inodes: u.inodes,
-                }))
-            })
-            .await;
-        self.shared.finish(store, &call, out)
+        self.call(&format!("usage {key}"), async |g, s| {
+            let r = g.call_usage(s, key).await?;
+            Ok(r.map(|u| Usage {
+                size: u.size,
+                inodes: u.inodes,
+            }))
+        })
+        .await
     }
 
     /// Writes the changes of snapshot `key` as an uncompressed layer tar to `out`.
@@ -232,26 +185,11 @@ impl StoragePlugin {
         let mut store = self.shared.store(&call, None)?;
         let sink = Arc::new(Mutex::new(Some(out)));
         let stream: DynOutputStream = Box::new(WriteStream::new(sink.clone()));
-        let res = store
-            .data_mut()
-            .table
-            .push(stream)
-            .map_err(|e| self.shared.load_error(e))?;
-        let rep = res.rep();
-        let result = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                b.berth_plugin_storage()
-                    .call_diff(&mut store, key, res)
-                    .await
-            })
-            .await;
-        let _ = store
-            .data_mut()
-            .table
-            .delete(Resource::<DynOutputStream>::new_own(rep));
-        self.shared.finish(store, &call, result)?;
+        let (res, lent) = self.shared.lend(&mut store, stream)?;
+        self.call_in(&call, store, Some(lent), async |g, s| {
+            g.call_diff(s, key, res).await
+        })
+        .await?;
         if let Some(mut w) = lock(&sink).take() {
             w.flush().map_err(|e| HostError::Io {
                 plugin: self.shared.plugin.to_string(),
@@ -265,15 +203,6 @@ impl StoragePlugin {
 
     /// Removes every layer and snapshot not in `keep`; returns what was removed.
     pub async fn gc(&self, keep: &[String]) -> Result<Vec<String>, HostError> {
-        let call = "gc".to_owned();
-        let mut store = self.shared.store(&call, None)?;
-        let out = self
-            .shared
-            .within(async {
-                let b = self.pre.instantiate_async(&mut store).await?;
-                b.berth_plugin_storage().call_gc(&mut store, keep).await
-            })
-            .await;
-        self.shared.finish(store, &call, out)
+        self.call("gc", async |g, s| g.call_gc(s, keep).await).await
     }
 }

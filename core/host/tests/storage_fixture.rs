@@ -298,6 +298,18 @@ async fn other_verbs() {
     assert!(!env.plugin.has_layer("x").await.unwrap());
 }
 
+/// The `plugin_bench` example's modes run; an unknown mode answers false.
+#[tokio::test]
+async fn bench_modes_make_host_calls() {
+    let env = load(Duration::from_secs(30));
+    for mode in ["bench:log:0", "bench:log:1000", "bench:kind:1000"] {
+        assert!(env.plugin.has_layer(mode).await.unwrap(), "{mode}");
+    }
+    assert!(!env.plugin.has_layer("bench:nope:1").await.unwrap());
+    assert!(!env.plugin.has_layer("bench:log:many").await.unwrap());
+    env.assert_nothing_outside();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_each_get_an_instance() {
     let env = load(Duration::from_secs(30));
