@@ -23,7 +23,9 @@ fi
 
 cache=/var/tmp/berth-bench-debian
 if [ ! -f "$cache/oci/index.json" ]; then
-    mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -1)
+    # The first active `URIs:` (deb822) or `deb` line that points at a Debian archive.
+    mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null \
+        | grep -v '^#' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ' || true)
     mirror=${mirror:-http://deb.debian.org/debian}
     rm -rf "$cache" && mkdir -p "$cache"
     echo "building the image with debootstrap from $mirror (once)" >&2
@@ -62,7 +64,7 @@ tar -xzf $work/s/d/${layer#sha256:} -C $work/s/x
 SH
 cat >"$work/umoci.sh" <<SH
 set -e
-rm -rf $work/u && skopeo copy -q --src-tls-verify=false --insecure-policy docker://$img oci:$work/u/oci:latest
+rm -rf $work/u && mkdir -p $work/u && skopeo copy -q --src-tls-verify=false --insecure-policy docker://$img oci:$work/u/oci:latest
 umoci unpack --image $work/u/oci:latest $work/u/bundle >/dev/null
 SH
 cat >"$work/berth.sh" <<SH
@@ -70,6 +72,8 @@ set -e
 rm -rf $work/berth
 $berth --root $work/berth --config /dev/null pull -q $img >/dev/null
 SH
+# One untimed run of each first: a failure shows its output here.
+for s in skopeo-tar umoci berth; do bash "$work/$s.sh" || { echo "bench/pull.sh: $s.sh failed" >&2; exit 1; }; done
 hyperfine --runs "$runs" --export-json "$work/r.json" \
     -n "skopeo copy + tar -xzf" "bash $work/skopeo-tar.sh" \
     -n "skopeo copy + umoci unpack" "bash $work/umoci.sh" \

@@ -10,6 +10,7 @@
 //! wasm = "/opt/berth/my-driver.wasm"
 //! memory-limit-mib = 256
 //! timeout-secs = 600
+//! device-nodes = false                 # may it make device nodes (built-in drivers: yes)
 //!
 //! [registry."registry.example:5000"]
 //! insecure = true                      # plain HTTP (loopback registries are insecure by default)
@@ -43,6 +44,9 @@ pub struct PluginConfig {
     pub wasm: Option<PathBuf>,
     pub memory_limit_mib: Option<usize>,
     pub timeout_secs: Option<u64>,
+    /// May a storage driver make block and character device nodes? (Default:
+    /// yes for the built-in drivers, no for external ones.)
+    pub device_nodes: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

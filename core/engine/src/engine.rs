@@ -612,9 +612,16 @@ fn plugin_spec(
     };
     let mut grants = Grants {
         root: root.join("plugins").join(name),
+        // Real images carry device nodes (debootstrap's /dev/console, …). The
+        // built-in drivers are ours and may make them; an external plugin only
+        // when berth.toml grants it (it could open a node it made in its root).
+        device_nodes: kind == PluginKind::Storage && pc.and_then(|p| p.wasm.as_ref()).is_none(),
         ..Default::default()
     };
     if let Some(pc) = pc {
+        if let Some(d) = pc.device_nodes {
+            grants.device_nodes = d;
+        }
         if let Some(m) = pc.memory_limit_mib {
             grants.memory_limit = m << 20;
         }
