@@ -23,6 +23,12 @@ pub enum Entry {
     Dir {
         name: String,
     },
+    /// A character device node.
+    CharDev {
+        name: String,
+        major: u32,
+        minor: u32,
+    },
 }
 
 fn raw_header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {
@@ -64,6 +70,13 @@ pub fn layout(layout: &Path, tag: &str, entries: &[Entry]) {
                 h.set_link_name(target).expect("link name");
                 h.set_cksum();
                 ar.append(&h, &[][..]).expect("tar symlink");
+            }
+            Entry::CharDev { name, major, minor } => {
+                let mut h = raw_header(name, tar::EntryType::Char, 0);
+                h.set_device_major(*major).expect("major");
+                h.set_device_minor(*minor).expect("minor");
+                h.set_cksum();
+                ar.append(&h, &[][..]).expect("tar device");
             }
             Entry::Dir { name } => {
                 let mut h = raw_header(name, tar::EntryType::Directory, 0);

@@ -97,6 +97,42 @@ fn a_write_through_a_symlink_out_of_the_layer_stays_inside() {
 }
 
 #[test]
+fn device_nodes_in_a_layer_unpack_with_the_built_in_drivers() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::Builder::new()
+        .prefix("berth-crafted-")
+        .tempdir()
+        .unwrap();
+    let layout = dir.path().join("devs");
+    let entries = vec![
+        Entry::Dir {
+            name: "dev/".into(),
+        },
+        Entry::CharDev {
+            name: "dev/console".into(),
+            major: 5,
+            minor: 1,
+        },
+    ];
+    crafted::layout(&layout, "v1", &entries);
+    for driver in ["overlay", "vfs"] {
+        let b = Berth::new(&format!("storage-driver = \"{driver}\"\n"));
+        b.cmd(&["load", "-i", &layout.to_string_lossy()])
+            .assert_ok();
+        let node = walk(b.root())
+            .into_iter()
+            .find(|p| p.ends_with("dev/console"))
+            .unwrap_or_else(|| panic!("{driver}: no dev/console unpacked"));
+        let md = std::fs::symlink_metadata(&node).unwrap();
+        assert!(
+            md.file_type().is_char_device(),
+            "{driver}: {} is not a char device",
+            node.display()
+        );
+    }
+}
+
+#[test]
 fn a_truncated_layer_download_is_refused_and_not_kept() {
     let reg = Registry::start();
     let layout = tempfile::Builder::new()
