@@ -169,9 +169,25 @@ pub(crate) fn mkdir(root: &Root, path: &str, meta: &Meta, j: &mut Journal) -> Re
             Ok(_) => {}
             Err(FsError::Os { err, .. }) if err.kind() == io::ErrorKind::NotFound => {
                 let p = root.parent(&prefix)?;
-                rfs::mkdirat(&p.dir, p.name.as_str(), Mode::from_raw_mode(0o755))
-                    .map_err(|e| FsError::os(path, e))?;
-                j.record(&prefix);
+                match rfs::mkdirat(&p.dir, p.name.as_str(), Mode::from_raw_mode(0o755)) {
+                    Ok(()) => j.record(&prefix),
+                    // Another call of this plugin made it meanwhile: not ours
+                    // to journal. Open it as an existing entry would be
+                    // (beneath the root, not following a final symlink).
+                    Err(e) if e == rustix::io::Errno::EXIST => {
+                        let fd = root.open_beneath(
+                            &prefix,
+                            OFlags::PATH | OFlags::DIRECTORY | nofollow,
+                            ResolveFlags::empty(),
+                        )?;
+                        if last {
+                            return set_meta_fd(fd.as_fd(), meta, 0, false)
+                                .map_err(|e| FsError::os(path, e));
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(FsError::os(path, e)),
+                }
                 if last {
                     set_meta_at(p.dir.as_fd(), &p.name, meta, 0)
                         .map_err(|e| FsError::os(path, e))?;
