@@ -2,6 +2,7 @@
 //! plugin, run; copy-on-write isolation; whiteouts; load/save round trips;
 //! bad input (unknown image, digest mismatch, auth) failing cleanly.
 
+use berth_tests::walk;
 use berth_tests::{images, Berth, Registry};
 
 fn pushed(reg: &Registry, repo: &str, whiteout: bool) -> tempfile::TempDir {
@@ -231,19 +232,4 @@ fn a_registry_with_auth_refuses_anonymous_and_accepts_configured_credentials() {
     );
     let authed = Berth::new(&cfg);
     authed.cmd(&["pull", &image]).assert_ok();
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

@@ -4,6 +4,7 @@
 //! image is recorded.
 
 use berth_tests::crafted::{self, Entry};
+use berth_tests::walk;
 use berth_tests::{Berth, Registry};
 
 fn marker(tag: &str) -> std::path::PathBuf {
@@ -175,19 +176,4 @@ fn a_truncated_layer_download_is_refused_and_not_kept() {
         })
         .unwrap_or(0);
     assert_eq!(kept, 0, "a partial layer blob was kept: {out}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

@@ -87,36 +87,8 @@ pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
                 o.recursive = true;
                 (0, 0)
             }
-            "private" => {
-                o.propagation |= MS_PRIVATE;
-                (0, 0)
-            }
-            "rprivate" => {
-                o.propagation |= MS_PRIVATE | MS_REC;
-                (0, 0)
-            }
-            "shared" => {
-                o.propagation |= MS_SHARED;
-                (0, 0)
-            }
-            "rshared" => {
-                o.propagation |= MS_SHARED | MS_REC;
-                (0, 0)
-            }
-            "slave" => {
-                o.propagation |= MS_SLAVE;
-                (0, 0)
-            }
-            "rslave" => {
-                o.propagation |= MS_SLAVE | MS_REC;
-                (0, 0)
-            }
-            "unbindable" => {
-                o.propagation |= MS_UNBINDABLE;
-                (0, 0)
-            }
-            "runbindable" => {
-                o.propagation |= MS_UNBINDABLE | MS_REC;
+            p if propagation_flags(p) != 0 => {
+                o.propagation |= propagation_flags(p);
                 (0, 0)
             }
             "tmpcopyup" | "idmap" | "ridmap" => {
