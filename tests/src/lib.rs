@@ -25,8 +25,10 @@ pub mod console;
 pub mod container;
 pub mod crafted;
 pub mod images;
+pub mod layouts;
 pub mod leak;
 pub mod netns;
+pub mod proxy;
 pub mod registry;
 pub mod rootfs;
 pub mod runtime;
@@ -37,6 +39,7 @@ pub use cmd::{Output, Spawned};
 pub use console::{ConsoleSocket, Pty};
 pub use container::Container;
 pub use netns::NetNs;
+pub use proxy::Proxy;
 pub use registry::Registry;
 pub use runtime::Runtime;
 

@@ -72,6 +72,11 @@ pub fn get_manifest<T: Transport>(
             )))
         }
     };
+    // A body that only claims to be a manifest (by its Content-Type) must
+    // parse as one, or it would be stored as the image's manifest.
+    if oci::is_manifest(&media_type) {
+        oci::from_json::<oci::Manifest>(&what, &bytes)?;
+    }
     let digest = sha256(&bytes);
     if reference.starts_with("sha256:") && reference != digest {
         return Err(PluginError::Invalid(format!(
