@@ -33,7 +33,8 @@ fn mount_one(id: &str, m: &berth_host::Mount, target: &Path) -> Result<()> {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     let mut bind = false;
-    for o in &m.options {
+    // The host's pinned forms: the directories it checked, by open descriptor.
+    for o in m.mount_options() {
         match o.as_str() {
             "ro" => flags |= MsFlags::MS_RDONLY,
             "rw" => {}
@@ -53,7 +54,7 @@ fn mount_one(id: &str, m: &berth_host::Mount, target: &Path) -> Result<()> {
         "bind" => {
             let _ = bind;
             mount(
-                Some(&m.source),
+                Some(m.mount_source()),
                 target,
                 None::<&str>,
                 MsFlags::MS_BIND | (flags & MsFlags::MS_REC),
@@ -107,7 +108,12 @@ fn mount_one(id: &str, m: &berth_host::Mount, target: &Path) -> Result<()> {
             .map_err(|e| {
                 err(
                     id,
-                    format!("mounting {} on {} ({data}): {e}", m.kind, target.display()),
+                    format!(
+                        "mounting {} on {} ({}): {e}",
+                        m.kind,
+                        target.display(),
+                        m.options.join(",")
+                    ),
                 )
             })?;
         }

@@ -3,7 +3,12 @@
 //! Paths in a plugin's mounts are relative to its root. The host makes them
 //! absolute and refuses any that is absolute, contains `..`, goes through a
 //! symlink, or does not exist; mount kinds and options are allow-listed so a
-//! plugin cannot ask for a mount the core should not make.
+//! plugin cannot ask for a mount the core should not make. Each checked
+//! directory stays open, and the mount is made through that descriptor
+//! (see [`Mount::mount_source`]), so what is mounted is what was checked.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 
 use rustix::fs::{OFlags, ResolveFlags};
 
@@ -49,9 +54,22 @@ fn allowed(option: &str, extra: &[&str]) -> bool {
         })
 }
 
-/// Makes a plugin-relative directory absolute after checking it lies beneath
-/// the root without `..` or symlinks and exists.
-fn resolve(root: &Root, rel: &str) -> Result<String, String> {
+/// A checked directory: its absolute path, and the same directory open.
+struct Checked {
+    path: String,
+    fd: Arc<OwnedFd>,
+}
+
+impl Checked {
+    /// The directory as a path to the open descriptor.
+    fn pinned(&self) -> String {
+        format!("/proc/self/fd/{}", self.fd.as_raw_fd())
+    }
+}
+
+/// Opens a plugin-relative directory after checking it lies beneath the root
+/// without `..` or symlinks, and makes its path absolute.
+fn resolve(root: &Root, rel: &str) -> Result<Checked, String> {
     let bad = |why: &str| Err(format!("mount path `{rel}` {why}"));
     if rel.is_empty() || rel.starts_with('/') {
         return bad("must be relative to the plugin's root");
@@ -62,25 +80,35 @@ fn resolve(root: &Root, rel: &str) -> Result<String, String> {
     if rel.contains([',', ':', '\\', '\0']) {
         return bad("contains `,`, `:`, `\\` or NUL");
     }
-    match root.open_beneath(rel, OFlags::PATH, ResolveFlags::NO_SYMLINKS) {
-        Ok(_) => {}
+    let fd = match root.open_beneath(
+        rel,
+        OFlags::PATH | OFlags::DIRECTORY,
+        ResolveFlags::NO_SYMLINKS,
+    ) {
+        Ok(fd) => fd,
         Err(FsError::Os { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
             return bad("does not exist")
         }
         Err(FsError::Os { err, .. }) if err.raw_os_error() == Some(libc::ELOOP) => {
             return bad("goes through a symlink")
         }
+        Err(FsError::Os { err, .. }) if err.raw_os_error() == Some(libc::ENOTDIR) => {
+            return bad("is not a directory")
+        }
         Err(e) => return Err(format!("mount path `{rel}`: {e}")),
-    }
+    };
     let clean: Vec<&str> = rel
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
-    Ok(root
-        .path()
-        .join(clean.join("/"))
-        .to_string_lossy()
-        .into_owned())
+    Ok(Checked {
+        path: root
+            .path()
+            .join(clean.join("/"))
+            .to_string_lossy()
+            .into_owned(),
+        fd: Arc::new(fd),
+    })
 }
 
 /// Checks and translates the mounts a plugin returned; the error names the
@@ -90,6 +118,14 @@ pub(crate) fn translate(root: &Root, mounts: Vec<WitMount>) -> Result<Vec<Mount>
 }
 
 fn translate_one(root: &Root, m: WitMount) -> Result<Mount, String> {
+    let plain = |kind: String, source: &str, options: Vec<String>| Mount {
+        kind,
+        source: source.into(),
+        pinned_source: source.into(),
+        pinned_options: options.clone(),
+        options,
+        pins: Vec::new(),
+    };
     match m.kind.as_str() {
         "bind" => {
             let source = resolve(root, &m.source)?;
@@ -100,26 +136,39 @@ fn translate_one(root: &Root, m: WitMount) -> Result<Mount, String> {
             }
             Ok(Mount {
                 kind: m.kind,
-                source: source.into(),
+                pinned_source: source.pinned().into(),
+                source: source.path.into(),
+                pinned_options: m.options.clone(),
                 options: m.options,
+                pins: vec![source.fd],
             })
         }
         "overlay" => {
             let mut options = Vec::with_capacity(m.options.len());
+            let mut pinned_options = Vec::with_capacity(m.options.len());
+            let mut pins = Vec::new();
             for o in m.options {
-                let translated = match o.split_once('=') {
-                    Some(("lowerdir", dirs)) => {
-                        let abs: Result<Vec<_>, _> =
-                            dirs.split(':').map(|d| resolve(root, d)).collect();
-                        format!("lowerdir={}", abs?.join(":"))
-                    }
-                    Some((key @ ("upperdir" | "workdir"), dir)) => {
-                        format!("{key}={}", resolve(root, dir)?)
-                    }
-                    _ if allowed(&o, OVERLAY) => o,
+                let dirs = match o.split_once('=') {
+                    Some(("lowerdir", dirs)) => Some(("lowerdir", dirs.split(':').collect())),
+                    Some((key @ ("upperdir" | "workdir"), dir)) => Some((key, vec![dir])),
+                    _ if allowed(&o, OVERLAY) => None,
                     _ => return Err(format!("overlay mount option `{o}` is not allowed")),
                 };
-                options.push(translated);
+                let Some((key, dirs)) = dirs else {
+                    pinned_options.push(o.clone());
+                    options.push(o);
+                    continue;
+                };
+                let checked = dirs
+                    .into_iter()
+                    .map(|d| resolve(root, d))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let join = |f: &dyn Fn(&Checked) -> String| {
+                    checked.iter().map(f).collect::<Vec<_>>().join(":")
+                };
+                options.push(format!("{key}={}", join(&|c| c.path.clone())));
+                pinned_options.push(format!("{key}={}", join(&Checked::pinned)));
+                pins.extend(checked.into_iter().map(|c| c.fd));
             }
             if !options.iter().any(|o| o.starts_with("lowerdir=")) {
                 return Err("overlay mount without lowerdir".into());
@@ -127,7 +176,10 @@ fn translate_one(root: &Root, m: WitMount) -> Result<Mount, String> {
             Ok(Mount {
                 kind: m.kind,
                 source: "overlay".into(),
+                pinned_source: "overlay".into(),
                 options,
+                pinned_options,
+                pins,
             })
         }
         "tmpfs" => {
@@ -136,11 +188,7 @@ fn translate_one(root: &Root, m: WitMount) -> Result<Mount, String> {
                     return Err(format!("tmpfs mount option `{o}` is not allowed"));
                 }
             }
-            Ok(Mount {
-                kind: m.kind,
-                source: "tmpfs".into(),
-                options: m.options,
-            })
+            Ok(plain(m.kind, "tmpfs", m.options))
         }
         other => Err(format!(
             "mount kind `{other}` is not allowed (bind, overlay or tmpfs)"
@@ -197,12 +245,37 @@ mod tests {
             ]
         );
         assert_eq!(ok[1].source, r.join("l/a"));
+        // The pinned forms name the directories that were checked, open.
+        let fd_of = |p: &str| {
+            let n: i32 = p.strip_prefix("/proc/self/fd/").unwrap().parse().unwrap();
+            std::fs::read_link(format!("/proc/self/fd/{n}")).unwrap()
+        };
+        assert_eq!(fd_of(ok[1].mount_source().to_str().unwrap()), r.join("l/a"));
+        let lower = ok[0].mount_options()[0].strip_prefix("lowerdir=").unwrap();
+        let lowers: Vec<_> = lower.split(':').map(fd_of).collect();
+        assert_eq!(lowers, vec![r.join("l/a"), r.join("l/b")]);
+        assert_eq!(
+            fd_of(&ok[0].mount_options()[1]["upperdir=".len()..]),
+            r.join("s/up")
+        );
+        assert_eq!(ok[0].mount_options()[3], "index=off");
+        // Swapping a checked directory for a symlink afterwards changes nothing.
+        std::fs::rename(r.join("l/a"), r.join("l/a-moved")).unwrap();
+        std::os::unix::fs::symlink("/etc", r.join("l/a")).unwrap();
+        assert_eq!(
+            fd_of(ok[1].mount_source().to_str().unwrap()),
+            r.join("l/a-moved")
+        );
+        std::fs::remove_file(r.join("l/a")).unwrap();
+        std::fs::rename(r.join("l/a-moved"), r.join("l/a")).unwrap();
 
         let refused = |m: WitMount| translate(&root, vec![m]).unwrap_err();
         assert!(refused(wit("bind", "../../etc", &[])).contains("../../etc"));
         assert!(refused(wit("bind", "/etc", &[])).contains("/etc"));
         assert!(refused(wit("bind", "l/missing", &[])).contains("does not exist"));
         assert!(refused(wit("bind", "l/link", &[])).contains("symlink"));
+        std::fs::write(r.join("l/file"), "").unwrap();
+        assert!(refused(wit("bind", "l/file", &[])).contains("not a directory"));
         assert!(refused(wit("overlay", "overlay", &["lowerdir=l/a:../x"])).contains("../x"));
         assert!(
             refused(wit("overlay", "overlay", &["lowerdir=l/a", "metacopy=on"]))
