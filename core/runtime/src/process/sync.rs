@@ -24,11 +24,32 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Where in the init sequence the child was when it failed.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Namespaces = 1,
+/// Declares [`Stage`] and its wire decoding from one list, so the two
+/// cannot drift apart.
+macro_rules! stages {
+    ($first:ident, $($name:ident),* $(,)?) => {
+        /// Where in the init sequence the child was when it failed.
+        #[repr(u32)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Stage {
+            $first = 1,
+            $($name),*
+        }
+
+        impl Stage {
+            /// Decodes a stage number; an unknown one is a protocol error.
+            pub fn from_u32(v: u32) -> Stage {
+                [Stage::$first, $(Stage::$name),*]
+                    .into_iter()
+                    .find(|s| *s as u32 == v)
+                    .unwrap_or(Stage::Protocol)
+            }
+        }
+    };
+}
+
+stages! {
+    Namespaces,
     Hostname,
     Mounts,
     CreateHooks,
@@ -46,34 +67,6 @@ pub enum Stage {
     Seccomp,
     Exec,
     Protocol,
-}
-
-impl Stage {
-    pub fn from_u32(v: u32) -> Stage {
-        use Stage::*;
-        [
-            Namespaces,
-            Hostname,
-            Mounts,
-            CreateHooks,
-            PivotRoot,
-            Sysctl,
-            PostPivotMounts,
-            Terminal,
-            Rlimits,
-            Cwd,
-            Identity,
-            Capabilities,
-            ExecLookup,
-            WaitStart,
-            StartHooks,
-            Seccomp,
-            Exec,
-        ]
-        .into_iter()
-        .find(|s| *s as u32 == v)
-        .unwrap_or(Protocol)
-    }
 }
 
 /// One protocol record.
@@ -321,6 +314,16 @@ pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stages_decode_from_their_numbers() {
+        for s in [Stage::Namespaces, Stage::Mounts, Stage::Exec, Stage::Protocol] {
+            assert_eq!(Stage::from_u32(s as u32), s);
+        }
+        assert_eq!(Stage::Namespaces as u32, 1);
+        assert_eq!(Stage::from_u32(0), Stage::Protocol);
+        assert_eq!(Stage::from_u32(999), Stage::Protocol);
+    }
 
     #[test]
     fn records_round_trip() {
