@@ -22,7 +22,21 @@ fn pull_then_run_and_a_second_pull_downloads_nothing() {
     let _l = pushed(&reg, "busybox", false);
     let b = Berth::new("");
     let image = format!("{}/busybox", reg.addr);
-    b.cmd(&["pull", &image]).assert_ok();
+    let pull = b.cmd(&["pull", &image]);
+    pull.assert_ok();
+    // Not a terminal: docker's per-layer status lines, one per change.
+    for status in [
+        "Pulling fs layer",
+        "Downloading",
+        "Download complete",
+        "Extracting",
+        "Pull complete",
+    ] {
+        assert!(
+            pull.stdout.contains(&format!(": {status}\n")),
+            "no {status:?} line:\n{pull}"
+        );
+    }
     let first = reg.blob_gets();
     assert!(
         first >= 2,
@@ -32,7 +46,14 @@ fn pull_then_run_and_a_second_pull_downloads_nothing() {
     let out = b.cmd(&["run", "--rm", &image, "echo", "hello", "from", "berth"]);
     out.assert_ok();
     assert_eq!(out.stdout.trim(), "hello from berth", "{out}");
-    b.cmd(&["pull", &image]).assert_ok();
+    let again = b.cmd(&["pull", &image]);
+    again.assert_ok();
+    assert!(again.stdout.contains(": Already exists\n"), "{again}");
+    assert!(!again.stdout.contains("Downloading"), "{again}");
+    assert!(
+        again.stdout.contains("Status: Image is up to date for"),
+        "{again}"
+    );
     assert_eq!(
         reg.blob_gets(),
         first,
@@ -232,4 +253,53 @@ fn a_registry_with_auth_refuses_anonymous_and_accepts_configured_credentials() {
     );
     let authed = Berth::new(&cfg);
     authed.cmd(&["pull", &image]).assert_ok();
+}
+
+/// A loopback port nothing listens on.
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn pull_goes_through_the_mirrors_berth_toml_lists() {
+    let mirror = Registry::start();
+    let _l = pushed(&mirror, "busybox", false);
+    let (registry, broken) = (dead_port(), dead_port());
+    let b = Berth::new(&format!(
+        "[registry.\"127.0.0.1:{registry}\"]\nmirrors = [\"127.0.0.1:{broken}\", \"http://{}\"]\n",
+        mirror.addr
+    ));
+    let image = format!("127.0.0.1:{registry}/busybox");
+    b.cmd(&["pull", "-q", &image]).assert_ok();
+    assert!(
+        mirror.blob_gets() >= 2,
+        "the blobs should have come from the mirror:\n{}",
+        mirror.log()
+    );
+    let out = b.cmd(&["run", "--rm", &image, "echo", "mirrored"]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "mirrored", "{out}");
+    let images = b.cmd(&["images"]);
+    assert!(images.stdout.contains(&image), "named as pulled:\n{images}");
+
+    // Without the mirror, the dead registry is the error.
+    let plain = Berth::new("");
+    let out = plain.cmd(&["pull", "-q", &image]);
+    out.assert_failed();
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{registry}")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_malformed_mirror_is_a_configuration_error() {
+    let b = Berth::new("[registry.\"127.0.0.1:1\"]\nmirrors = [\"http://m:5000/v2/busybox\"]\n");
+    let out = b.cmd(&["pull", "-q", "127.0.0.1:1/busybox"]);
+    out.assert_failed();
+    assert!(
+        out.stderr.contains("mirror \"http://m:5000/v2/busybox\""),
+        "the error should name the mirror:\n{out}"
+    );
 }

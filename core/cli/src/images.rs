@@ -2,14 +2,14 @@
 //! `run --rm` in the foreground. Each opens the engine under `--root` and
 //! prints what docker prints.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use berth_engine::{Builtins, Engine, Progress, RunOptions};
 use clap::{Args, Subcommand};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::progress::Display;
 
 /// Where the engine keeps its state and finds its configuration.
 #[derive(Args, Debug, Clone)]
@@ -108,48 +108,24 @@ pub fn tokio() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Per-layer progress lines, as docker shows them.
-pub struct Bars {
-    multi: MultiProgress,
-    bars: Mutex<HashMap<String, ProgressBar>>,
-}
-
-impl Bars {
-    pub fn new() -> Bars {
-        Bars {
-            multi: MultiProgress::new(),
-            bars: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl Progress for Bars {
-    fn status(&self, id: &str, status: &str) {
-        let mut bars = self.bars.lock().expect("progress lock");
-        let bar = bars.entry(id.to_string()).or_insert_with(|| {
-            let b = self.multi.add(ProgressBar::new_spinner());
-            b.set_style(ProgressStyle::with_template("{prefix}: {msg}").expect("valid template"));
-            b.set_prefix(id.to_string());
-            b
-        });
-        bar.set_message(status.to_string());
-        if matches!(status, "Pull complete" | "Already exists") {
-            bar.finish();
-        }
-    }
-}
-
 pub fn pull(e: &EngineArgs, reference: &str, platform: Option<&str>, quiet: bool) -> Result<i32> {
     let engine = open(e)?;
     let rt = tokio()?;
-    let bars = Bars::new();
-    let quiet_p = berth_engine::engine::Quiet;
-    let p: &dyn Progress = if quiet { &quiet_p } else { &bars };
+    let p: Arc<dyn Progress> = if quiet {
+        Arc::new(berth_engine::Quiet)
+    } else {
+        Arc::new(Display::new())
+    };
+    let before = engine.image(reference).ok().map(|(_, rec)| rec.manifest);
     let digest = rt.block_on(engine.pull(reference, platform, p))?;
     let r = berth_engine::reference::Reference::parse(reference)?;
     if !quiet {
         say!("Digest: {digest}");
-        say!("Status: Downloaded newer image for {}", r.short());
+        if before.as_deref() == Some(digest.as_str()) {
+            say!("Status: Image is up to date for {}", r.short());
+        } else {
+            say!("Status: Downloaded newer image for {}", r.short());
+        }
     }
     say!("{}", r.full());
     Ok(0)
@@ -257,9 +233,11 @@ pub fn rmi(e: &EngineArgs, a: &RmiArgs) -> Result<i32> {
 pub fn load(e: &EngineArgs, input: &std::path::Path, quiet: bool) -> Result<i32> {
     let engine = open(e)?;
     let rt = tokio()?;
-    let bars = Bars::new();
-    let quiet_p = berth_engine::engine::Quiet;
-    let p: &dyn Progress = if quiet { &quiet_p } else { &bars };
+    let p: Arc<dyn Progress> = if quiet {
+        Arc::new(berth_engine::Quiet)
+    } else {
+        Arc::new(Display::new())
+    };
     for name in rt.block_on(engine.load(input, p))? {
         say!(
             "Loaded image: {}",
@@ -298,6 +276,5 @@ pub fn run(e: &EngineArgs, a: RunArgs) -> Result<i32> {
         name: a.name,
     };
     let _ = a.interactive;
-    let bars = Bars::new();
-    Ok(rt.block_on(engine.run(&opts, &bars))?)
+    Ok(rt.block_on(engine.run(&opts, Arc::new(Display::on_stderr())))?)
 }

@@ -11,6 +11,7 @@ macro_rules! say {
 pub(crate) use say;
 
 mod images;
+mod progress;
 mod runtime;
 
 use clap::{Parser, Subcommand};

@@ -16,6 +16,7 @@
 //! insecure = true                      # plain HTTP (loopback registries are insecure by default)
 //! username = "me"
 //! password = "secret"
+//! mirrors = ["mirror.example:5000", "http://10.0.0.2:5000"]  # tried in order, pulls only
 //! ```
 
 use std::collections::BTreeMap;
@@ -64,6 +65,32 @@ pub struct RegistryConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
+    /// Mirrors tried in order before this registry when pulling:
+    /// `host[:port]` (https; plain http for loopback or insecure ones) or
+    /// `http://host[:port]` / `https://host[:port]`.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+}
+
+/// A mirror's `host[:port]`, and whether it is named with `http://`.
+pub fn mirror_authority(mirror: &str) -> Result<(String, bool)> {
+    let (rest, http) = if let Some(r) = mirror.strip_prefix("http://") {
+        (r, true)
+    } else if let Some(r) = mirror.strip_prefix("https://") {
+        (r, false)
+    } else {
+        (mirror, false)
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '@', '?', '#', ' ']) {
+        return Err(EngineError::Config {
+            path: PathBuf::from("berth.toml"),
+            reason: format!(
+                "registry mirror {mirror:?} is not host[:port] or http(s)://host[:port]"
+            ),
+        });
+    }
+    Ok((authority.to_owned(), http))
 }
 
 impl Config {
@@ -74,10 +101,61 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(EngineError::io("reading", path, e)),
         };
-        toml::from_str(&text).map_err(|e| EngineError::Config {
+        let config: Config = toml::from_str(&text).map_err(|e| EngineError::Config {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        })
+        })?;
+        config.check().map_err(|reason| EngineError::Config {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Refuses what parses but cannot be meant: a `[plugin.NAME]` section
+    /// without `wasm` for a name that is not a built-in plugin of its kind
+    /// (a typo would otherwise be ignored silently), and malformed mirrors.
+    fn check(&self) -> std::result::Result<(), String> {
+        for (name, p) in &self.plugin {
+            let builtin = match p.kind {
+                PluginKind::Storage => BUILTIN_STORAGE.contains(&name.as_str()),
+                PluginKind::Fetcher => BUILTIN_FETCHERS.contains(&name.as_str()),
+            };
+            if p.wasm.is_none() && !builtin {
+                return Err(format!(
+                    "[plugin.{name}] has no `wasm` and {name:?} is not a built-in {} plugin ({})",
+                    p.kind.as_str(),
+                    match p.kind {
+                        PluginKind::Storage => BUILTIN_STORAGE.join(", "),
+                        PluginKind::Fetcher => BUILTIN_FETCHERS.join(", "),
+                    }
+                ));
+            }
+        }
+        for r in self.registry.values() {
+            for m in &r.mirrors {
+                mirror_authority(m).map_err(|e| match e {
+                    EngineError::Config { reason, .. } => reason,
+                    other => other.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The built-in storage drivers.
+pub const BUILTIN_STORAGE: &[&str] = &["overlay", "vfs"];
+/// The built-in image fetchers.
+pub const BUILTIN_FETCHERS: &[&str] = &["registry", "archive"];
+
+impl PluginKind {
+    /// The kind as berth.toml spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Storage => "storage",
+            PluginKind::Fetcher => "fetcher",
+        }
     }
 }
 
@@ -95,5 +173,50 @@ mod tests {
         assert_eq!(c.plugin["x"].kind, PluginKind::Storage);
         assert!(c.registry["r:5000"].insecure);
         assert!(toml::from_str::<Config>("storge-driver = 1").is_err());
+    }
+
+    #[test]
+    fn a_plugin_section_must_name_a_builtin_or_a_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&path)
+        };
+        assert!(load("[plugin.registry]\nkind = \"fetcher\"\ntimeout-secs = 3\n").is_ok());
+        assert!(load("[plugin.mine]\nkind = \"storage\"\nwasm = \"/x.wasm\"\n").is_ok());
+        let e = load("[plugin.fetch-registry]\nkind = \"fetcher\"\ntimeout-secs = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[plugin.fetch-registry]") && e.contains("registry, archive"),
+            "{e}"
+        );
+        let e = load("[registry.\"r\"]\nmirrors = [\"a/b\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"a/b\""), "{e}");
+    }
+
+    #[test]
+    fn mirrors_name_an_authority() {
+        let c: Config = toml::from_str(
+            "[registry.\"docker.io\"]\nmirrors = [\"m:5000\", \"http://127.0.0.1:5001/\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.registry["docker.io"].mirrors.len(), 2);
+        assert_eq!(
+            mirror_authority("m:5000").unwrap(),
+            ("m:5000".into(), false)
+        );
+        assert_eq!(
+            mirror_authority("http://127.0.0.1:5001/").unwrap(),
+            ("127.0.0.1:5001".into(), true)
+        );
+        assert_eq!(mirror_authority("https://m").unwrap(), ("m".into(), false));
+        for bad in ["", "http://", "m/v2/x", "user@m", "https://m/path"] {
+            let e = mirror_authority(bad).unwrap_err().to_string();
+            assert!(e.contains("mirror"), "{bad:?}: {e}");
+        }
     }
 }

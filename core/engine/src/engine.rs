@@ -1,6 +1,7 @@
 //! The engine: pull, load, save, tag, remove and run images, with the
 //! storage driver and image fetchers as plugins and the runtime underneath.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::content::ContentStore;
 use crate::error::{EngineError, Result};
 use crate::images::{ImageRecord, ImageStore};
 use crate::layers::{self, DigestReader};
+use crate::progress::{CountingReader, CountingStore, Progress};
 use crate::reference::Reference;
 
 /// The default plugins' components, embedded in the binary.
@@ -26,20 +28,6 @@ pub struct Builtins {
     pub storage_vfs: &'static [u8],
     pub fetch_registry: &'static [u8],
     pub fetch_archive: &'static [u8],
-}
-
-/// Where long work reports what it does (per-layer progress on pull).
-pub trait Progress: Send + Sync {
-    /// `id` is a short layer or blob id; `status` as docker says it
-    /// ("Pulling fs layer", "Downloading", "Extracting", "Pull complete", "Already exists").
-    fn status(&self, id: &str, status: &str);
-}
-
-/// No progress output.
-#[derive(Debug)]
-pub struct Quiet;
-impl Progress for Quiet {
-    fn status(&self, _: &str, _: &str) {}
 }
 
 /// What `images` shows for one name.
@@ -184,7 +172,7 @@ impl Engine {
         &self,
         reference: &str,
         platform: Option<&str>,
-        progress: &dyn Progress,
+        progress: Arc<dyn Progress>,
     ) -> Result<String> {
         let r = Reference::parse(reference)?;
         let platform = match platform {
@@ -198,20 +186,10 @@ impl Engine {
             PluginKind::Fetcher,
             self.builtins,
         )?;
-        spec.grants.registries.push(r.registry.clone());
-        if is_loopback(&r.registry)
-            || self
-                .config
-                .registry
-                .get(&r.registry)
-                .is_some_and(|c| c.insecure)
-        {
-            spec.grants.insecure_registries.push(r.registry.clone());
-        }
-        if let Some(c) = self.config.registry.get(&r.registry) {
-            if let Some(cred) = credentials(c) {
-                spec.grants.credentials.insert(r.registry.clone(), cred);
-            }
+        self.grant_registry(&mut spec.grants, &r.registry, false);
+        let mirrors = self.write_mirrors(&spec.grants.root)?;
+        for (authority, http) in mirrors.get(&r.registry).into_iter().flatten() {
+            self.grant_registry(&mut spec.grants, authority, *http);
         }
         let fetcher = self.host.load_fetcher(spec)?;
         let full = r.full();
@@ -222,8 +200,54 @@ impl Engine {
         Ok(resolved.manifest.digest)
     }
 
+    /// Lets a fetcher reach `registry` (`host[:port]`): over plain http when
+    /// it is on loopback, configured insecure or named `http://` (`http`), with
+    /// the credentials berth.toml gives it.
+    fn grant_registry(&self, grants: &mut Grants, registry: &str, http: bool) {
+        let cfg = self.config.registry.get(registry);
+        grants.registries.push(registry.to_owned());
+        if http || is_loopback(registry) || cfg.is_some_and(|c| c.insecure) {
+            grants.insecure_registries.push(registry.to_owned());
+        }
+        if let Some(cred) = cfg.and_then(credentials) {
+            grants.credentials.insert(registry.to_owned(), cred);
+        }
+    }
+
+    /// Writes the registry fetcher's `config.json` (its mirrors, from
+    /// berth.toml) into its root `dir`, atomically, and returns each
+    /// registry's mirrors as (`host[:port]`, named `http://`).
+    fn write_mirrors(&self, dir: &Path) -> Result<BTreeMap<String, Vec<(String, bool)>>> {
+        let mut parsed = BTreeMap::new();
+        let mut json = serde_json::Map::new();
+        for (registry, c) in &self.config.registry {
+            if c.mirrors.is_empty() {
+                continue;
+            }
+            let list = c
+                .mirrors
+                .iter()
+                .map(|m| crate::config::mirror_authority(m))
+                .collect::<Result<Vec<_>>>()?;
+            json.insert(registry.clone(), serde_json::json!(c.mirrors));
+            parsed.insert(registry.clone(), list);
+        }
+        let body = serde_json::to_vec(&serde_json::json!({ "mirrors": json }))
+            .expect("a JSON map serializes");
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io("creating", dir, e))?;
+        let path = dir.join("config.json");
+        let tmp = dir.join(format!(".config.json.{}", std::process::id()));
+        std::fs::write(&tmp, body)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                EngineError::io("writing", &path, e)
+            })?;
+        Ok(parsed)
+    }
+
     /// Loads images from an OCI layout directory, an OCI archive or a `docker save` tarball.
-    pub async fn load(&self, path: &Path, progress: &dyn Progress) -> Result<Vec<String>> {
+    pub async fn load(&self, path: &Path, progress: Arc<dyn Progress>) -> Result<Vec<String>> {
         let path = std::path::absolute(path).map_err(|e| EngineError::io("resolving", path, e))?;
         let reference = if path.is_dir() {
             format!("oci:{}", path.display())
@@ -283,7 +307,7 @@ impl Engine {
         reference: &str,
         manifest: &Descriptor,
         fetcher: &FetcherPlugin,
-        progress: &dyn Progress,
+        progress: Arc<dyn Progress>,
     ) -> Result<()> {
         let store: Arc<dyn berth_host::ContentStore> = self.content.clone();
         let bad = |reason: String| EngineError::Image {
@@ -321,12 +345,25 @@ impl Engine {
             )));
         }
         let chain = layers::chain_ids(&diff_ids);
+        let short = |l: &oci_spec::image::Descriptor| l.digest().to_string()[7..19].to_owned();
+        let mut present = Vec::with_capacity(chain.len());
+        for (l, id) in m.layers().iter().zip(&chain) {
+            let has = self.storage.has_layer(id).await?;
+            progress.status(
+                &short(l),
+                if has {
+                    "Already exists"
+                } else {
+                    "Pulling fs layer"
+                },
+            );
+            present.push(has);
+        }
         for (i, l) in m.layers().iter().enumerate() {
-            let short = &l.digest().to_string()[7..19];
-            if self.storage.has_layer(&chain[i]).await? {
-                progress.status(short, "Already exists");
+            if present[i] {
                 continue;
             }
+            let short = &short(l);
             let desc = Descriptor {
                 media_type: l.media_type().to_string(),
                 digest: l.digest().to_string(),
@@ -334,7 +371,9 @@ impl Engine {
             };
             if !self.content.has(&desc.digest) {
                 progress.status(short, "Downloading");
-                fetcher.fetch(reference, &desc, store.clone()).await?;
+                let counting = CountingStore::new(store.clone(), progress.clone(), short);
+                fetcher.fetch(reference, &desc, Arc::new(counting)).await?;
+                progress.status(short, "Download complete");
             }
             progress.status(short, "Extracting");
             let comp = layers::compression(&desc.media_type).map_err(|_| {
@@ -343,7 +382,12 @@ impl Engine {
                     desc.digest, desc.media_type
                 ))
             })?;
-            let blob = self.content.open_blob(&desc.digest)?;
+            let blob = CountingReader::new(
+                self.content.open_blob(&desc.digest)?,
+                progress.clone(),
+                short,
+                desc.size,
+            );
             let (reader, digest) = DigestReader::new(layers::decompress(blob, comp)?);
             let parent = if i == 0 {
                 None
@@ -504,16 +548,18 @@ impl Engine {
     }
 
     /// Runs a container in the foreground and removes it afterwards (`run --rm`). Returns the exit code.
-    pub async fn run(&self, opts: &RunOptions, progress: &dyn Progress) -> Result<i32> {
+    pub async fn run(&self, opts: &RunOptions, progress: Arc<dyn Progress>) -> Result<i32> {
         let (_, rec) = match self.image(&opts.image) {
             Ok(r) => r,
             Err(EngineError::ImageNotFound { .. }) if Reference::parse(&opts.image).is_ok() => {
                 progress.status(&opts.image, "Unable to find image locally; pulling");
-                self.pull(&opts.image, None, progress).await?;
+                self.pull(&opts.image, None, progress.clone()).await?;
                 self.image(&opts.image)?
             }
             Err(e) => return Err(e),
         };
+        // The progress display is done before the container's output starts.
+        drop(progress);
         let config = self.image_config(&rec)?;
         let id = random_id();
         let cdir = self.root.join("containers").join(&id);

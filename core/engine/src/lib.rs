@@ -10,10 +10,12 @@ pub mod error;
 pub mod images;
 pub mod layers;
 pub mod mount;
+pub mod progress;
 pub mod reference;
 mod save;
 mod store_adapter;
 
 pub use bundle::RunOptions;
-pub use engine::{Builtins, Engine, ImageSummary, Progress};
+pub use engine::{Builtins, Engine, ImageSummary};
+pub use progress::{Progress, Quiet};
 pub use error::{EngineError, Result};
