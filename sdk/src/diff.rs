@@ -1,16 +1,22 @@
-//! Writing a snapshot's changes as an OCI layer tar: entries read with
-//! `std::fs` (WASI filesystem in a plugin), whiteouts for deletions.
+//! Writing a snapshot's changes as an OCI layer tar, with whiteouts for
+//! deletions: [`compare_trees`] for a full copy against its parent layer
+//! (vfs), [`overlay_upper`] for an overlayfs upper directory.
 //!
-//! WASI does not report owners or permission bits, so entries get root
-//! ownership and 0755 (directories) or 0644 (files) until the host offers a
-//! `stat` primitive.
+//! Metadata comes from the host's `layer-fs` (`stat`, `read-link`, the xattr
+//! reads), so entries keep their owners, modes (setuid, setgid, sticky),
+//! device numbers, absolute symlink targets, hard links and the xattrs a
+//! layer may carry ([`crate::unpack::xattr_allowed`]). Directories are
+//! listed and file contents read with `std::fs` (WASI in a plugin).
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
+use crate::layerfs::{FileKind, LayerFs, Stat};
 use crate::tar_read::{Entry, EntryKind};
 use crate::tar_write::TarWriter;
-use crate::whiteout;
+use crate::unpack::xattr_allowed;
+use crate::{path, whiteout};
 
 /// A writer that can copy a file's content into itself (a native `Write`
 /// reads the file; a wasi output stream splices it on the host side).
@@ -30,84 +36,97 @@ pub trait FileSink: Write {
 
 impl FileSink for Vec<u8> {}
 
-/// What a path in a snapshot is, as far as WASI can tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// Its kind.
-    pub kind: EntryKind,
-    /// Bytes, for a file.
-    pub size: u64,
-    /// Modification time, seconds since the epoch.
-    pub mtime: i64,
-    /// Symlink target.
-    pub link: String,
-    /// Whether the symlink's target could be read (WASI refuses absolute targets).
-    pub link_readable: bool,
+/// An i/o error of the tar or a file as a [`LayerFs`] error.
+fn io<E: From<crate::SdkError>>(e: io::Error) -> E {
+    crate::SdkError::Io(e).into()
 }
 
-/// Reads what is at `local` without following a final symlink.
-pub fn stat(local: &Path) -> io::Result<Node> {
-    let m = std::fs::symlink_metadata(local)?;
-    let ft = m.file_type();
-    let mtime = m
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs() as i64);
-    let (kind, link) = if ft.is_dir() {
-        (EntryKind::Directory, Some(String::new()))
-    } else if ft.is_symlink() {
-        let target = std::fs::read_link(local).ok();
-        (
-            EntryKind::Symlink,
-            target.map(|t| t.to_string_lossy().into_owned()),
-        )
-    } else if ft.is_file() {
-        (EntryKind::File, Some(String::new()))
+/// The overlayfs xattr that marks a directory opaque.
+const OPAQUE: &str = "trusted.overlay.opaque";
+
+/// What is at a path in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Its metadata.
+    pub stat: Stat,
+    /// A symlink's target (empty otherwise).
+    pub link: String,
+    /// The xattrs a layer may carry, sorted by name.
+    pub xattrs: Vec<(String, Vec<u8>)>,
+    /// Whether overlayfs marked the directory opaque.
+    pub opaque: bool,
+}
+
+/// Reads what is at `path` (relative to the plugin root) without following
+/// a final symlink.
+pub fn node<F: LayerFs>(fs: &F, path: &str) -> Result<Node, F::Error> {
+    let stat = fs.stat(path)?;
+    let link = if stat.kind == FileKind::Symlink {
+        fs.read_link(path)?
     } else {
-        (EntryKind::CharDevice, Some(String::new()))
+        String::new()
     };
-    let size = if kind == EntryKind::File { m.len() } else { 0 };
-    let link_readable = link.is_some();
+    let mut xattrs = Vec::new();
+    let mut opaque = false;
+    for name in fs.list_xattrs(path)? {
+        if name == OPAQUE {
+            opaque = fs.get_xattr(path, &name)? == b"y";
+        } else if xattr_allowed(&name) {
+            let value = fs.get_xattr(path, &name)?;
+            xattrs.push((name, value));
+        }
+    }
+    xattrs.sort();
     Ok(Node {
-        kind,
-        size,
-        mtime,
-        link: link.unwrap_or_default(),
-        link_readable,
+        stat,
+        link,
+        xattrs,
+        opaque,
     })
 }
 
-/// Sorted names in a directory.
-pub fn list(local: &Path) -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(local)?
+/// Sorted names in the directory at `path` (relative to the plugin root).
+pub fn list<F: LayerFs>(fs: &F, path: &str) -> Result<Vec<String>, F::Error> {
+    let mut names: Vec<String> = std::fs::read_dir(fs.local(path))
+        .map_err(io::<F::Error>)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
     names.sort();
     Ok(names)
 }
 
-/// Whether two nodes differ (content compared when only the mtime differs).
-pub fn changed(a: &Node, a_path: &Path, b: &Node, b_path: &Path) -> io::Result<bool> {
-    if a.kind != b.kind || a.size != b.size {
+/// Whether the entry changed between `a` (at `a_path`) and `b` (at
+/// `b_path`): its type, owner, mode, device, target, xattrs or, for a file,
+/// its content (compared only when size matches and mtime does not).
+pub fn changed<F: LayerFs>(
+    fs: &F,
+    a: &Node,
+    a_path: &str,
+    b: &Node,
+    b_path: &str,
+) -> Result<bool, F::Error> {
+    let (s, t) = (&a.stat, &b.stat);
+    if (s.kind, s.mode, s.uid, s.gid, s.size, s.rdev)
+        != (t.kind, t.mode, t.uid, t.gid, t.size, t.rdev)
+        || a.link != b.link
+        || a.xattrs != b.xattrs
+    {
         return Ok(true);
     }
-    if a.kind == EntryKind::Symlink && !(a.link_readable && b.link_readable) {
-        return Ok(a.mtime != b.mtime);
-    }
-    if a.link != b.link {
-        return Ok(true);
-    }
-    if a.kind != EntryKind::File || a.mtime == b.mtime {
+    if s.kind != FileKind::File || (s.mtime, s.mtime_nsec) == (t.mtime, t.mtime_nsec) {
         return Ok(false);
     }
-    Ok(std::fs::read(a_path)? != std::fs::read(b_path)?)
+    let read = |p: &str| std::fs::read(fs.local(p)).map_err(io::<F::Error>);
+    Ok(read(a_path)? != read(b_path)?)
 }
 
-/// Writes diff entries into a tar.
+/// Writes diff entries into a tar; a file whose inode was written already is
+/// a hard link to its first name.
 #[derive(Debug)]
 pub struct DiffWriter<W: FileSink> {
     tar: TarWriter<W>,
+    /// (dev, ino) of files with several names → the first name written.
+    links: HashMap<(u64, u64), String>,
 }
 
 impl<W: FileSink> DiffWriter<W> {
@@ -115,46 +134,63 @@ impl<W: FileSink> DiffWriter<W> {
     pub fn new(out: W) -> Self {
         DiffWriter {
             tar: TarWriter::new(out),
+            links: HashMap::new(),
         }
     }
 
-    /// Adds the entry at `local` as `rel` (not its children).
-    pub fn add(&mut self, rel: &str, local: &Path, node: &Node) -> io::Result<()> {
-        if !node.link_readable {
-            return Err(io::Error::other(format!(
-                "cannot read the target of symlink {rel}: WASI refuses absolute targets \
-                 (the host needs a layer-fs read-link primitive)"
-            )));
-        }
-        let mode = if node.kind == EntryKind::Directory {
-            0o755
-        } else {
-            0o644
+    /// Adds the entry at `path` (relative to the plugin root) as `rel` (not
+    /// its children). Sockets, which no tar can carry, are skipped.
+    pub fn add<F: LayerFs>(
+        &mut self,
+        fs: &F,
+        rel: &str,
+        path: &str,
+        node: &Node,
+    ) -> Result<(), F::Error> {
+        let s = &node.stat;
+        let kind = match s.kind {
+            FileKind::File => EntryKind::File,
+            FileKind::Directory => EntryKind::Directory,
+            FileKind::Symlink => EntryKind::Symlink,
+            FileKind::CharDevice => EntryKind::CharDevice,
+            FileKind::BlockDevice => EntryKind::BlockDevice,
+            FileKind::Fifo => EntryKind::Fifo,
+            FileKind::Socket => {
+                crate::log::debug(&format!("diff: skipping socket {rel}"));
+                return Ok(());
+            }
         };
-        let mode = if node.kind == EntryKind::Symlink {
-            0o777
-        } else {
-            mode
-        };
-        let mut e = Entry::new(rel, node.kind, mode);
-        e.mtime = node.mtime;
-        e.size = node.size;
+        let mut e = Entry::new(rel, kind, s.mode);
+        (e.uid, e.gid, e.mtime) = (s.uid, s.gid, s.mtime);
+        (e.major, e.minor) = s.rdev;
         e.link = node.link.clone();
-        self.tar.append_header(&e)?;
-        if node.kind == EntryKind::File {
-            self.tar.inner_mut().copy_file(local, node.size)?;
-            self.tar.pad(node.size)?;
+        e.xattrs = node.xattrs.clone();
+        if kind == EntryKind::File && s.nlink > 1 {
+            if let Some(first) = self.links.get(&(s.dev, s.ino)) {
+                (e.kind, e.link) = (EntryKind::HardLink, first.clone());
+                return self.tar.append_header(&e).map_err(io);
+            }
+            self.links.insert((s.dev, s.ino), rel.to_string());
+        }
+        if kind == EntryKind::File {
+            e.size = s.size;
+        }
+        self.tar.append_header(&e).map_err(io)?;
+        if kind == EntryKind::File {
+            let local = fs.local(path);
+            self.tar.inner_mut().copy_file(&local, s.size).map_err(io)?;
+            self.tar.pad(s.size).map_err(io)?;
         }
         Ok(())
     }
 
-    /// Adds `local` as `rel` and, for a directory, everything beneath it.
-    pub fn add_tree(&mut self, rel: &str, local: &Path) -> io::Result<()> {
-        let node = stat(local)?;
-        self.add(rel, local, &node)?;
-        if node.kind == EntryKind::Directory {
-            for name in list(local)? {
-                self.add_tree(&crate::path::join(rel, &name), &local.join(&name))?;
+    /// Adds `path` as `rel` and, for a directory, everything beneath it.
+    pub fn add_tree<F: LayerFs>(&mut self, fs: &F, rel: &str, path: &str) -> Result<(), F::Error> {
+        let n = node(fs, path)?;
+        self.add(fs, rel, path, &n)?;
+        if n.stat.kind == FileKind::Directory {
+            for name in list(fs, path)? {
+                self.add_tree(fs, &path::join(rel, &name), &path::join(path, &name))?;
             }
         }
         Ok(())
@@ -182,84 +218,79 @@ impl<W: FileSink> DiffWriter<W> {
     }
 }
 
-/// Writes the changes of tree `upper` against `lower` (`None`: everything new).
-pub fn compare_trees<W: FileSink>(
+/// Writes the changes of tree `upper` against `lower` (`None`: everything
+/// new), both relative to the plugin root, as entries under `rel`.
+pub fn compare_trees<F: LayerFs, W: FileSink>(
+    fs: &F,
     out: &mut DiffWriter<W>,
     rel: &str,
-    upper: &Path,
-    lower: Option<&Path>,
-) -> io::Result<()> {
+    upper: &str,
+    lower: Option<&str>,
+) -> Result<(), F::Error> {
     let lower_names = match lower {
-        Some(l) if l.is_dir() => list(l)?,
+        Some(l) if fs.kind(l) == Some(crate::layerfs::PathKind::Directory) => list(fs, l)?,
         _ => Vec::new(),
     };
-    for name in list(upper)? {
-        let (u, r) = (upper.join(&name), crate::path::join(rel, &name));
-        let un = stat(&u)?;
+    let upper_names = list(fs, upper)?;
+    for name in &upper_names {
+        let (u, r) = (path::join(upper, name), path::join(rel, name));
         let below = lower
-            .map(|l| l.join(&name))
-            .filter(|_| lower_names.contains(&name));
-        match below {
-            None => out.add_tree(&r, &u)?,
-            Some(l) => {
-                let ln = stat(&l)?;
-                if un.kind == EntryKind::Directory && ln.kind == EntryKind::Directory {
-                    if un.mtime != ln.mtime {
-                        out.add(&r, &u, &un)?;
-                    }
-                    compare_trees(out, &r, &u, Some(&l))?;
-                } else if changed(&un, &u, &ln, &l)? {
-                    out.add_tree(&r, &u)?;
-                }
+            .map(|l| path::join(l, name))
+            .filter(|_| lower_names.binary_search(name).is_ok());
+        let Some(l) = below else {
+            out.add_tree(fs, &r, &u)?;
+            continue;
+        };
+        let (un, ln) = (node(fs, &u)?, node(fs, &l)?);
+        let dirs = un.stat.kind == FileKind::Directory && ln.stat.kind == FileKind::Directory;
+        if dirs {
+            let meta = |n: &Node| (n.stat.mode, n.stat.uid, n.stat.gid, n.stat.mtime);
+            if meta(&un) != meta(&ln) || un.xattrs != ln.xattrs {
+                out.add(fs, &r, &u, &un)?;
             }
+            compare_trees(fs, out, &r, &u, Some(&l))?;
+        } else if changed(fs, &un, &u, &ln, &l)? {
+            out.add_tree(fs, &r, &u)?;
         }
     }
-    let upper_names = list(upper)?;
-    for name in lower_names.iter().filter(|n| !upper_names.contains(n)) {
-        out.whiteout(&crate::path::join(rel, name))?;
+    for name in lower_names
+        .iter()
+        .filter(|n| upper_names.binary_search(n).is_err())
+    {
+        out.whiteout(&path::join(rel, name))
+            .map_err(io::<F::Error>)?;
+    }
+    Ok(())
+}
+
+/// Writes an overlayfs upper directory `upper` (relative to the plugin root)
+/// as entries under `rel`: everything in it is a change; whiteouts
+/// (character devices 0:0) become `.wh.` entries and opaque directories get
+/// an opaque marker.
+pub fn overlay_upper<F: LayerFs, W: FileSink>(
+    fs: &F,
+    out: &mut DiffWriter<W>,
+    rel: &str,
+    upper: &str,
+) -> Result<(), F::Error> {
+    for name in list(fs, upper)? {
+        let (p, r) = (path::join(upper, &name), path::join(rel, &name));
+        let n = node(fs, &p)?;
+        if n.stat.is_whiteout() {
+            out.whiteout(&r).map_err(io::<F::Error>)?;
+            continue;
+        }
+        out.add(fs, &r, &p, &n)?;
+        if n.stat.kind == FileKind::Directory {
+            if n.opaque {
+                out.opaque(&r).map_err(io::<F::Error>)?;
+            }
+            overlay_upper(fs, out, &r, &p)?;
+        }
     }
     Ok(())
 }
 
 #[cfg(all(test, unix))]
-mod tests {
-    use super::*;
-    use crate::tar_read::{ReadSource, TarReader};
-
-    #[test]
-    fn diff_of_two_trees() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
-        for d in [&lower, &upper] {
-            std::fs::create_dir_all(d.join("etc")).unwrap();
-            std::fs::write(d.join("etc/same"), "same").unwrap();
-        }
-        std::fs::write(lower.join("etc/gone"), "x").unwrap();
-        std::fs::write(lower.join("etc/edit"), "old").unwrap();
-        std::fs::write(upper.join("etc/edit"), "new!").unwrap();
-        std::fs::create_dir_all(upper.join("new/sub")).unwrap();
-        std::fs::write(upper.join("new/sub/f"), "f").unwrap();
-        std::os::unix::fs::symlink("/x", upper.join("ln")).unwrap();
-
-        let mut w = DiffWriter::new(Vec::new());
-        compare_trees(&mut w, "", &upper, Some(&lower)).unwrap();
-        let bytes = w.finish().unwrap();
-        let mut r = TarReader::new(ReadSource(&bytes[..]));
-        let mut got = Vec::new();
-        while let Some(e) = r.next_entry().unwrap() {
-            let data = r.read_content_to_vec(100).unwrap();
-            got.push(format!("{} {}", e.path, String::from_utf8(data).unwrap()));
-        }
-        let want = [
-            "etc/edit new!",
-            "etc/.wh.gone ",
-            "ln ",
-            "new ",
-            "new/sub ",
-            "new/sub/f f",
-        ];
-        let mut got_sorted = got.clone();
-        got_sorted.retain(|g| !g.starts_with("etc ")); // the dir's mtime may differ
-        assert_eq!(got_sorted, want, "{got:?}");
-    }
-}
+#[path = "diff_tests.rs"]
+mod tests;

@@ -25,16 +25,20 @@
 //! to nothing and host imports must not be called.
 //!
 //! Plugin-independent pieces: [`tar_read`] / [`tar_write`] (OCI layer tars),
-//! [`whiteout`], [`path`] cleaning, [`unpack`] (applying a layer through host
-//! primitives), [`diff`] (a snapshot's changes as a tar), [`snapshots`]
-//! (storage bookkeeping), [`reference`] (docker/OCI image names), [`oci`]
-//! (manifests, indexes, platform selection), [`digest`], and [`io`] (wasi
-//! stream adapters and host-side splicing).
+//! [`whiteout`], [`path`] cleaning, [`layerfs`] (the filesystem primitives
+//! storage drivers work through), [`unpack`] (applying a layer through them),
+//! [`diff`] (a snapshot's changes as a tar), [`snapshots`] (storage
+//! bookkeeping), [`driver`] (the verbs every storage driver shares),
+//! [`reference`] (docker/OCI image names), [`oci`] (manifests, indexes,
+//! platform selection), [`digest`], and [`io`] (wasi stream adapters and
+//! host-side splicing).
 
 pub mod diff;
 pub mod digest;
+pub mod driver;
 pub mod error;
 pub mod io;
+pub mod layerfs;
 pub mod log;
 pub mod oci;
 pub mod path;

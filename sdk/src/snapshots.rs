@@ -46,6 +46,13 @@ pub fn layer_hex(id: &str) -> Result<&str, PluginError> {
     crate::digest::validate(id).map_err(|e| PluginError::Invalid(format!("layer id: {e}")))
 }
 
+/// Where the record of layer `id` is, relative to the plugin root. It is
+/// written last, atomically (temporary file and rename), so its presence
+/// means the layer is complete.
+pub fn layer_record(id: &str) -> Result<String, PluginError> {
+    Ok(format!("meta/layers/{}.json", layer_hex(id)?))
+}
+
 /// A directory name for a snapshot key: the key itself when it is a plain
 /// name, otherwise `k-` and its hex bytes.
 pub fn key_dir(key: &str) -> String {
@@ -75,8 +82,8 @@ impl Records {
         Records { root: root.into() }
     }
 
-    fn layer_path(&self, hex: &str) -> PathBuf {
-        self.root.join("meta/layers").join(format!("{hex}.json"))
+    fn layer_path(&self, id: &str) -> Result<PathBuf, PluginError> {
+        Ok(self.root.join(layer_record(id)?))
     }
 
     fn snapshot_path(&self, key: &str) -> PathBuf {
@@ -87,17 +94,17 @@ impl Records {
 
     /// A layer's record, if the layer is complete.
     pub fn layer(&self, id: &str) -> Option<LayerRecord> {
-        read(&self.layer_path(layer_hex(id).ok()?))
+        read(&self.layer_path(id).ok()?)
     }
 
     /// Records a complete layer.
     pub fn put_layer(&self, rec: &LayerRecord) -> Result<(), PluginError> {
-        write(&self.layer_path(layer_hex(&rec.id)?), rec)
+        write(&self.layer_path(&rec.id)?, rec)
     }
 
     /// Forgets a layer.
     pub fn del_layer(&self, id: &str) -> Result<(), PluginError> {
-        remove(&self.layer_path(layer_hex(id)?))
+        remove(&self.layer_path(id)?)
     }
 
     /// A snapshot's record.

@@ -11,7 +11,7 @@ pub use crate::wit::storage::exports::berth::plugin::storage::{
 };
 
 use crate::io::StreamSource;
-use crate::unpack::{LayerFs, Meta, NodeKind, PathKind};
+use crate::layerfs::{DiskUsage, FileKind, LayerFs, Meta, NodeKind, PathKind, Stat};
 
 impl From<Meta> for layer_fs::Meta {
     fn from(m: Meta) -> Self {
@@ -86,13 +86,53 @@ impl<'a> LayerFs for HostLayerFs<'a> {
     fn copy_tree(&mut self, src: &str, dst: &str) -> Result<(), Error> {
         layer_fs::copy_tree(src, dst)
     }
-    fn kind(&mut self, path: &str) -> Option<PathKind> {
+    fn kind(&self, path: &str) -> Option<PathKind> {
         layer_fs::kind(path).map(|k| match k {
             layer_fs::EntryKind::File => PathKind::File,
             layer_fs::EntryKind::Directory => PathKind::Directory,
             layer_fs::EntryKind::Symlink => PathKind::Symlink,
             layer_fs::EntryKind::Other => PathKind::Other,
         })
+    }
+    fn disk_usage(&self, path: &str) -> Result<DiskUsage, Error> {
+        let u = layer_fs::disk_usage(path)?;
+        Ok(DiskUsage {
+            size: u.size,
+            inodes: u.inodes,
+        })
+    }
+    fn stat(&self, path: &str) -> Result<Stat, Error> {
+        let s = layer_fs::stat(path)?;
+        Ok(Stat {
+            kind: match s.kind {
+                layer_fs::FileKind::File => FileKind::File,
+                layer_fs::FileKind::Directory => FileKind::Directory,
+                layer_fs::FileKind::Symlink => FileKind::Symlink,
+                layer_fs::FileKind::CharDevice => FileKind::CharDevice,
+                layer_fs::FileKind::BlockDevice => FileKind::BlockDevice,
+                layer_fs::FileKind::Fifo => FileKind::Fifo,
+                layer_fs::FileKind::Socket => FileKind::Socket,
+            },
+            mode: s.mode,
+            uid: s.uid,
+            gid: s.gid,
+            size: s.size,
+            mtime: s.mtime,
+            mtime_nsec: s.mtime_nsec,
+            rdev: (s.rdev_major, s.rdev_minor),
+            nlink: s.nlink,
+            dev: s.dev,
+            ino: s.ino,
+        })
+    }
+    fn read_link(&self, path: &str) -> Result<String, Error> {
+        layer_fs::read_link(path)
+    }
+    fn list_xattrs(&self, path: &str) -> Result<Vec<String>, Error> {
+        layer_fs::list_xattrs(path)
+    }
+    fn get_xattr(&self, path: &str, name: &str) -> Result<Vec<u8>, Error> {
+        layer_fs::get_xattr(path, name)
     }
     fn local(&self, path: &str) -> PathBuf {
         PathBuf::from(Self::ROOT).join(path)
@@ -106,5 +146,111 @@ macro_rules! export_storage {
         // Only a wasm component exports the ABI; native builds (tests) skip it.
         #[cfg(target_arch = "wasm32")]
         $crate::wit::storage::__export_storage_driver!($ty with_types_in $crate::wit::storage);
+    };
+}
+
+/// The `storage` export of a [`Driver`] over [`HostLayerFs`], in the export's
+/// types: [`crate::export_storage_driver!`] forwards each verb here.
+pub mod verbs {
+    use super::*;
+    use crate::driver::Driver;
+    use crate::io::StreamWriter;
+    use crate::tar_read::TarReader;
+
+    /// `apply-layer`: reads the layer from the call's stream.
+    pub fn apply_layer<'a, D: Driver<Fs = HostLayerFs<'a>>>(
+        mut d: D,
+        layer: Layer,
+        tar: &'a InputStream,
+    ) -> Result<ApplyStats, Error> {
+        let mut reader = TarReader::new(StreamSource(tar));
+        let s = d.apply_layer(&layer.id, layer.parent.as_deref(), &mut reader)?;
+        Ok(ApplyStats {
+            entries: s.entries,
+            bytes: s.bytes,
+        })
+    }
+
+    /// `usage`.
+    pub fn usage<'a, D: Driver<Fs = HostLayerFs<'a>>>(
+        d: D,
+        key: &str,
+    ) -> Result<SpaceUsage, Error> {
+        let u = d.usage(key)?;
+        Ok(SpaceUsage {
+            size: u.size,
+            inodes: u.inodes,
+        })
+    }
+
+    /// `diff`: file contents are spliced into `out` by the host.
+    pub fn diff<'a, D: Driver<Fs = HostLayerFs<'a>>>(
+        d: D,
+        key: &str,
+        out: &OutputStream,
+    ) -> Result<(), Error> {
+        d.diff(key, StreamWriter(out)).map(drop)
+    }
+}
+
+/// Exports a storage driver: `$plugin` is a unit struct to implement
+/// [`StorageDriver`] for, `$driver` a function returning a fresh
+/// [`crate::driver::Driver`] over [`HostLayerFs`] (one per call).
+///
+/// ```ignore
+/// fn driver<'a>() -> Vfs<HostLayerFs<'a>> {
+///     Vfs::new(HostLayerFs::default(), HostLayerFs::ROOT)
+/// }
+/// pub struct Plugin;
+/// berth_sdk::export_storage_driver!(Plugin, driver);
+/// ```
+#[macro_export]
+macro_rules! export_storage_driver {
+    ($plugin:ident, $driver:path) => {
+        impl $crate::storage::StorageDriver for $plugin {
+            fn has_layer(id: String) -> bool {
+                $crate::driver::Driver::has_layer(&$driver(), &id)
+            }
+            fn apply_layer(
+                layer: $crate::storage::Layer,
+                tar: &$crate::storage::InputStream,
+            ) -> Result<$crate::storage::ApplyStats, $crate::storage::Error> {
+                $crate::storage::verbs::apply_layer($driver(), layer, tar)
+            }
+            fn prepare(
+                key: String,
+                parent: Option<String>,
+            ) -> Result<Vec<$crate::storage::Mount>, $crate::storage::Error> {
+                $crate::driver::Driver::prepare(&mut $driver(), &key, parent.as_deref())
+            }
+            fn view(
+                key: String,
+                parent: String,
+            ) -> Result<Vec<$crate::storage::Mount>, $crate::storage::Error> {
+                $crate::driver::Driver::view(&mut $driver(), &key, &parent)
+            }
+            fn mounts(key: String) -> Result<Vec<$crate::storage::Mount>, $crate::storage::Error> {
+                $crate::driver::Driver::mounts(&$driver(), &key)
+            }
+            fn commit(key: String, id: String) -> Result<(), $crate::storage::Error> {
+                $crate::driver::Driver::commit(&mut $driver(), &key, &id)
+            }
+            fn remove(key: String) -> Result<(), $crate::storage::Error> {
+                $crate::driver::Driver::remove(&mut $driver(), &key)
+            }
+            fn usage(key: String) -> Result<$crate::storage::SpaceUsage, $crate::storage::Error> {
+                $crate::storage::verbs::usage($driver(), &key)
+            }
+            fn diff(
+                key: String,
+                out: &$crate::storage::OutputStream,
+            ) -> Result<(), $crate::storage::Error> {
+                $crate::storage::verbs::diff($driver(), &key, out)
+            }
+            fn gc(keep: Vec<String>) -> Result<Vec<String>, $crate::storage::Error> {
+                $crate::driver::Driver::gc(&mut $driver(), &keep)
+            }
+        }
+        $crate::export_storage!($plugin);
     };
 }

@@ -7,105 +7,11 @@
 //! stops there), so nothing is written through a link out of the layer.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
+pub use crate::layerfs::{LayerFs, Meta, NodeKind, PathKind};
 use crate::path;
-use crate::tar_read::{Entry, EntryKind, TarReader, TarSource};
+use crate::tar_read::{Entry, EntryKind, TarReader};
 use crate::whiteout::{self, Whiteout};
-
-/// Owner, permission bits and mtime of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta {
-    /// Permission bits including setuid, setgid and sticky.
-    pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
-    /// Seconds since the epoch.
-    pub mtime: i64,
-}
-
-impl Meta {
-    /// The meta of a directory a tar implies without listing it.
-    pub const IMPLIED_DIR: Meta = Meta {
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        mtime: 0,
-    };
-
-    /// The meta of a tar entry.
-    pub fn of(e: &Entry) -> Meta {
-        Meta {
-            mode: e.mode,
-            uid: e.uid,
-            gid: e.gid,
-            mtime: e.mtime,
-        }
-    }
-}
-
-/// What exists at a path (not following a final symlink).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathKind {
-    /// A regular file.
-    File,
-    /// A directory.
-    Directory,
-    /// A symlink.
-    Symlink,
-    /// A device, fifo, socket or whiteout.
-    Other,
-}
-
-/// Special files `mknod` makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeKind {
-    /// Character device.
-    Char,
-    /// Block device.
-    Block,
-    /// Named pipe.
-    Fifo,
-}
-
-/// The filesystem primitives unpacking needs (the host's `layer-fs`, or a fake).
-#[allow(missing_docs)]
-pub trait LayerFs {
-    /// The stream file contents come from.
-    type Source: TarSource;
-    /// An error of a primitive.
-    type Error: From<crate::SdkError>;
-
-    fn mkdir(&mut self, path: &str, meta: Meta) -> Result<(), Self::Error>;
-    /// Writes the next `size` bytes of `src` as the file's content.
-    fn write_file(
-        &mut self,
-        path: &str,
-        meta: Meta,
-        src: &mut Self::Source,
-        size: u64,
-    ) -> Result<(), Self::Error>;
-    fn symlink(&mut self, path: &str, target: &str, uid: u32, gid: u32) -> Result<(), Self::Error>;
-    fn hardlink(&mut self, path: &str, target: &str) -> Result<(), Self::Error>;
-    fn mknod(
-        &mut self,
-        path: &str,
-        kind: NodeKind,
-        major: u32,
-        minor: u32,
-        meta: Meta,
-    ) -> Result<(), Self::Error>;
-    fn set_xattr(&mut self, path: &str, name: &str, value: &[u8]) -> Result<(), Self::Error>;
-    fn whiteout(&mut self, path: &str) -> Result<(), Self::Error>;
-    fn set_opaque(&mut self, path: &str) -> Result<(), Self::Error>;
-    fn remove(&mut self, path: &str) -> Result<(), Self::Error>;
-    fn copy_tree(&mut self, src: &str, dst: &str) -> Result<(), Self::Error>;
-    fn kind(&mut self, path: &str) -> Option<PathKind>;
-    /// Where a root-relative path is for `std::fs` (reading links, listing dirs).
-    fn local(&self, path: &str) -> PathBuf;
-}
 
 /// How OCI whiteouts are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,15 +216,11 @@ impl Unpacker {
                 None => fs.mkdir(&self.at(&next), Meta::IMPLIED_DIR)?,
                 Some((PathKind::Symlink, found_in)) => {
                     links += 1;
-                    let link = std::fs::read_link(fs.local(&path::join(&found_in, &next)));
-                    let target = match (links > MAX_LINKS, link) {
-                        (false, Ok(t)) => t.to_string_lossy().into_owned(),
-                        (true, _) => return Err(not_dir(rel, &next).into()),
-                        (false, Err(e)) => {
-                            let reason = format!("{rel:?}: cannot follow symlink {next:?}: {e}");
-                            return Err(crate::SdkError::TarHeader { offset: 0, reason }.into());
-                        }
-                    };
+                    if links > MAX_LINKS {
+                        return Err(not_dir(rel, &next).into());
+                    }
+                    // Through the host: WASI refuses to read absolute targets.
+                    let target = fs.read_link(&path::join(&found_in, &next))?;
                     let base = if target.starts_with('/') {
                         String::new()
                     } else {

@@ -4,7 +4,8 @@
 //! Every function resolves its path with [`Root::parent`] and then works on
 //! the final name with `*at` calls that never follow it. What a function
 //! creates is recorded in the call's [`Journal`] so a failed call can be
-//! rolled back.
+//! rolled back. The primitives that only read (`stat`, `read-link`, xattrs)
+//! are in [`inspect`].
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
@@ -641,6 +642,9 @@ fn spare(buf: &mut Vec<u8>, len: usize) -> &mut [u8] {
     buf.resize(len, 0);
     buf.as_mut_slice()
 }
+
+mod inspect;
+pub(crate) use inspect::{get_xattr, list_xattrs, read_link, stat, FileKind, StatInfo};
 
 #[cfg(test)]
 mod tests;

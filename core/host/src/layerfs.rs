@@ -10,7 +10,9 @@ use wasmtime::component::Resource;
 use wasmtime_wasi_io::streams::{DynInputStream, StreamError};
 
 use crate::beneath::FsError;
-use crate::bindings::storage::berth::plugin::layer_fs::{self, EntryKind, Meta, NodeKind, Usage};
+use crate::bindings::storage::berth::plugin::layer_fs::{
+    self, EntryKind, FileKind, Meta, NodeKind, StatInfo, Usage,
+};
 use crate::bindings::storage::berth::plugin::log::{self, Level};
 use crate::bindings::storage::berth::plugin::types::Error as WitError;
 use crate::fsops;
@@ -197,6 +199,51 @@ impl layer_fs::Host for State {
             inodes: u.inodes,
         });
         self.outcome("disk-usage", r)
+    }
+
+    async fn stat(&mut self, path: String) -> Ret<StatInfo> {
+        let r = fsops::stat(&self.root, &path).map(stat_info);
+        self.outcome("stat", r)
+    }
+
+    async fn read_link(&mut self, path: String) -> Ret<String> {
+        let r = fsops::read_link(&self.root, &path);
+        self.outcome("read-link", r)
+    }
+
+    async fn list_xattrs(&mut self, path: String) -> Ret<Vec<String>> {
+        let r = fsops::list_xattrs(&self.root, &path);
+        self.outcome("list-xattrs", r)
+    }
+
+    async fn get_xattr(&mut self, path: String, name: String) -> Ret<Vec<u8>> {
+        let r = fsops::get_xattr(&self.root, &path, &name);
+        self.outcome("get-xattr", r)
+    }
+}
+
+fn stat_info(s: fsops::StatInfo) -> StatInfo {
+    StatInfo {
+        kind: match s.kind {
+            fsops::FileKind::File => FileKind::File,
+            fsops::FileKind::Directory => FileKind::Directory,
+            fsops::FileKind::Symlink => FileKind::Symlink,
+            fsops::FileKind::CharDevice => FileKind::CharDevice,
+            fsops::FileKind::BlockDevice => FileKind::BlockDevice,
+            fsops::FileKind::Fifo => FileKind::Fifo,
+            fsops::FileKind::Socket => FileKind::Socket,
+        },
+        mode: s.mode,
+        uid: s.uid,
+        gid: s.gid,
+        size: s.size,
+        mtime: s.mtime,
+        mtime_nsec: s.mtime_nsec,
+        rdev_major: s.rdev.0,
+        rdev_minor: s.rdev.1,
+        nlink: s.nlink,
+        dev: s.dev,
+        ino: s.ino,
     }
 }
 

@@ -1,12 +1,21 @@
 //! The ABI version check: a plugin built for another `berth:plugin` major
 //! (for 0.x, another minor) is refused before it is instantiated.
+//!
+//! Versions follow semver, where for 0.x the minor is the breaking part. So
+//! an additive change (new functions, new types) of a 0.x package bumps the
+//! patch level — 0.1.0 → 0.1.1 added `layer-fs.stat`, `read-link`,
+//! `list-xattrs` and `get-xattr` — and plugins built for any earlier patch
+//! level of the same 0.x minor keep loading: wasmtime's linker satisfies an
+//! import of `berth:plugin/layer-fs@0.1.0` with the host's `@0.1.1`, and the
+//! host finds a plugin's `storage@0.1.0` export the same way. From 1.0 on,
+//! additive changes bump the minor, as DESIGN.md says.
 
 use crate::error::HostError;
 
 /// The WIT package the host implements.
 pub const ABI_PACKAGE: &str = "berth:plugin";
 /// The version of [`ABI_PACKAGE`] the host implements (`sdk/wit`).
-pub const ABI_VERSION: &str = "0.1.0";
+pub const ABI_VERSION: &str = "0.1.1";
 
 /// `major.minor.patch`, ignoring pre-release and build suffixes.
 fn parse(v: &str) -> Option<(u64, u64, u64)> {
@@ -56,6 +65,23 @@ pub(crate) fn check<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugins_of_earlier_patch_levels_load() {
+        // 0.1.1 only added functions: a plugin built for 0.1.0 still runs,
+        // and one built for a later 0.1.x loads (a function this host lacks
+        // fails at link time, naming it).
+        assert!(compatible("0.1.0", ABI_VERSION));
+        assert!(compatible("0.1.1", ABI_VERSION));
+        assert!(compatible("0.1.9", ABI_VERSION));
+        assert!(!compatible("0.2.0", ABI_VERSION));
+        assert!(!compatible("0.0.9", ABI_VERSION));
+        check(
+            "old",
+            ["berth:plugin/layer-fs@0.1.0", "berth:plugin/storage@0.1.0"],
+        )
+        .unwrap();
+    }
 
     #[test]
     fn semver_compatibility() {

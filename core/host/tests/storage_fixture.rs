@@ -39,14 +39,9 @@ impl Env {
     }
 }
 
-/// A shared compile cache, so each test process compiles the fixture at most once.
-fn shared_cache() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm-fixtures/cache")
-}
-
 fn load(timeout: Duration) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let host = PluginHost::new(HostConfig::new(shared_cache())).unwrap();
+    let host = PluginHost::new(HostConfig::new(common::shared_cache())).unwrap();
     let mut grants = Grants::new(dir.path().join("root"));
     grants.timeout = timeout;
     let plugin = host
@@ -273,18 +268,8 @@ async fn other_verbs() {
     let env = load(Duration::from_secs(30));
     still_works(&env, "x").await;
     let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     env.plugin
-        .diff("x", Box::new(Sink(buf.clone())))
+        .diff("x", Box::new(common::Sink(buf.clone())))
         .await
         .unwrap();
     assert_eq!(&*buf.lock().unwrap(), b"diff of x");
@@ -348,7 +333,7 @@ async fn the_compile_cache_is_used_on_the_second_load() {
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 }
 
-/// Rewrites every `berth:plugin/…@0.1.0` name in the component to `@0.2.0`
+/// Rewrites every `berth:plugin/…@<from>` name in the component to `@<to>`
 /// (same length, so the binary stays valid).
 fn with_abi(wasm: &[u8], from: &str, to: &str) -> Vec<u8> {
     let mut out = wasm.to_vec();
@@ -368,32 +353,56 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Loads `wasm` (a patched fixture) with its root in `dir`.
+fn load_patched(dir: &Path, cache: &Path, wasm: Vec<u8>) -> Result<StoragePlugin, HostError> {
+    PluginHost::new(HostConfig::new(cache))
+        .unwrap()
+        .load_storage(PluginSpec {
+            name: NAME.into(),
+            wasm: WasmSource::Bytes(Box::leak(wasm.into_boxed_slice())),
+            grants: Grants::new(dir.join("root")),
+        })
+}
+
+/// The ABI version the fixture is built for (the WIT in the tree).
+const ABI: &str = "0.1.1";
+
 #[test]
 fn another_abi_version_is_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
-    let patched = with_abi(common::fixture("escape"), "0.1.0", "0.2.0");
+    let patched = with_abi(common::fixture("escape"), ABI, "0.2.0");
     assert_ne!(
         patched,
         common::fixture("escape"),
-        "the fixture names berth:plugin@0.1.0"
+        "the fixture names berth:plugin@{ABI}"
     );
-    let host = PluginHost::new(HostConfig::new(shared_cache())).unwrap();
-    let err = host
-        .load_storage(PluginSpec {
-            name: NAME.into(),
-            wasm: WasmSource::Bytes(Box::leak(patched.into_boxed_slice())),
-            grants: Grants::new(dir.path().join("root")),
-        })
-        .unwrap_err();
+    let err = load_patched(dir.path(), &common::shared_cache(), patched).unwrap_err();
     assert!(
-        matches!(&err, HostError::Version { found, supported, .. } if found == "0.2.0" && supported == "0.1.0"),
+        matches!(&err, HostError::Version { found, supported, .. } if found == "0.2.0" && supported == ABI),
         "{err}"
     );
     let msg = err.to_string();
     assert!(
-        msg.contains(NAME) && msg.contains("0.2.0") && msg.contains("0.1.0"),
+        msg.contains(NAME) && msg.contains("0.2.0") && msg.contains(ABI),
         "{msg}"
     );
+}
+
+/// 0.1.1 only added functions to `layer-fs`: a plugin built for 0.1.0 (the
+/// fixture with every `berth:plugin` name rewritten to `@0.1.0`; it calls
+/// nothing added since) loads, its imports resolve to the host's 0.1.1 and
+/// its 0.1.0 export is found.
+#[tokio::test]
+async fn a_plugin_built_for_0_1_0_still_loads_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let patched = with_abi(common::fixture("escape"), ABI, "0.1.0");
+    assert!(find(&patched, b"berth:plugin/layer-fs@0.1.0").is_some());
+    assert!(find(&patched, format!("@{ABI}").as_bytes()).is_none());
+    let plugin = load_patched(dir.path(), &dir.path().join("cache"), patched).unwrap();
+    let stats = plugin.apply_layer("old", None, layer()).await.unwrap();
+    assert_eq!(stats.entries, 5);
+    assert!(plugin.has_layer("old").await.unwrap());
+    assert!(!plugin.has_layer("new").await.unwrap());
 }
 
 #[test]
@@ -407,14 +416,7 @@ fn an_import_outside_the_kind_is_refused_naming_it() {
     );
     let pos = find(&wasm, a).expect("the fixture imports wasi:cli/environment");
     wasm[pos..pos + a.len()].copy_from_slice(b);
-    let host = PluginHost::new(HostConfig::new(shared_cache())).unwrap();
-    let err = host
-        .load_storage(PluginSpec {
-            name: NAME.into(),
-            wasm: WasmSource::Bytes(Box::leak(wasm.into_boxed_slice())),
-            grants: Grants::new(dir.path().join("root")),
-        })
-        .unwrap_err();
+    let err = load_patched(dir.path(), &common::shared_cache(), wasm).unwrap_err();
     assert!(
         matches!(&err, HostError::Load { reason, .. } if reason.contains("wasi:cli/environmenX")),
         "{err}"
@@ -424,7 +426,7 @@ fn an_import_outside_the_kind_is_refused_naming_it() {
 #[test]
 fn a_storage_driver_is_not_a_fetcher() {
     let dir = tempfile::tempdir().unwrap();
-    let host = PluginHost::new(HostConfig::new(shared_cache())).unwrap();
+    let host = PluginHost::new(HostConfig::new(common::shared_cache())).unwrap();
     let err = host
         .load_fetcher(PluginSpec {
             name: NAME.into(),

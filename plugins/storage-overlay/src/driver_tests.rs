@@ -1,9 +1,8 @@
 //! The overlay driver against a fake `layer-fs` on a temporary directory.
 
 use super::*;
-use berth_sdk::tar_read::{Entry, ReadSource};
-use berth_sdk::tar_write::TarWriter;
-use berth_sdk::testing::{source, DirLayerFs};
+use berth_sdk::tar_read::{ReadSource, TarReader};
+use berth_sdk::testing::{files_tar, source, DirLayerFs};
 
 fn id(n: u8) -> String {
     format!("sha256:{}", hex(n))
@@ -11,18 +10,6 @@ fn id(n: u8) -> String {
 
 fn hex(n: u8) -> String {
     format!("{n:02x}").repeat(32)
-}
-
-fn layer(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut w = TarWriter::new(Vec::new());
-    for (path, content) in files {
-        w.append(
-            &Entry::new(*path, EntryKind::File, 0o644),
-            content.as_bytes(),
-        )
-        .unwrap();
-    }
-    w.finish().unwrap()
 }
 
 #[test]
@@ -34,33 +21,35 @@ fn layers_are_shared_and_whiteouts_become_overlay_ones() {
     ov.apply_layer(
         &l1,
         None,
-        &mut source(layer(&[("etc/a", "1"), ("var/x/y", "y")])),
+        &mut source(files_tar(&[("etc/a", "1"), ("var/x/y", "y")])),
     )
     .unwrap();
     ov.apply_layer(
         &l2,
         Some(&l1),
-        &mut source(layer(&[("etc/.wh.a", ""), ("var/x/.wh..wh..opq", "")])),
+        &mut source(files_tar(&[("etc/.wh.a", ""), ("var/x/.wh..wh..opq", "")])),
     )
     .unwrap();
     assert!(ov
+        .base
         .fs
         .whiteouts
         .contains(&format!("layers/{}/fs/etc/a", hex(2))));
     assert!(ov
+        .base
         .fs
         .opaque
         .contains(&format!("layers/{}/fs/var/x", hex(2))));
     // Same chain id again: nothing is unpacked.
-    let calls = ov.fs.calls.len();
+    let calls = ov.base.fs.calls.len();
     assert_eq!(
-        ov.apply_layer(&l2, Some(&l1), &mut source(layer(&[("z", "z")])))
+        ov.apply_layer(&l2, Some(&l1), &mut source(files_tar(&[("z", "z")])))
             .unwrap()
             .entries,
         0
     );
     assert!(ov.has_layer(&l2));
-    assert_eq!(ov.fs.calls.len(), calls);
+    assert_eq!(ov.base.fs.calls.len(), calls);
 }
 
 #[test]
@@ -69,9 +58,9 @@ fn mounts_for_snapshots_and_views() {
     let root = tmp.path();
     let mut ov = Overlay::new(DirLayerFs::new(root), root);
     let (l1, l2) = (id(1), id(2));
-    ov.apply_layer(&l1, None, &mut source(layer(&[("a", "1")])))
+    ov.apply_layer(&l1, None, &mut source(files_tar(&[("a", "1")])))
         .unwrap();
-    ov.apply_layer(&l2, Some(&l1), &mut source(layer(&[("b", "2")])))
+    ov.apply_layer(&l2, Some(&l1), &mut source(files_tar(&[("b", "2")])))
         .unwrap();
 
     let m = ov.prepare("c1", Some(&l2)).unwrap();
@@ -115,7 +104,7 @@ fn diff_commit_and_gc() {
     let root = tmp.path();
     let mut ov = Overlay::new(DirLayerFs::new(root), root);
     let (l1, l3) = (id(1), id(3));
-    ov.apply_layer(&l1, None, &mut source(layer(&[("etc/a", "1")])))
+    ov.apply_layer(&l1, None, &mut source(files_tar(&[("etc/a", "1")])))
         .unwrap();
     ov.prepare("c1", Some(&l1)).unwrap();
     // What a container would leave in its upper dir (whiteouts as made by the host).

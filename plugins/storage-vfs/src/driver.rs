@@ -1,34 +1,22 @@
 //! The vfs driver's logic over any [`LayerFs`]: layers and snapshots as full
-//! copies (`layers/<hex>`, `snapshots/<key>`), records under `meta/`.
+//! copies (`layers/<hex>`, `snapshots/<key>`), records under `meta/`. The
+//! verbs come with [`Driver`] around these steps.
 
 use std::path::PathBuf;
 
 use berth_sdk::diff::{compare_trees, DiffWriter, FileSink};
-use berth_sdk::error::{context, PluginError};
-use berth_sdk::snapshots::{
-    key_dir, layer_hex, LayerRecord, Records, SnapshotKind, SnapshotRecord,
-};
-use berth_sdk::storage::{Mount, SpaceUsage};
-use berth_sdk::tar_read::TarReader;
-use berth_sdk::unpack::{LayerFs, Mode, Stats, Unpacker};
+use berth_sdk::driver::DriverRoot;
+pub use berth_sdk::driver::{layer_dir, snapshot_dir, Driver};
+use berth_sdk::error::PluginError;
+use berth_sdk::snapshots::{SnapshotKind, SnapshotRecord};
+use berth_sdk::storage::Mount;
+use berth_sdk::unpack::{LayerFs, Meta, Mode};
 
-/// The vfs driver over `fs`, with `root` the plugin root as `std::fs` sees it.
+/// The vfs driver over `fs`.
 #[derive(Debug)]
 pub struct Vfs<F> {
-    /// Filesystem primitives.
-    pub fs: F,
-    root: PathBuf,
-    records: Records,
-}
-
-/// The directory of layer `id`, relative to the plugin root.
-pub fn layer_dir(id: &str) -> Result<String, PluginError> {
-    Ok(format!("layers/{}", layer_hex(id)?))
-}
-
-/// The directory of snapshot `key`, relative to the plugin root.
-pub fn snapshot_dir(key: &str) -> String {
-    format!("snapshots/{}", key_dir(key))
+    /// The plugin root, its primitives and records.
+    pub base: DriverRoot<F>,
 }
 
 fn bind(source: String, rw: bool) -> Vec<Mount> {
@@ -44,99 +32,68 @@ impl<F: LayerFs> Vfs<F>
 where
     PluginError: From<F::Error>,
 {
-    /// The driver on plugin root `root`.
+    /// The driver on plugin root `root` (as `std::fs` sees it).
     pub fn new(fs: F, root: impl Into<PathBuf>) -> Self {
-        let root = root.into();
         Vfs {
-            fs,
-            records: Records::new(&root),
-            root,
+            base: DriverRoot::new(fs, root),
         }
     }
+}
 
-    /// Whether layer `id` is complete.
-    pub fn has_layer(&self, id: &str) -> bool {
-        self.records.layer(id).is_some()
+impl<F: LayerFs> Driver for Vfs<F>
+where
+    PluginError: From<F::Error>,
+{
+    type Fs = F;
+
+    fn root(&self) -> &DriverRoot<F> {
+        &self.base
+    }
+    fn root_mut(&mut self) -> &mut DriverRoot<F> {
+        &mut self.base
+    }
+    fn layer_content(id: &str) -> Result<String, PluginError> {
+        layer_dir(id)
+    }
+    fn snapshot_content(key: &str) -> String {
+        snapshot_dir(key)
     }
 
-    /// Unpacks a layer: a copy of its parent, then the tar with whiteouts deleting.
-    pub fn apply_layer(
+    /// A layer starts as a copy of its parent; the tar's whiteouts delete.
+    fn layer_base(
         &mut self,
         id: &str,
         parent: Option<&str>,
-        tar: &mut TarReader<F::Source>,
-    ) -> Result<Stats, PluginError> {
-        if self.has_layer(id) {
-            return Ok(Stats::default());
-        }
-        let dir = layer_dir(id)?;
-        self.fs.remove(&dir)?; // a leftover of an interrupted apply
+    ) -> Result<(Vec<String>, Mode), PluginError> {
         match parent {
-            Some(p) if self.has_layer(p) => self.fs.copy_tree(&layer_dir(p)?, &dir)?,
+            Some(p) if self.has_layer(p) => {
+                let fs = &mut self.base.fs;
+                fs.copy_tree(&layer_dir(p)?, &layer_dir(id)?)?
+            }
             Some(p) => return Err(PluginError::NotFound(format!("parent layer {p} of {id}"))),
             None => {}
         }
-        let stats = Unpacker::new(&dir, Vec::new(), Mode::Copy)
-            .apply(&mut self.fs, tar)
-            .map_err(|e| context(e.into(), &format!("applying layer {id}")))?;
-        self.records.put_layer(&LayerRecord {
-            id: id.into(),
-            parent: parent.map(Into::into),
-        })?;
-        Ok(stats)
+        Ok((Vec::new(), Mode::Copy))
     }
 
     /// A writable full copy of `parent` (or an empty directory).
-    pub fn prepare(&mut self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, PluginError> {
-        if self.records.snapshot(key).is_some() {
-            return Err(PluginError::AlreadyExists(format!("snapshot {key}")));
-        }
+    fn make_snapshot(&mut self, key: &str, parent: Option<&str>) -> Result<(), PluginError> {
         let dir = snapshot_dir(key);
-        self.fs.remove(&dir)?;
         match parent {
             Some(p) if self.has_layer(p) => {
-                self.fs
-                    .mkdir("snapshots", berth_sdk::unpack::Meta::IMPLIED_DIR)?;
-                self.fs.copy_tree(&layer_dir(p)?, &dir)?
+                self.base.fs.mkdir("snapshots", Meta::IMPLIED_DIR)?;
+                Ok(self.base.fs.copy_tree(&layer_dir(p)?, &dir)?)
             }
-            Some(p) => {
-                return Err(PluginError::NotFound(format!(
-                    "parent layer {p} of snapshot {key}"
-                )))
-            }
-            None => self.fs.mkdir(&dir, berth_sdk::unpack::Meta::IMPLIED_DIR)?,
+            Some(p) => Err(PluginError::NotFound(format!(
+                "parent layer {p} of snapshot {key}"
+            ))),
+            None => Ok(self.base.fs.mkdir(&dir, Meta::IMPLIED_DIR)?),
         }
-        let rec = SnapshotRecord {
-            key: key.into(),
-            kind: SnapshotKind::Active,
-            parent: parent.map(Into::into),
-        };
-        self.records.put_snapshot(&rec)?;
-        self.mounts(key)
-    }
-
-    /// A read-only view: the layer itself, bound read-only.
-    pub fn view(&mut self, key: &str, parent: &str) -> Result<Vec<Mount>, PluginError> {
-        if self.records.snapshot(key).is_some() {
-            return Err(PluginError::AlreadyExists(format!("snapshot {key}")));
-        }
-        if !self.has_layer(parent) {
-            return Err(PluginError::NotFound(format!(
-                "layer {parent} for view {key}"
-            )));
-        }
-        let rec = SnapshotRecord {
-            key: key.into(),
-            kind: SnapshotKind::View,
-            parent: Some(parent.into()),
-        };
-        self.records.put_snapshot(&rec)?;
-        self.mounts(key)
     }
 
     /// The mounts of snapshot `key`.
-    pub fn mounts(&self, key: &str) -> Result<Vec<Mount>, PluginError> {
-        let rec = self.snapshot(key)?;
+    fn mounts(&self, key: &str) -> Result<Vec<Mount>, PluginError> {
+        let rec = self.base.snapshot(key)?;
         match (rec.kind, rec.parent) {
             (SnapshotKind::Active, _) => Ok(bind(snapshot_dir(key), true)),
             (SnapshotKind::View, Some(p)) => Ok(bind(layer_dir(&p)?, false)),
@@ -146,117 +103,21 @@ where
         }
     }
 
-    fn snapshot(&self, key: &str) -> Result<SnapshotRecord, PluginError> {
-        self.records
-            .snapshot(key)
-            .ok_or_else(|| PluginError::NotFound(format!("snapshot {key}")))
-    }
-
-    /// Turns writable snapshot `key` into layer `id`.
-    pub fn commit(&mut self, key: &str, id: &str) -> Result<(), PluginError> {
-        let rec = self.snapshot(key)?;
-        if rec.kind != SnapshotKind::Active {
-            return Err(PluginError::Invalid(format!(
-                "snapshot {key} is a read-only view"
-            )));
-        }
-        if self.has_layer(id) {
-            return Err(PluginError::AlreadyExists(format!("layer {id}")));
-        }
-        let (from, to) = (snapshot_dir(key), layer_dir(id)?);
-        self.fs.remove(&to)?;
-        if std::fs::rename(self.root.join(&from), self.root.join(&to)).is_err() {
-            self.fs.copy_tree(&from, &to)?;
-            self.fs.remove(&from)?;
-        }
-        self.records.put_layer(&LayerRecord {
-            id: id.into(),
-            parent: rec.parent,
-        })?;
-        self.records.del_snapshot(key)
-    }
-
-    /// Removes a snapshot, or a layer nothing sits on.
-    pub fn remove(&mut self, key: &str) -> Result<(), PluginError> {
-        if let Some(rec) = self.records.snapshot(key) {
-            if rec.kind == SnapshotKind::Active {
-                self.fs.remove(&snapshot_dir(key))?;
-            }
-            return self.records.del_snapshot(key);
-        }
-        if self.has_layer(key) {
-            if self.records.has_children(key) {
-                return Err(PluginError::Invalid(format!(
-                    "layer {key} is in use by another layer or snapshot"
-                )));
-            }
-            self.records.del_layer(key)?;
-            return Ok(self.fs.remove(&layer_dir(key)?)?);
-        }
-        Err(PluginError::NotFound(format!("snapshot or layer {key}")))
-    }
-
-    /// The directory holding `key` (a snapshot's own copy, or a layer).
-    fn dir_of(&self, key: &str) -> Result<Option<String>, PluginError> {
-        match self.records.snapshot(key) {
-            Some(r) if r.kind == SnapshotKind::Active => Ok(Some(snapshot_dir(key))),
-            Some(_) => Ok(None),
-            None if self.has_layer(key) => Ok(Some(layer_dir(key)?)),
-            None => Err(PluginError::NotFound(format!("snapshot or layer {key}"))),
-        }
-    }
-
-    /// Space used by a snapshot or layer (a view uses none of its own).
-    pub fn usage(
-        &mut self,
-        key: &str,
-        disk_usage: impl Fn(&str) -> Result<SpaceUsage, PluginError>,
-    ) -> Result<SpaceUsage, PluginError> {
-        match self.dir_of(key)? {
-            Some(dir) => disk_usage(&dir),
-            None => Ok(SpaceUsage { size: 0, inodes: 0 }),
-        }
-    }
-
-    /// Writes the changes of snapshot `key` against its parent layer as a tar.
-    pub fn diff<W: FileSink>(&self, key: &str, out: W) -> Result<W, PluginError> {
-        let rec = self.snapshot(key)?;
-        if rec.kind != SnapshotKind::Active {
-            return Err(PluginError::Invalid(format!(
-                "snapshot {key} is a read-only view: no changes"
-            )));
-        }
-        let lower = rec
-            .parent
-            .as_deref()
-            .map(layer_dir)
-            .transpose()?
-            .map(|d| self.root.join(d));
-        let mut w = DiffWriter::new(out);
-        compare_trees(
-            &mut w,
+    /// What differs between the snapshot's copy and its parent layer.
+    fn write_changes<W: FileSink>(
+        &self,
+        rec: &SnapshotRecord,
+        out: &mut DiffWriter<W>,
+    ) -> Result<(), PluginError> {
+        let lower = rec.parent.as_deref().map(layer_dir).transpose()?;
+        let upper = snapshot_dir(&rec.key);
+        Ok(compare_trees(
+            &self.base.fs,
+            out,
             "",
-            &self.root.join(snapshot_dir(key)),
+            &upper,
             lower.as_deref(),
-        )
-        .map_err(|e| context(e.into(), &format!("diff of snapshot {key}")))?;
-        Ok(w.finish()?)
-    }
-
-    /// Removes every layer and snapshot not in `keep` (or beneath something kept).
-    pub fn gc(&mut self, keep: &[String]) -> Result<Vec<String>, PluginError> {
-        let (layers, snapshots) = self.records.garbage(keep);
-        let mut removed = Vec::new();
-        for key in snapshots {
-            self.remove(&key)?;
-            removed.push(key);
-        }
-        for id in layers {
-            self.records.del_layer(&id)?;
-            self.fs.remove(&layer_dir(&id)?)?;
-            removed.push(id);
-        }
-        Ok(removed)
+        )?)
     }
 }
 

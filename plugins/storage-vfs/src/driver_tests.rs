@@ -1,27 +1,14 @@
 //! The vfs driver against a fake `layer-fs` on a temporary directory.
 
 use super::*;
-use berth_sdk::tar_read::{Entry, EntryKind, ReadSource};
-use berth_sdk::tar_write::TarWriter;
-use berth_sdk::testing::{source, DirLayerFs};
+use berth_sdk::tar_read::{ReadSource, TarReader};
+use berth_sdk::testing::{files_tar, source, DirLayerFs};
 
 fn id(n: u8) -> String {
     format!(
         "sha256:{}",
         "0123456789abcdef".repeat(4).replace('0', &n.to_string())
     )
-}
-
-fn layer(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut w = TarWriter::new(Vec::new());
-    for (path, content) in files {
-        w.append(
-            &Entry::new(*path, EntryKind::File, 0o644),
-            content.as_bytes(),
-        )
-        .unwrap();
-    }
-    w.finish().unwrap()
 }
 
 fn read(root: &std::path::Path, rel: &str) -> Option<String> {
@@ -38,14 +25,14 @@ fn layers_snapshots_commit_diff_gc() {
     vfs.apply_layer(
         &l1,
         None,
-        &mut source(layer(&[("etc/a", "1"), ("etc/b", "2")])),
+        &mut source(files_tar(&[("etc/a", "1"), ("etc/b", "2")])),
     )
     .unwrap();
     let stats = vfs
         .apply_layer(
             &l2,
             Some(&l1),
-            &mut source(layer(&[("etc/.wh.a", ""), ("etc/c", "3")])),
+            &mut source(files_tar(&[("etc/.wh.a", ""), ("etc/c", "3")])),
         )
         .unwrap();
     assert_eq!((stats.entries, stats.bytes), (2, 1));
@@ -55,13 +42,13 @@ fn layers_snapshots_commit_diff_gc() {
     assert_eq!(read(root, &format!("{l2dir}/etc/b")).as_deref(), Some("2"));
     // Applying again is a no-op; a missing parent is an error.
     assert_eq!(
-        vfs.apply_layer(&l2, Some(&l1), &mut source(layer(&[])))
+        vfs.apply_layer(&l2, Some(&l1), &mut source(files_tar(&[])))
             .unwrap()
             .entries,
         0
     );
     let err = vfs
-        .apply_layer(&l3, Some(&id(9)), &mut source(layer(&[])))
+        .apply_layer(&l3, Some(&id(9)), &mut source(files_tar(&[])))
         .unwrap_err();
     assert!(matches!(err, PluginError::NotFound(_)), "{err:?}");
 
@@ -110,6 +97,29 @@ fn layers_snapshots_commit_diff_gc() {
     assert!(!root.join(layer_dir(&l1).unwrap()).exists());
     assert!(matches!(
         vfs.remove("nothing"),
+        Err(PluginError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_snapshot_from_scratch_commits_into_the_first_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut vfs = Vfs::new(DirLayerFs::new(root), root);
+    vfs.prepare("s", None).unwrap();
+    std::fs::write(root.join(snapshot_dir("s")).join("f"), "12345").unwrap();
+    assert_eq!(vfs.usage("s").unwrap().inodes, 2);
+    // No layer exists yet, so neither does `layers/`.
+    vfs.commit("s", &id(1)).unwrap();
+    assert!(vfs.has_layer(&id(1)));
+    assert_eq!(
+        read(root, &format!("{}/f", layer_dir(&id(1)).unwrap())).as_deref(),
+        Some("12345")
+    );
+    assert_eq!(vfs.usage(&id(1)).unwrap().inodes, 2);
+    assert!(matches!(vfs.usage("s"), Err(PluginError::NotFound(_))));
+    assert!(matches!(
+        vfs.commit("s", &id(2)),
         Err(PluginError::NotFound(_))
     ));
 }

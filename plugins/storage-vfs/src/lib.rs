@@ -5,13 +5,7 @@
 
 pub mod driver;
 
-use berth_sdk::error::PluginError;
-use berth_sdk::io::{StreamSource, StreamWriter};
-use berth_sdk::storage::{
-    layer_fs, ApplyStats, HostLayerFs, InputStream, Layer, Mount, OutputStream, SpaceUsage,
-    StorageDriver,
-};
-use berth_sdk::tar_read::TarReader;
+use berth_sdk::storage::HostLayerFs;
 
 use driver::Vfs;
 
@@ -19,46 +13,9 @@ use driver::Vfs;
 #[derive(Debug)]
 pub struct Plugin;
 
-fn vfs<'a>() -> Vfs<HostLayerFs<'a>> {
+/// A driver over the host's primitives, for one call.
+fn driver<'a>() -> Vfs<HostLayerFs<'a>> {
     Vfs::new(HostLayerFs::default(), HostLayerFs::ROOT)
 }
 
-impl StorageDriver for Plugin {
-    fn has_layer(id: String) -> bool {
-        vfs().has_layer(&id)
-    }
-    fn apply_layer(layer: Layer, tar: &InputStream) -> Result<ApplyStats, PluginError> {
-        let mut reader = TarReader::new(StreamSource(tar));
-        let s = vfs().apply_layer(&layer.id, layer.parent.as_deref(), &mut reader)?;
-        Ok(ApplyStats {
-            entries: s.entries,
-            bytes: s.bytes,
-        })
-    }
-    fn prepare(key: String, parent: Option<String>) -> Result<Vec<Mount>, PluginError> {
-        vfs().prepare(&key, parent.as_deref())
-    }
-    fn view(key: String, parent: String) -> Result<Vec<Mount>, PluginError> {
-        vfs().view(&key, &parent)
-    }
-    fn mounts(key: String) -> Result<Vec<Mount>, PluginError> {
-        vfs().mounts(&key)
-    }
-    fn commit(key: String, id: String) -> Result<(), PluginError> {
-        vfs().commit(&key, &id)
-    }
-    fn remove(key: String) -> Result<(), PluginError> {
-        vfs().remove(&key)
-    }
-    fn usage(key: String) -> Result<SpaceUsage, PluginError> {
-        vfs().usage(&key, layer_fs::disk_usage)
-    }
-    fn diff(key: String, out: &OutputStream) -> Result<(), PluginError> {
-        vfs().diff(&key, StreamWriter(out)).map(drop)
-    }
-    fn gc(keep: Vec<String>) -> Result<Vec<String>, PluginError> {
-        vfs().gc(&keep)
-    }
-}
-
-berth_sdk::export_storage!(Plugin);
+berth_sdk::export_storage_driver!(Plugin, driver);

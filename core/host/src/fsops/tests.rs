@@ -320,3 +320,164 @@ fn remove_is_recursive_and_missing_is_fine() {
     remove(&root, "no/such/dir").unwrap();
     assert!(matches!(remove(&root, ""), Err(FsError::Invalid(_))));
 }
+
+#[test]
+fn stat_shows_owners_modes_devices_and_links() {
+    let (_d, root) = setup();
+    let mut j = Journal::default();
+    mkdir(&root, "l", &meta(0o1777), &mut j).unwrap();
+    write(
+        &root,
+        "l/su",
+        b"suid",
+        &Meta {
+            uid: 0,
+            gid: 0,
+            ..meta(0o4755)
+        },
+        &mut j,
+    );
+    write(&root, "l/user", b"12345", &meta(0o640), &mut j);
+    hardlink(&root, "l/user2", "l/user", &mut j).unwrap();
+    symlink(&root, "l/abs", "/usr/lib/ld.so", 5, 6, &mut j).unwrap();
+    mknod(
+        &root,
+        "l/p",
+        NodeKind::Fifo,
+        (0, 0),
+        &meta(0o600),
+        false,
+        &mut j,
+    )
+    .unwrap();
+    mknod(
+        &root,
+        "l/tty5",
+        NodeKind::Char,
+        (4, 5),
+        &meta(0o620),
+        true,
+        &mut j,
+    )
+    .unwrap();
+    mknod(
+        &root,
+        "l/sda",
+        NodeKind::Block,
+        (8, 1),
+        &meta(0o660),
+        true,
+        &mut j,
+    )
+    .unwrap();
+    whiteout(&root, "l/gone", &mut j).unwrap();
+
+    let su = stat(&root, "l/su").unwrap();
+    assert_eq!(
+        (su.kind, su.mode, su.uid, su.gid, su.size, su.mtime, su.nlink),
+        (FileKind::File, 0o4755, 0, 0, 4, 1_600_000_000, 1)
+    );
+    let (a, b) = (
+        stat(&root, "l/user").unwrap(),
+        stat(&root, "l/user2").unwrap(),
+    );
+    assert_eq!((a.uid, a.gid, a.mode, a.nlink), (1000, 1001, 0o640, 2));
+    assert_eq!((a.dev, a.ino), (b.dev, b.ino));
+    assert_ne!(a.ino, su.ino);
+    let l = stat(&root, "l/abs").unwrap();
+    assert_eq!(
+        (l.kind, l.uid, l.gid, l.size),
+        (FileKind::Symlink, 5, 6, 14)
+    );
+    let d = stat(&root, "l").unwrap();
+    assert_eq!((d.kind, d.mode, d.size), (FileKind::Directory, 0o1777, 0));
+    assert_eq!(stat(&root, "l/p").unwrap().kind, FileKind::Fifo);
+    let tty = stat(&root, "l/tty5").unwrap();
+    assert_eq!(
+        (tty.kind, tty.rdev, tty.mode),
+        (FileKind::CharDevice, (4, 5), 0o620)
+    );
+    let sda = stat(&root, "l/sda").unwrap();
+    assert_eq!((sda.kind, sda.rdev), (FileKind::BlockDevice, (8, 1)));
+    let wh = stat(&root, "l/gone").unwrap();
+    assert_eq!((wh.kind, wh.rdev), (FileKind::CharDevice, (0, 0)));
+    assert_eq!(stat(&root, "").unwrap().kind, FileKind::Directory);
+    assert!(matches!(
+        stat(&root, "l/missing"),
+        Err(FsError::Os { err, .. }) if err.kind() == io::ErrorKind::NotFound
+    ));
+}
+
+#[test]
+fn read_link_returns_absolute_targets_as_stored() {
+    let (_d, root) = setup();
+    let mut j = Journal::default();
+    symlink(&root, "abs", "/etc/../etc/passwd", 0, 0, &mut j).unwrap();
+    symlink(&root, "rel", "../../x", 0, 0, &mut j).unwrap();
+    assert_eq!(read_link(&root, "abs").unwrap(), "/etc/../etc/passwd");
+    assert_eq!(read_link(&root, "rel").unwrap(), "../../x");
+    write(&root, "f", b"", &meta(0o644), &mut j);
+    assert!(matches!(read_link(&root, "f"), Err(FsError::Invalid(_))));
+    assert!(matches!(read_link(&root, "none"), Err(FsError::Os { .. })));
+}
+
+/// A `security.capability` value (VFS_CAP_REVISION_2) granting cap_net_raw;
+/// the kernel refuses malformed ones.
+const CAP_NET_RAW: [u8; 20] = [
+    0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+#[test]
+fn xattrs_read_back_only_the_allowed_names() {
+    let (_d, root) = setup();
+    let mut j = Journal::default();
+    mkdir(&root, "d", &meta(0o755), &mut j).unwrap();
+    write(&root, "d/f", b"", &meta(0o755), &mut j);
+    set_xattr(&root, "d/f", "user.k", b"v\0w").unwrap();
+    set_xattr(&root, "d/f", "security.capability", &CAP_NET_RAW).unwrap();
+    set_opaque(&root, "d").unwrap();
+    symlink(&root, "d/s", "/nowhere", 0, 0, &mut j).unwrap();
+    let mut names = list_xattrs(&root, "d/f").unwrap();
+    names.sort();
+    assert_eq!(names, ["security.capability", "user.k"]);
+    assert_eq!(get_xattr(&root, "d/f", "user.k").unwrap(), b"v\0w");
+    assert_eq!(
+        get_xattr(&root, "d/f", "security.capability").unwrap(),
+        CAP_NET_RAW
+    );
+    assert_eq!(list_xattrs(&root, "d").unwrap(), ["trusted.overlay.opaque"]);
+    assert_eq!(
+        get_xattr(&root, "d", "trusted.overlay.opaque").unwrap(),
+        b"y"
+    );
+    // A final symlink is not followed (its target does not even exist).
+    assert!(list_xattrs(&root, "d/s").unwrap().is_empty());
+    rfs::lsetxattr(root.path(), "user.root", b"r", XattrFlags::empty()).unwrap();
+    assert_eq!(list_xattrs(&root, "").unwrap(), ["user.root"]);
+    assert_eq!(get_xattr(&root, "", "user.root").unwrap(), b"r");
+    assert!(matches!(
+        get_xattr(&root, "d/f", "user.none"),
+        Err(FsError::Os { err, .. }) if err.kind() == io::ErrorKind::NotFound
+    ));
+    assert!(matches!(
+        get_xattr(&root, "d/f", "security.selinux"),
+        Err(FsError::Denied(_))
+    ));
+}
+
+#[test]
+fn reading_outside_the_root_is_an_escape() {
+    let (dir, root) = setup();
+    std::os::unix::fs::symlink("/", root.path().join("out")).unwrap();
+    std::os::unix::fs::symlink(dir.path(), root.path().join("up")).unwrap();
+    assert!(is_escape(stat(&root, "../root")));
+    assert!(is_escape(stat(&root, "/etc/passwd")));
+    assert!(is_escape(stat(&root, "out/etc/passwd")));
+    assert!(is_escape(read_link(&root, "up/root/out")));
+    assert!(is_escape(read_link(&root, "..")));
+    assert!(is_escape(list_xattrs(&root, "out/etc")));
+    assert!(is_escape(get_xattr(&root, "up/root", "user.x")));
+    // The final symlink itself is beneath the root: it is read, not followed.
+    assert_eq!(read_link(&root, "out").unwrap(), "/");
+    assert_eq!(stat(&root, "out").unwrap().kind, FileKind::Symlink);
+}

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The workspace's target directory.
 fn target_dir() -> PathBuf {
@@ -89,4 +89,23 @@ pub fn tar(entries: &[(&str, u8, &[u8])]) -> Vec<u8> {
     }
     out.resize(out.len() + 1024, 0);
     out
+}
+
+/// A compile cache shared by the test processes, so each compiles a
+/// component at most once.
+pub fn shared_cache() -> PathBuf {
+    target_dir().join("wasm-fixtures/cache")
+}
+
+/// A writer into a shared buffer (what a plugin's `diff` wrote).
+pub struct Sink(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
