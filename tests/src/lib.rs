@@ -90,7 +90,8 @@ pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            // Never through a symlink: layers hold links to anywhere (`/tmp`).
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 out.extend(walk(&p));
             } else {
                 out.push(p);
