@@ -35,7 +35,8 @@ impl Reference {
         }
         let (rest, digest) = match input.split_once('@') {
             Some((rest, digest)) => {
-                crate::digest::validate(digest).map_err(|_| bad("bad digest"))?;
+                crate::digest::validate(digest)
+                    .map_err(|_| bad("the digest after @ is not sha256:<hex>"))?;
                 (rest, Some(digest.to_string()))
             }
             None => (input, None),
@@ -54,7 +55,9 @@ impl Reference {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
             if !ok {
-                return Err(bad("bad tag"));
+                return Err(bad(
+                    "tags use letters, digits and . _ - (at most 128, not first . or -)",
+                ));
             }
         }
         let (registry, repository) = match name.split_once('/') {
@@ -76,7 +79,7 @@ impl Reference {
         };
         if !valid_repository(&repository) {
             return Err(bad(
-                "repository must be lowercase letters, digits and separators",
+                "repository names use lowercase letters, digits and . _ - / (not at the ends of a part)",
             ));
         }
         let tag = match (tag, &digest) {
@@ -117,6 +120,30 @@ impl Reference {
     /// Whether the registry is on a loopback address (plain HTTP is the default there).
     pub fn is_loopback(&self) -> bool {
         is_loopback_host(&self.registry)
+    }
+
+    /// The full name: `registry/repository:tag` and/or `@digest`.
+    pub fn full(&self) -> String {
+        self.to_string()
+    }
+
+    /// The repository as docker shows it (`busybox`, `127.0.0.1:5000/busybox`).
+    pub fn short_repository(&self) -> String {
+        if self.registry == DOCKER_HUB {
+            let r = &self.repository;
+            r.strip_prefix("library/").unwrap_or(r).to_string()
+        } else {
+            self.name()
+        }
+    }
+
+    /// The name as docker shows it (`busybox:latest`).
+    pub fn short(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (Some(t), _) => format!("{}:{t}", self.short_repository()),
+            (None, Some(d)) => format!("{}@{d}", self.short_repository()),
+            _ => self.short_repository(),
+        }
     }
 }
 
@@ -179,6 +206,19 @@ mod tests {
             parse("index.docker.io/library/busybox:1").registry,
             "docker.io"
         );
+    }
+
+    #[test]
+    fn short_names_as_docker_shows_them() {
+        assert_eq!(parse("busybox").short(), "busybox:latest");
+        assert_eq!(parse("user/app:1").short(), "user/app:1");
+        assert_eq!(
+            parse("127.0.0.1:5000/team/app:v1").short(),
+            "127.0.0.1:5000/team/app:v1"
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(parse(&format!("app@{d}")).short(), format!("app@{d}"));
+        assert_eq!(parse("busybox").full(), "docker.io/library/busybox:latest");
     }
 
     #[test]

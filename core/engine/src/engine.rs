@@ -105,14 +105,6 @@ fn random_id() -> String {
     hex::encode(b)
 }
 
-fn is_loopback(registry: &str) -> bool {
-    let host = registry
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(registry);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
-}
-
 /// Reads the whole stream on drop, so a digest over it covers everything
 /// even when the consumer stopped at the tar's end-of-archive blocks.
 struct DrainOnDrop<R: Read>(R);
@@ -206,7 +198,7 @@ impl Engine {
     fn grant_registry(&self, grants: &mut Grants, registry: &str, http: bool) {
         let cfg = self.config.registry.get(registry);
         grants.registries.push(registry.to_owned());
-        if http || is_loopback(registry) || cfg.is_some_and(|c| c.insecure) {
+        if http || crate::reference::is_loopback_host(registry) || cfg.is_some_and(|c| c.insecure) {
             grants.insecure_registries.push(registry.to_owned());
         }
         if let Some(cred) = cfg.and_then(credentials) {

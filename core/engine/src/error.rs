@@ -30,6 +30,9 @@ pub enum EngineError {
     Plugin(#[from] berth_host::HostError),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
+    /// An image reference (or other shared OCI logic) the SDK refused.
+    #[error(transparent)]
+    Sdk(#[from] berth_sdk::SdkError),
     #[error("mounting the root filesystem of {id}: {reason}")]
     Mount { id: String, reason: String },
 }
