@@ -50,7 +50,10 @@ pub fn compression(media_type: &str) -> Result<Compression> {
 }
 
 /// A decompressing reader over a layer blob.
-pub fn decompress<R: Read + Send + 'static>(blob: R, c: Compression) -> Result<Box<dyn Read + Send>> {
+pub fn decompress<R: Read + Send + 'static>(
+    blob: R,
+    c: Compression,
+) -> Result<Box<dyn Read + Send>> {
     let buf = std::io::BufReader::with_capacity(256 << 10, blob);
     Ok(match c {
         Compression::None => Box::new(buf),

@@ -17,5 +17,5 @@ mod store_adapter;
 
 pub use bundle::RunOptions;
 pub use engine::{Builtins, Engine, ImageSummary};
-pub use progress::{Progress, Quiet};
 pub use error::{EngineError, Result};
+pub use progress::{Progress, Quiet};
