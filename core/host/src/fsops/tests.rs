@@ -340,36 +340,14 @@ fn stat_shows_owners_modes_devices_and_links() {
     write(&root, "l/user", b"12345", &meta(0o640), &mut j);
     hardlink(&root, "l/user2", "l/user", &mut j).unwrap();
     symlink(&root, "l/abs", "/usr/lib/ld.so", 5, 6, &mut j).unwrap();
-    mknod(
-        &root,
-        "l/p",
-        NodeKind::Fifo,
-        (0, 0),
-        &meta(0o600),
-        false,
-        &mut j,
-    )
-    .unwrap();
-    mknod(
-        &root,
-        "l/tty5",
-        NodeKind::Char,
-        (4, 5),
-        &meta(0o620),
-        true,
-        &mut j,
-    )
-    .unwrap();
-    mknod(
-        &root,
-        "l/sda",
-        NodeKind::Block,
-        (8, 1),
-        &meta(0o660),
-        true,
-        &mut j,
-    )
-    .unwrap();
+    let nodes = [
+        ("l/p", NodeKind::Fifo, (0, 0), 0o600),
+        ("l/tty5", NodeKind::Char, (4, 5), 0o620),
+        ("l/sda", NodeKind::Block, (8, 1), 0o660),
+    ];
+    for (path, kind, dev, mode) in nodes {
+        mknod(&root, path, kind, dev, &meta(mode), true, &mut j).unwrap();
+    }
     whiteout(&root, "l/gone", &mut j).unwrap();
 
     let su = stat(&root, "l/su").unwrap();
