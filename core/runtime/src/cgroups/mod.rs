@@ -35,9 +35,11 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `destroy` waits for killed processes to leave the cgroup.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The cgroup path berth uses when a bundle does not set `linux.cgroupsPath`.
+/// The cgroup path berth uses when a bundle does not set `linux.cgroupsPath`:
+/// `/<id>` beneath the root of each hierarchy, as runc and crun do (the engine
+/// always sets a path of its own). No parent to create, none to prune.
 pub fn default_path(container_id: &str) -> String {
-    format!("/berth/{container_id}")
+    format!("/{container_id}")
 }
 
 /// A container's cgroup: its directory in each v1 hierarchy and/or in the cgroup2 hierarchy
@@ -97,19 +99,30 @@ impl Cgroup {
             v1: Vec::new(),
             unified: None,
         };
+        // A directory made just now is empty; only one that existed already
+        // (a path shared on purpose, or a leftover) must be checked for processes.
+        let check = |path: &Path, made: bool| if made { Ok(()) } else { ensure_unused(path) };
         for (controllers, mount) in layout.v1_hierarchies() {
+            let before = created.len();
             fs::mkdir_tracked(&mount, rel, created)?;
             let path = mount.join(rel);
-            ensure_unused(&path)?;
+            check(
+                &path,
+                created.len() > before && created.last() == Some(&path),
+            )?;
             if controllers.iter().any(|c| c == "cpuset") {
                 v1::init_cpuset(&mount, rel)?;
             }
             cg.v1.push(Hierarchy { controllers, path });
         }
         if let Some(root) = layout.unified_mount() {
+            let before = created.len();
             fs::mkdir_tracked(root, rel, created)?;
             let path = root.join(rel);
-            ensure_unused(&path)?;
+            check(
+                &path,
+                created.len() > before && created.last() == Some(&path),
+            )?;
             v2::enable_controllers(root, rel);
             cg.unified = Some(path);
         }
@@ -207,8 +220,23 @@ impl Cgroup {
     /// Kills every remaining process (SIGKILL), then removes every directory of the cgroup,
     /// sub-cgroups first. Directories already gone are fine, so this can be called again.
     pub fn destroy(&self) -> Result<(), CgroupError> {
+        // The usual case: the container has exited and left empty cgroups,
+        // which one rmdir each removes (the kernel refuses a directory that
+        // still has processes or children, with EBUSY). Only what is left
+        // needs the kill-and-walk below.
+        let left: Vec<PathBuf> = self
+            .paths()
+            .into_iter()
+            .filter(|dir| match std::fs::remove_dir(dir) {
+                Ok(()) => false,
+                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+            })
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
         self.kill_all()?;
-        for dir in self.paths() {
+        for dir in left {
             for sub in fs::tree(&dir)?.iter().rev() {
                 fs::remove_dir(sub)?;
             }

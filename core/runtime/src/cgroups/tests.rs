@@ -17,7 +17,7 @@ fn leftovers(root: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn cgroups_paths() {
-    assert_eq!(default_path("web"), "/berth/web");
+    assert_eq!(default_path("web"), "/web");
     assert_eq!(relative_path("/berth/web").unwrap(), Path::new("berth/web"));
     assert_eq!(
         relative_path("berth/./web/").unwrap(),
