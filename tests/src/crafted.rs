@@ -23,6 +23,11 @@ pub enum Entry {
     Dir {
         name: String,
     },
+    /// A hard link `name` → `target` (raw: may contain `..` or be absolute).
+    Hardlink {
+        name: String,
+        target: String,
+    },
     /// A character device node.
     CharDev {
         name: String,
@@ -77,6 +82,17 @@ pub fn layout(layout: &Path, tag: &str, entries: &[Entry]) {
                 h.set_device_minor(*minor).expect("minor");
                 h.set_cksum();
                 ar.append(&h, &[][..]).expect("tar device");
+            }
+            Entry::Hardlink { name, target } => {
+                let mut h = raw_header(name, tar::EntryType::Link, 0);
+                let b = target.as_bytes();
+                assert!(
+                    b.len() < 100,
+                    "crafted link targets must fit the ustar field"
+                );
+                h.as_old_mut().linkname[..b.len()].copy_from_slice(b);
+                h.set_cksum();
+                ar.append(&h, &[][..]).expect("tar hard link");
             }
             Entry::Dir { name } => {
                 let mut h = raw_header(name, tar::EntryType::Directory, 0);

@@ -54,6 +54,63 @@ fn a_layer_with_dotdot_entries_is_refused() {
 }
 
 #[test]
+fn a_hard_link_out_of_the_layer_is_refused_and_nothing_is_written_through_it() {
+    use std::os::unix::fs::MetadataExt;
+    let host = marker("hardlink");
+    std::fs::write(&host, "original").unwrap();
+    for target in [
+        format!("../../../../../../..{}", host.display()),
+        host.display().to_string(),
+    ] {
+        let entries = vec![
+            Entry::Hardlink {
+                name: "evil".into(),
+                target: target.clone(),
+            },
+            Entry::File {
+                name: "evil".into(),
+                data: b"pwned".to_vec(),
+            },
+        ];
+        let dir = tempfile::Builder::new()
+            .prefix("berth-crafted-")
+            .tempdir()
+            .unwrap();
+        let layout = dir.path().join("evil");
+        crafted::layout(&layout, "v1", &entries);
+        for driver in ["overlay", "vfs"] {
+            let b = Berth::new(&format!("storage-driver = \"{driver}\"\n"));
+            let out = b.cmd(&["load", "-i", &layout.to_string_lossy()]);
+            let meta = std::fs::metadata(&host).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&host).unwrap(),
+                "original",
+                "{driver}, link to {target}: the host file was written through: {out}"
+            );
+            assert_eq!(
+                meta.nlink(),
+                1,
+                "{driver}, link to {target}: berth's root holds a link to a host file: {out}"
+            );
+            // An absolute target names a path inside the layer, which does not
+            // exist there; `..` leaves the layer. Either way the load fails.
+            out.assert_failed();
+            let name = host.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                out.stderr.contains(&name),
+                "{driver}: the error does not name the bad link target: {out}"
+            );
+            let images = b.cmd(&["images", "-q"]);
+            assert!(
+                images.stdout.trim().is_empty(),
+                "{driver}: an image was recorded: {images}"
+            );
+        }
+    }
+    std::fs::remove_file(&host).unwrap();
+}
+
+#[test]
 fn a_write_through_a_symlink_out_of_the_layer_stays_inside() {
     let m = marker("symlink");
     let entries = vec![
