@@ -5,17 +5,26 @@
 # Usage (as root):  bash bench/start.sh
 #   BENCH_BERTH=0      leave berth out (e.g. before it is built)
 #   BERTH_BIN=PATH     berth binary (default: target/release/berth, built if missing)
-#   BENCH_RUNS=N       runs per runtime (default 100), BENCH_WARMUP=N (default 10)
+#   BENCH_RUNS=N       runs per runtime (default 200), BENCH_WARMUP=N (default 10)
+#   BENCH_ROUNDS=N     split the runs into N alternating rounds (default 5)
+#
+# hyperfine runs one command's runs back to back, so a slow spell of the
+# machine (page reclaim, a neighbour's job) lands on one runtime only. The
+# runs are therefore split into rounds that alternate the runtimes, and the
+# medians are taken over all rounds' runs together.
 # Needs Debian packages: hyperfine runc crun busybox-static jq (installed with
 # apt-get if missing, saying so).
 #
 # crun refuses hybrid cgroups (v1 controllers plus a cgroup2 mount at
 # /sys/fs/cgroup/unified), so on such hosts all runtimes run inside one private
-# mount namespace where that mount is covered by an empty tmpfs.
+# mount namespace where that mount is covered by an empty tmpfs (64 MiB:
+# crun leaves a directory with a cgroup.procs file there per run, and a
+# full tmpfs fails it after ~250 runs in 1 MiB).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-runs=${BENCH_RUNS:-100}
+runs=${BENCH_RUNS:-200}
+rounds=${BENCH_ROUNDS:-5}
 warmup=${BENCH_WARMUP:-10}
 with_berth=${BENCH_BERTH:-1}
 berth=${BERTH_BIN:-$here/target/release/berth}
@@ -61,23 +70,44 @@ cmds+=(-n runc "sh -c 'exec runc --root $work/runc run -b $bundle bench-runc-\$\
 if [ "$with_berth" != 0 ]; then
     cmds+=(-n berth "sh -c 'exec $berth runtime --root $work/berth run -b $bundle bench-berth-\$\$'")
 fi
-hf=(hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$work/results.json" "${cmds[@]}")
+per_round=$(( (runs + rounds - 1) / rounds ))
+# One shell runs all rounds, so the hybrid-cgroup workaround below is set up once.
+round_script='
+    work=$1 warmup=$2 per_round=$3 rounds=$4; shift 4
+    for r in $(seq 1 "$rounds"); do
+        hyperfine -N --style basic --warmup "$warmup" --runs "$per_round" \
+            --export-json "$work/round-$r.json" "$@" >/dev/null || exit 1
+        echo "round $r of $rounds done" >&2
+    done'
+run_rounds=(sh -c "$round_script" sh "$work" "$warmup" "$per_round" "$rounds" "${cmds[@]}")
 
 if [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] && [ -d /sys/fs/cgroup/memory ]; then
     echo "hybrid cgroups: running all runtimes with /sys/fs/cgroup/unified covered by a tmpfs" >&2
     unshare -m --propagation private sh -c \
-        'umount /sys/fs/cgroup/unified && mount -t tmpfs -o size=1m none /sys/fs/cgroup/unified && exec "$@"' \
-        sh "${hf[@]}"
+        'umount /sys/fs/cgroup/unified && mount -t tmpfs -o size=64m none /sys/fs/cgroup/unified && exec "$@"' \
+        sh "${run_rounds[@]}"
 else
-    "${hf[@]}"
+    "${run_rounds[@]}"
 fi
+
+# All rounds' run times per command, with median, mean, stddev and min over them.
+jq -s '
+  def median: sort | if length % 2 == 1 then .[length / 2 | floor]
+                     else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  [.[].results[]] | group_by(.command)
+  | {results: map(
+      [.[].times[]] as $t
+      | ($t | add / length) as $mean
+      | {command: .[0].command, median: ($t | median), mean: $mean, min: ($t | min),
+         stddev: (($t | map((. - $mean) * (. - $mean)) | add / length) | sqrt),
+         runs: ($t | length)})}' "$work"/round-*.json >"$work/results.json"
 
 echo
 jq -r '
   def ms: . * 1000 | . * 100 | round / 100;
   (.results | map({key: .command, value: .median}) | from_entries) as $m
-  | ["runtime", "median ms", "mean ms", "stddev ms", "min ms"],
-    (.results[] | [.command, (.median | ms), (.mean | ms), (.stddev // 0 | ms), (.min | ms)]),
+  | ["runtime", "runs", "median ms", "mean ms", "stddev ms", "min ms"],
+    (.results[] | [.command, .runs, (.median | ms), (.mean | ms), (.stddev // 0 | ms), (.min | ms)]),
     [],
     (if $m.berth then
         ["berth/crun median", ($m.berth / $m.crun * 100 | round / 100)],

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
-use super::{bpf, fs, CgroupError};
+use super::{bpf, CgroupError};
 
 const ACC_MKNOD: u8 = 1;
 const ACC_READ: u8 = 2;
@@ -107,19 +107,48 @@ pub(crate) fn normalize(rules: &[LinuxDeviceCgroup]) -> Result<(bool, Vec<Rule>)
 }
 
 /// Applies the rules to a v1 `devices` cgroup: deny everything, then each rule in order.
+/// `devices.allow` and `devices.deny` are opened once each: the kernel takes
+/// every write(2) as one rule.
 pub(crate) fn apply_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+    use std::io::Write;
     let parsed = rules
         .iter()
         .map(Rule::parse)
         .collect::<Result<Vec<_>, _>>()?;
-    fs::write_setting(dir, "devices.deny", "a", "devices")?;
-    for r in parsed {
-        let file = if r.allow {
-            "devices.allow"
+    let open = |name: &str| -> Result<std::fs::File, CgroupError> {
+        let path = dir.join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => CgroupError::MissingFile {
+                    setting: "devices".into(),
+                    path,
+                },
+                _ => CgroupError::Write {
+                    path,
+                    value: String::new(),
+                    source,
+                },
+            })
+    };
+    let (mut allow, mut deny) = (open("devices.allow")?, open("devices.deny")?);
+    let lines = std::iter::once((false, "a".to_string()))
+        .chain(parsed.iter().map(|r| (r.allow, r.v1_line())));
+    for (is_allow, line) in lines {
+        let (f, name) = if is_allow {
+            (&mut allow, "devices.allow")
         } else {
-            "devices.deny"
+            (&mut deny, "devices.deny")
         };
-        fs::write_setting(dir, file, &r.v1_line(), "devices")?;
+        tracing::trace!(file = name, line, "cgroup devices rule");
+        f.write_all(line.as_bytes())
+            .map_err(|source| CgroupError::Write {
+                path: dir.join(name),
+                value: line,
+                source,
+            })?;
     }
     Ok(())
 }

@@ -200,6 +200,7 @@ fn v1_denies_all_then_writes_rules_in_order() {
         &[all(true), rule(false, LinuxDeviceType::B, -1, -1, "mw")],
     )
     .unwrap();
+    // One write per rule; a plain file shows a file's writes one after another.
     assert_eq!(read("devices.allow"), "a");
-    assert_eq!(read("devices.deny"), "b *:* wm");
+    assert_eq!(read("devices.deny"), "ab *:* wm");
 }

@@ -129,6 +129,18 @@ pub fn spawn_init(
     if plan.ns.new_userns {
         write_maps(pid, maps).map_err(|e| fail(pid, e))?;
     }
+    // Usually the child needs nothing from us before its mounts: let it go
+    // at once and put it in its cgroup meanwhile (two cores do both at the
+    // same time). It cannot pass HooksNow — before pivot_root and exec —
+    // until we answer, which is after add_pid. Not so when it waits for id
+    // maps (above), unshares a cgroup namespace right after Go (its root is
+    // the cgroup it is in then), or forks the real init right after Go (the
+    // fork would not inherit a cgroup it joins later).
+    let early_go = !plan.ns.new_userns && !plan.ns.new_cgroupns && !plan.ns.fork_for_pidns;
+    if early_go {
+        ours.send(Msg::Go)
+            .map_err(|e| fail(pid, proto_err(id, e)))?;
+    }
     cgroup.add_pid(pid).map_err(|e| {
         fail(
             pid,
@@ -138,8 +150,10 @@ pub fn spawn_init(
             },
         )
     })?;
-    ours.send(Msg::Go)
-        .map_err(|e| fail(pid, proto_err(id, e)))?;
+    if !early_go {
+        ours.send(Msg::Go)
+            .map_err(|e| fail(pid, proto_err(id, e)))?;
+    }
     if plan.ns.fork_for_pidns {
         match recv(&ours).map_err(|e| fail(pid, e))? {
             (Some(Msg::InitPid(p)), _) => {
