@@ -6,7 +6,7 @@
 # Usage (as root): bash bench/pull.sh        BENCH_RUNS=N (default 3)
 # Needs Debian packages: debootstrap docker-registry skopeo umoci hyperfine jq
 # (installed if missing). The image is built once with debootstrap from the
-# machine's configured Debian mirror and cached in /var/tmp/berth-bench-debian.
+# machine's configured Debian mirror and cached by tests/images/debian.sh.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${BENCH_RUNS:-3}
@@ -21,23 +21,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ -x "$berth" ] || (cd "$here" && cargo build --release -p berth)
 
-cache=/var/tmp/berth-bench-debian
-if [ ! -f "$cache/oci/index.json" ]; then
-    # The first active `URIs:` (deb822) or `deb` line that points at a Debian archive.
-    mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null \
-        | grep -v '^#' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ' || true)
-    mirror=${mirror:-http://deb.debian.org/debian}
-    rm -rf "$cache" && mkdir -p "$cache"
-    echo "building the image with debootstrap from $mirror (once)" >&2
-    debootstrap --variant=minbase bookworm "$cache/rootfs" "$mirror" >/dev/null
-    umoci init --layout "$cache/oci"
-    umoci new --image "$cache/oci:latest"
-    umoci unpack --image "$cache/oci:latest" "$cache/bundle" >/dev/null
-    rm -rf "$cache/bundle/rootfs" && mv "$cache/rootfs" "$cache/bundle/rootfs"
-    umoci repack --image "$cache/oci:latest" "$cache/bundle"
-    umoci config --image "$cache/oci:latest" --config.cmd /bin/bash
-    rm -rf "$cache/bundle"
-fi
+layout=$(bash "$here/tests/images/debian.sh")
+cache=$(dirname "$layout")
 
 work=$(mktemp -d /tmp/berth-bench-pull-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
