@@ -317,7 +317,12 @@ mod tests {
 
     #[test]
     fn stages_decode_from_their_numbers() {
-        for s in [Stage::Namespaces, Stage::Mounts, Stage::Exec, Stage::Protocol] {
+        for s in [
+            Stage::Namespaces,
+            Stage::Mounts,
+            Stage::Exec,
+            Stage::Protocol,
+        ] {
             assert_eq!(Stage::from_u32(s as u32), s);
         }
         assert_eq!(Stage::Namespaces as u32, 1);
