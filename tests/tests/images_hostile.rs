@@ -5,39 +5,52 @@
 
 use berth_tests::crafted::{self, Entry};
 use berth_tests::walk;
-use berth_tests::{Berth, Registry};
+use berth_tests::{Berth, Output, Registry};
 
 fn marker(tag: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/tmp/berth-escape-{tag}-{}", std::process::id()))
 }
 
-fn load_fails(entries: Vec<Entry>, escaped: &std::path::Path) {
-    let _ = std::fs::remove_file(escaped);
+/// Loads an image of one layer made of `entries` with each storage driver,
+/// and hands each driver's berth and the output of `load` to `check`.
+fn load_with_each_driver(entries: &[Entry], check: impl Fn(&str, &Berth, &Output)) {
     let dir = tempfile::Builder::new()
         .prefix("berth-crafted-")
         .tempdir()
         .unwrap();
     let layout = dir.path().join("evil");
-    crafted::layout(&layout, "v1", &entries);
+    crafted::layout(&layout, "v1", entries);
     for driver in ["overlay", "vfs"] {
         let b = Berth::new(&format!("storage-driver = \"{driver}\"\n"));
         let out = b.cmd(&["load", "-i", &layout.to_string_lossy()]);
+        check(driver, &b, &out);
+    }
+}
+
+/// The load failed, naming `what`, and recorded no image.
+fn refused(driver: &str, b: &Berth, out: &Output, what: &str) {
+    out.assert_failed();
+    assert!(
+        out.stderr.contains(what),
+        "{driver}: the error does not name {what:?}: {out}"
+    );
+    let images = b.cmd(&["images", "-q"]);
+    assert!(
+        images.stdout.trim().is_empty(),
+        "{driver}: an image was recorded: {images}"
+    );
+}
+
+fn load_fails(entries: Vec<Entry>, escaped: &std::path::Path) {
+    let _ = std::fs::remove_file(escaped);
+    load_with_each_driver(&entries, |driver, b, out| {
         assert!(
             !escaped.exists(),
             "{driver}: the layer wrote {} on the host: {out}",
             escaped.display()
         );
-        out.assert_failed();
-        assert!(
-            out.stderr.contains(".."),
-            "{driver}: the error does not name the bad entry: {out}"
-        );
-        let images = b.cmd(&["images", "-q"]);
-        assert!(
-            images.stdout.trim().is_empty(),
-            "{driver}: an image was recorded: {images}"
-        );
-    }
+        refused(driver, b, out, "..");
+    });
 }
 
 #[test]
@@ -72,15 +85,8 @@ fn a_hard_link_out_of_the_layer_is_refused_and_nothing_is_written_through_it() {
                 data: b"pwned".to_vec(),
             },
         ];
-        let dir = tempfile::Builder::new()
-            .prefix("berth-crafted-")
-            .tempdir()
-            .unwrap();
-        let layout = dir.path().join("evil");
-        crafted::layout(&layout, "v1", &entries);
-        for driver in ["overlay", "vfs"] {
-            let b = Berth::new(&format!("storage-driver = \"{driver}\"\n"));
-            let out = b.cmd(&["load", "-i", &layout.to_string_lossy()]);
+        let name = host.file_name().unwrap().to_string_lossy().into_owned();
+        load_with_each_driver(&entries, |driver, b, out| {
             let meta = std::fs::metadata(&host).unwrap();
             assert_eq!(
                 std::fs::read_to_string(&host).unwrap(),
@@ -94,18 +100,8 @@ fn a_hard_link_out_of_the_layer_is_refused_and_nothing_is_written_through_it() {
             );
             // An absolute target names a path inside the layer, which does not
             // exist there; `..` leaves the layer. Either way the load fails.
-            out.assert_failed();
-            let name = host.file_name().unwrap().to_string_lossy().into_owned();
-            assert!(
-                out.stderr.contains(&name),
-                "{driver}: the error does not name the bad link target: {out}"
-            );
-            let images = b.cmd(&["images", "-q"]);
-            assert!(
-                images.stdout.trim().is_empty(),
-                "{driver}: an image was recorded: {images}"
-            );
-        }
+            refused(driver, b, out, &name);
+        });
     }
     std::fs::remove_file(&host).unwrap();
 }
@@ -124,15 +120,7 @@ fn a_write_through_a_symlink_out_of_the_layer_stays_inside() {
         },
     ];
     let _ = std::fs::remove_file(&m);
-    let dir = tempfile::Builder::new()
-        .prefix("berth-crafted-")
-        .tempdir()
-        .unwrap();
-    let layout = dir.path().join("evil");
-    crafted::layout(&layout, "v1", &entries);
-    for driver in ["overlay", "vfs"] {
-        let b = Berth::new(&format!("storage-driver = \"{driver}\"\n"));
-        let out = b.cmd(&["load", "-i", &layout.to_string_lossy()]);
+    load_with_each_driver(&entries, |driver, b, out| {
         assert!(
             !m.exists(),
             "{driver}: the layer wrote {} on the host: {out}",
@@ -151,7 +139,7 @@ fn a_write_through_a_symlink_out_of_the_layer_stays_inside() {
                 "{driver}: the load succeeded but the file is nowhere in berth's root: {out}"
             );
         }
-    }
+    });
 }
 
 #[test]
