@@ -303,3 +303,61 @@ fn a_malformed_mirror_is_a_configuration_error() {
         "the error should name the mirror:\n{out}"
     );
 }
+
+#[test]
+fn rmi_refuses_an_image_a_container_uses_unless_forced_and_nothing_is_left() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    let reg = Registry::start();
+    let _l = pushed(&reg, "busybox", false);
+    let b = Berth::new("");
+    let image = format!("{}/busybox", reg.addr);
+    b.cmd(&["pull", "-q", &image]).assert_ok();
+    let layers = b.root().join("plugins/overlay/layers");
+    let count = |dir: &std::path::Path| std::fs::read_dir(dir).map_or(0, |d| d.count());
+    assert!(count(&layers) > 0, "no layer in {}", layers.display());
+    let mut running = b
+        .command(&["run", "--rm", &image, "sleep", "6"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let containers = b.root().join("containers");
+    berth_tests::wait_for(
+        "the container's root filesystem",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_dir(&containers)
+                .ok()?
+                .flatten()
+                .find(|e| e.path().join("rootfs/bin/sh").exists())
+                .map(drop)
+        },
+    );
+
+    let out = b.cmd(&["rmi", &image]);
+    out.assert_failed();
+    assert!(out.stderr.contains("is used by container"), "{out}");
+    let images = b.cmd(&["images", "-q"]);
+    assert!(!images.stdout.trim().is_empty(), "the image went: {images}");
+
+    let out = b.cmd(&["rmi", "-f", &image]);
+    out.assert_ok();
+    assert!(out.stdout.contains("Untagged:"), "{out}");
+    assert!(b.cmd(&["images", "-q"]).stdout.trim().is_empty());
+
+    let status = running.wait().unwrap();
+    assert!(status.success(), "the container was disturbed: {status}");
+    // Its end took the layers the forced rmi could not remove.
+    assert_eq!(
+        count(&layers),
+        0,
+        "layers left behind in {}",
+        layers.display()
+    );
+    assert!(
+        walk(&b.root().join("blobs")).is_empty(),
+        "blobs left behind: {:?}",
+        walk(&b.root().join("blobs"))
+    );
+}

@@ -475,9 +475,22 @@ impl Engine {
         }
         self.images.untag(&full)?;
         let mut removed = vec![format!("Untagged: {}", Reference::parse(&full)?.short())];
+        if self.images.all()?.iter().any(|(_, r)| r.config == rec.config) {
+            return Ok(removed);
+        }
+        self.remove_unused_layers(&rec).await?;
+        self.collect_blobs()?;
+        removed.push(format!("Deleted: {}", rec.config));
+        Ok(removed)
+    }
+
+    /// Removes the layers of `rec` that no recorded image uses, top first.
+    /// A layer a container's snapshot still builds on stays (the driver
+    /// refuses it); the container's end calls this again.
+    async fn remove_unused_layers(&self, rec: &ImageRecord) -> Result<()> {
         let rest = self.images.all()?;
         if rest.iter().any(|(_, r)| r.config == rec.config) {
-            return Ok(removed);
+            return Ok(());
         }
         let used: std::collections::HashSet<&String> =
             rest.iter().flat_map(|(_, r)| r.chain.iter()).collect();
@@ -486,9 +499,7 @@ impl Engine {
                 let _ = self.storage.remove(id).await;
             }
         }
-        self.collect_blobs()?;
-        removed.push(format!("Deleted: {}", rec.config));
-        Ok(removed)
+        Ok(())
     }
 
     /// Removes blobs no image refers to.
@@ -563,6 +574,8 @@ impl Engine {
         let _ = crate::mount::unmount_all(&rootfs);
         let _ = self.storage.remove(&id).await;
         let _ = std::fs::remove_dir_all(&cdir);
+        // `rmi -f` while this container ran left the layers it built on.
+        let _ = self.remove_unused_layers(&rec).await;
         result
     }
 
