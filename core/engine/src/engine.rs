@@ -475,7 +475,12 @@ impl Engine {
         }
         self.images.untag(&full)?;
         let mut removed = vec![format!("Untagged: {}", Reference::parse(&full)?.short())];
-        if self.images.all()?.iter().any(|(_, r)| r.config == rec.config) {
+        if self
+            .images
+            .all()?
+            .iter()
+            .any(|(_, r)| r.config == rec.config)
+        {
             return Ok(removed);
         }
         self.remove_unused_layers(&rec).await?;
