@@ -455,3 +455,36 @@ fn a_fetcher_stopped_at_its_deadline_leaves_nothing_and_the_next_pull_works() {
     assert_eq!(run.stdout.trim(), "base", "{run}");
     assert_no_mounts(&b, "run --rm");
 }
+
+#[test]
+fn a_registry_that_forbids_the_image_fails_the_pull_naming_it() {
+    let reg = Registry::start();
+    let _l = pushed_busybox(&reg, "busybox");
+    let proxy = Proxy::start(&reg.addr, |req| {
+        if req.is_manifest_get() {
+            Action::Status(403)
+        } else {
+            Action::Forward
+        }
+    });
+    let image = format!("{}/busybox", proxy.addr);
+    let b = Berth::new("");
+    let out = b.cmd(&["pull", &image]);
+    out.assert_failed();
+    assert!(
+        proxy.count("403 (injected)") >= 1,
+        "the manifest request was never refused:\n{}",
+        proxy.log_text()
+    );
+    assert!(
+        out.stderr.contains("403") || out.stderr.to_lowercase().contains("denied"),
+        "the error does not say access was denied: {out}"
+    );
+    assert!(
+        out.stderr.contains("busybox"),
+        "the error does not name the image: {out}"
+    );
+    assert_no_partial_blob(&b, "pull against 403");
+    assert_no_image(&b, "pull against 403");
+    assert!(stored_blobs(&b).is_empty(), "{:?}", stored_blobs(&b));
+}
