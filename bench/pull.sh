@@ -34,7 +34,9 @@ http: {addr: 127.0.0.1:$port}
 YML
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 regpid=$!
-trap 'kill $regpid 2>/dev/null; wait $regpid 2>/dev/null; umount -R "$work"/berth/containers/* 2>/dev/null; rm -rf "$work"' EXIT
+# set +e: errexit holds inside the trap too, and `wait` on the killed
+# registry returns 143, which stopped the clean-up before `rm`.
+trap 'set +e; kill $regpid 2>/dev/null; wait $regpid 2>/dev/null; umount -R "$work"/berth/containers/* 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 skopeo copy -q --dest-tls-verify=false --insecure-policy "oci:$cache/oci:latest" "docker://127.0.0.1:$port/debian:bookworm"
 img=127.0.0.1:$port/debian:bookworm
