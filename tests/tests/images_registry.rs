@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use berth_tests::layouts::{self, Compression, Layer};
-use berth_tests::proxy::{Action, Proxy};
-use berth_tests::{walk, Berth, Registry};
+use berth_tests::proxy::{Action, Proxy, Request};
+use berth_tests::{walk, Berth, Output, Registry};
 use sha2::{Digest, Sha256};
 
 fn tmp(prefix: &str) -> tempfile::TempDir {
@@ -324,21 +324,31 @@ fn pull_retries_5xx_and_resumes_a_broken_download() {
     assert_no_mounts(&b, "run --rm");
 }
 
-#[test]
-fn a_registry_that_always_answers_500_fails_the_pull_cleanly() {
-    let reg = Registry::start();
-    let (_l, config, layer) = pushed_busybox(&reg, "busybox");
-    let proxy = Proxy::start(&reg.addr, |req| {
-        if req.is_blob_get() {
-            Action::Status(500)
+/// Pulls `busybox` through a proxy that answers `status` to the requests
+/// `matches` picks (and forwards the rest); the pull must fail.
+fn pull_answering(
+    reg: &Registry,
+    status: u16,
+    matches: fn(&Request) -> bool,
+) -> (Berth, Proxy, Output) {
+    let proxy = Proxy::start(&reg.addr, move |req| {
+        if matches(req) {
+            Action::Status(status)
         } else {
             Action::Forward
         }
     });
-    let image = format!("{}/busybox", proxy.addr);
     let b = Berth::new("");
-    let out = b.cmd(&["pull", &image]);
+    let out = b.cmd(&["pull", &format!("{}/busybox", proxy.addr)]);
     out.assert_failed();
+    (b, proxy, out)
+}
+
+#[test]
+fn a_registry_that_always_answers_500_fails_the_pull_cleanly() {
+    let reg = Registry::start();
+    let (_l, config, layer) = pushed_busybox(&reg, "busybox");
+    let (b, proxy, out) = pull_answering(&reg, 500, Request::is_blob_get);
     assert!(
         proxy.count("500 (injected)") >= 2,
         "the blob request was not retried:\n{}",
@@ -460,17 +470,7 @@ fn a_fetcher_stopped_at_its_deadline_leaves_nothing_and_the_next_pull_works() {
 fn a_registry_that_forbids_the_image_fails_the_pull_naming_it() {
     let reg = Registry::start();
     let _l = pushed_busybox(&reg, "busybox");
-    let proxy = Proxy::start(&reg.addr, |req| {
-        if req.is_manifest_get() {
-            Action::Status(403)
-        } else {
-            Action::Forward
-        }
-    });
-    let image = format!("{}/busybox", proxy.addr);
-    let b = Berth::new("");
-    let out = b.cmd(&["pull", &image]);
-    out.assert_failed();
+    let (b, proxy, out) = pull_answering(&reg, 403, Request::is_manifest_get);
     assert!(
         proxy.count("403 (injected)") >= 1,
         "the manifest request was never refused:\n{}",

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{
     self as rfs, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid,
@@ -369,6 +369,16 @@ pub(crate) fn remove(root: &Root, path: &str) -> Result<(), FsError> {
     remove_at(p.dir.as_fd(), &p.name, 0).map_err(|e| FsError::os(path, e))
 }
 
+/// Opens the directory `name` in `dir` (never through a symlink) to walk
+/// into it from `depth`, refusing trees deeper than [`MAX_DEPTH`].
+fn open_subdir(dir: BorrowedFd<'_>, name: &str, depth: usize) -> io::Result<OwnedFd> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other("directory tree too deep"));
+    }
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rfs::openat(dir, name, flags, Mode::empty())?)
+}
+
 fn remove_at(dir: BorrowedFd<'_>, name: &str, depth: usize) -> io::Result<()> {
     let Some(st) = stat_at(dir, name)? else {
         return Ok(());
@@ -376,15 +386,7 @@ fn remove_at(dir: BorrowedFd<'_>, name: &str, depth: usize) -> io::Result<()> {
     if file_type(&st) != FileType::Directory {
         return rfs::unlinkat(dir, name, AtFlags::empty()).map_err(Into::into);
     }
-    if depth > MAX_DEPTH {
-        return Err(io::Error::other("directory tree too deep"));
-    }
-    let d = rfs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let d = open_subdir(dir, name, depth)?;
     for child in children(d.as_fd())? {
         remove_at(d.as_fd(), &child, depth + 1)?;
     }
@@ -471,15 +473,7 @@ fn usage_dir(
     usage.size += st.st_blocks as u64 * 512;
     usage.inodes += 1;
     if file_type(&st) == FileType::Directory {
-        if depth > MAX_DEPTH {
-            return Err(io::Error::other("directory tree too deep"));
-        }
-        let d = rfs::openat(
-            dir,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let d = open_subdir(dir, name, depth)?;
         for child in children(d.as_fd())? {
             usage_dir(d.as_fd(), &child, usage, seen, depth + 1)?;
         }
