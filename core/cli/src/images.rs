@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use berth_engine::{Builtins, Engine, Progress, RunOptions};
+use berth_engine::containers::config::{ContainerConfig, CreateRequest};
+use berth_engine::{Builtins, Engine, Progress};
 use clap::{Args, Subcommand};
 
 use crate::progress::Display;
@@ -190,20 +191,7 @@ pub fn inspect(e: &EngineArgs, names: &[String]) -> Result<i32> {
     let engine = open(e)?;
     let mut out = Vec::new();
     for n in names {
-        let (full, rec) = engine.image(n)?;
-        let cfg = engine.image_config(&rec)?;
-        out.push(serde_json::json!({
-            "Id": rec.config,
-            "RepoTags": [berth_engine::reference::Reference::parse(&full)?.short()],
-            "RepoDigests": [],
-            "Manifest": rec.manifest,
-            "Created": cfg.created(),
-            "Architecture": cfg.architecture().to_string(),
-            "Os": cfg.os().to_string(),
-            "Config": cfg.config(),
-            "RootFS": {"Type": "layers", "Layers": cfg.rootfs().diff_ids()},
-            "ChainIDs": rec.chain,
-        }));
+        out.push(engine.inspect_image(n)?);
     }
     say!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)
@@ -264,17 +252,21 @@ pub fn run(e: &EngineArgs, a: RunArgs) -> Result<i32> {
     berth_runtime::supervise::block_signals()?;
     let engine = open(e)?;
     let rt = tokio()?;
-    let opts = RunOptions {
-        image: a.image,
-        cmd: a.command,
-        entrypoint: a.entrypoint,
-        env: a.env,
-        workdir: a.workdir,
-        user: a.user,
-        hostname: a.hostname,
-        tty: a.tty,
-        name: a.name,
+    let opts = CreateRequest {
+        config: ContainerConfig {
+            image: a.image,
+            cmd: (!a.command.is_empty()).then_some(a.command),
+            entrypoint: a.entrypoint.map(|e| vec![e]),
+            env: a.env,
+            working_dir: a.workdir.unwrap_or_default(),
+            user: a.user.unwrap_or_default(),
+            hostname: a.hostname.unwrap_or_default(),
+            tty: a.tty,
+            open_stdin: a.interactive,
+            ..Default::default()
+        },
+        host_config: Default::default(),
     };
-    let _ = a.interactive;
+    let _ = a.name;
     Ok(rt.block_on(engine.run(&opts, Arc::new(Display::on_stderr())))?)
 }

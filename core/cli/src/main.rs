@@ -1,5 +1,6 @@
 //! berth: the command line. `berth runtime …` is an OCI runtime with runc's
 //! command line; invoked as `berth-runtime` the binary behaves as `berth runtime`.
+#![recursion_limit = "256"] // serde_json's json! for docker's large `info` object
 
 /// Prints a line to stdout; a closed pipe (`berth … | head`) is not an error.
 macro_rules! say {
@@ -10,6 +11,7 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+mod daemon;
 mod images;
 mod progress;
 mod runtime;
@@ -64,6 +66,31 @@ enum Command {
     },
     /// Run a command in a new container (foreground, --rm).
     Run(images::RunArgs),
+    /// Serve the Docker Engine API on a unix socket.
+    Daemon(daemon::DaemonArgs),
+    /// The monitor of one container (started by the daemon).
+    #[command(hide = true)]
+    Shim(ShimArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ShimArgs {
+    #[arg(long)]
+    runtime_root: std::path::PathBuf,
+    #[arg(long)]
+    dir: std::path::PathBuf,
+    #[arg(long)]
+    id: String,
+    #[arg(long)]
+    socket: std::path::PathBuf,
+    #[arg(long)]
+    stdin: bool,
+    #[arg(long)]
+    stdin_once: bool,
+    #[arg(long, default_value_t = 0)]
+    log_max_size: u64,
+    #[arg(long, default_value_t = 1)]
+    log_max_files: u32,
 }
 
 fn main() {
@@ -100,6 +127,21 @@ fn main() {
                 images: names,
             } => images::save(e, &output, &names),
             Command::Run(a) => images::run(e, a),
+            Command::Daemon(a) => daemon::main(a),
+            Command::Shim(a) => Ok(berth_engine::containers::shim::main(
+                berth_engine::containers::shim::Args {
+                    runtime_root: a.runtime_root,
+                    dir: a.dir,
+                    id: a.id,
+                    socket: a.socket,
+                    stdin: a.stdin,
+                    stdin_once: a.stdin_once,
+                    rotation: berth_engine::containers::logs::Rotation {
+                        max_size: a.log_max_size,
+                        max_files: a.log_max_files,
+                    },
+                },
+            )),
         };
         match r {
             Ok(code) => code,

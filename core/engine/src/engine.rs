@@ -12,8 +12,9 @@ use berth_host::{
 };
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
-use crate::bundle::{self, RunOptions};
+use crate::bundle;
 use crate::config::{Config, PluginKind};
+use crate::containers::config::CreateRequest;
 use crate::content::ContentStore;
 use crate::error::{EngineError, Result};
 use crate::images::{ImageRecord, ImageStore};
@@ -155,7 +156,7 @@ impl Engine {
         })
     }
 
-    fn runtime(&self) -> berth_runtime::Runtime {
+    pub fn runtime(&self) -> berth_runtime::Runtime {
         berth_runtime::Runtime::new(self.root.join("runtime"))
     }
 
@@ -454,6 +455,46 @@ impl Engine {
         Ok(out)
     }
 
+    /// docker's image inspect JSON (`GET /images/{name}/json`).
+    pub fn inspect_image(&self, name_or_id: &str) -> Result<serde_json::Value> {
+        let (full, rec) = self.image(name_or_id)?;
+        let cfg = self.image_config(&rec)?;
+        let mut tags = Vec::new();
+        let mut digests = Vec::new();
+        for (n, r) in self.images.all()? {
+            if r.config == rec.config {
+                let r2 = Reference::parse(&n)?;
+                tags.push(r2.short());
+                digests.push(format!("{}@{}", r2.short_repository(), r.manifest));
+            }
+        }
+        let size: u64 = serde_json::from_slice::<ImageManifest>(&self.content.read(&rec.manifest)?)
+            .map(|m| m.layers().iter().map(|l| l.size()).sum())
+            .unwrap_or(0);
+        let _ = full;
+        Ok(serde_json::json!({
+            "Id": rec.config,
+            "RepoTags": tags,
+            "RepoDigests": digests,
+            "Parent": "",
+            "Comment": "",
+            "Created": cfg.created(),
+            "DockerVersion": "",
+            "Author": cfg.author().clone().unwrap_or_default(),
+            "Config": cfg.config(),
+            "Architecture": cfg.architecture().to_string(),
+            "Variant": cfg.variant(),
+            "Os": cfg.os().to_string(),
+            "Size": size,
+            "VirtualSize": size,
+            "GraphDriver": {"Name": self.storage.info().name, "Data": {}},
+            "RootFS": {"Type": "layers", "Layers": cfg.rootfs().diff_ids()},
+            "Metadata": {"LastTagTime": rec.added},
+            "Manifest": rec.manifest,
+            "ChainIDs": rec.chain,
+        }))
+    }
+
     /// Adds a name for an existing image.
     pub fn tag(&self, source: &str, target: &str) -> Result<()> {
         let (_, rec) = self.image(source)?;
@@ -493,13 +534,19 @@ impl Engine {
     /// A layer a container's snapshot still builds on stays (the driver
     /// refuses it); the container's end calls this again.
     async fn remove_unused_layers(&self, rec: &ImageRecord) -> Result<()> {
+        self.remove_orphan_layers(&rec.config, &rec.chain).await
+    }
+
+    /// Removes the layers `chain` of image `config` that no recorded image
+    /// uses, top first, if no name refers to the image any more.
+    pub(crate) async fn remove_orphan_layers(&self, config: &str, chain: &[String]) -> Result<()> {
         let rest = self.images.all()?;
-        if rest.iter().any(|(_, r)| r.config == rec.config) {
+        if rest.iter().any(|(_, r)| r.config == config) {
             return Ok(());
         }
         let used: std::collections::HashSet<&String> =
             rest.iter().flat_map(|(_, r)| r.chain.iter()).collect();
-        for id in rec.chain.iter().rev() {
+        for id in chain.iter().rev() {
             if !used.contains(id) {
                 let _ = self.storage.remove(id).await;
             }
@@ -555,14 +602,29 @@ impl Engine {
         &self.content
     }
 
+    pub(crate) fn storage(&self) -> &StoragePlugin {
+        &self.storage
+    }
+
+    /// berth's state root (`--root`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The storage driver's name (docker's `Driver`).
+    pub fn storage_driver(&self) -> &str {
+        &self.storage.info().name
+    }
+
     /// Runs a container in the foreground and removes it afterwards (`run --rm`). Returns the exit code.
-    pub async fn run(&self, opts: &RunOptions, progress: Arc<dyn Progress>) -> Result<i32> {
-        let (_, rec) = match self.image(&opts.image) {
+    pub async fn run(&self, opts: &CreateRequest, progress: Arc<dyn Progress>) -> Result<i32> {
+        let image = &opts.config.image;
+        let (_, rec) = match self.image(image) {
             Ok(r) => r,
-            Err(EngineError::ImageNotFound { .. }) if Reference::parse(&opts.image).is_ok() => {
-                progress.status(&opts.image, "Unable to find image locally; pulling");
-                self.pull(&opts.image, None, progress.clone()).await?;
-                self.image(&opts.image)?
+            Err(EngineError::ImageNotFound { .. }) if Reference::parse(image).is_ok() => {
+                progress.status(image, "Unable to find image locally; pulling");
+                self.pull(image, None, progress.clone()).await?;
+                self.image(image)?
             }
             Err(e) => return Err(e),
         };
@@ -589,7 +651,7 @@ impl Engine {
         id: &str,
         rec: &ImageRecord,
         config: &ImageConfiguration,
-        opts: &RunOptions,
+        opts: &CreateRequest,
         cdir: &Path,
         rootfs: &Path,
     ) -> Result<i32> {
@@ -598,7 +660,16 @@ impl Engine {
             .prepare(id, rec.chain.last().map(String::as_str))
             .await?;
         crate::mount::mount_all(id, &mounts, rootfs)?;
-        let spec = bundle::spec(id, config, opts, rootfs)?;
+        crate::bundle::check_host(&opts.host_config)?;
+        let spec = bundle::spec(&bundle::Inputs {
+            id,
+            image_name: &opts.config.image,
+            image: config,
+            config: &opts.config,
+            host: &opts.host_config,
+            rootfs,
+            volumes: &self.root.join("volumes"),
+        })?;
         let cfg = cdir.join("config.json");
         std::fs::write(
             &cfg,

@@ -22,8 +22,6 @@ pub enum EngineError {
         "image {name} is used by container {container}: remove the container first or use --force"
     )]
     ImageInUse { name: String, container: String },
-    #[error("container {id:?} not found")]
-    ContainerNotFound { id: String },
     #[error("configuration {path}: {reason}")]
     Config { path: PathBuf, reason: String },
     #[error(transparent)]
@@ -33,6 +31,17 @@ pub enum EngineError {
     /// An image reference (or other shared OCI logic) the SDK refused.
     #[error(transparent)]
     Sdk(#[from] berth_sdk::SdkError),
+    /// docker's 404 for containers, volumes, exec instances.
+    #[error("No such {what}: {name}")]
+    NotFound { what: &'static str, name: String },
+    /// docker's 409: the object is in a state that forbids the request.
+    #[error("{reason}")]
+    Conflict { reason: String },
+    /// docker's 400: the request itself is wrong.
+    #[error("{reason}")]
+    Invalid { reason: String },
+    #[error("starting container {id}: {reason}")]
+    Start { id: String, reason: String },
     #[error("mounting the root filesystem of {id}: {reason}")]
     Mount { id: String, reason: String },
 }

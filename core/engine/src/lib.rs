@@ -4,6 +4,7 @@
 
 pub mod bundle;
 pub mod config;
+pub mod containers;
 pub mod content;
 pub mod engine;
 pub mod error;
@@ -15,7 +16,6 @@ pub mod reference;
 mod save;
 mod store_adapter;
 
-pub use bundle::RunOptions;
 pub use engine::{Builtins, Engine, ImageSummary};
 pub use error::{EngineError, Result};
 pub use progress::{Progress, Quiet};

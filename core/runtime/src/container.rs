@@ -123,18 +123,28 @@ impl Runtime {
 
     /// Creates a container: its init waits for `start` on the exec fifo.
     pub fn create(&self, opts: &CreateOptions) -> Result<Record> {
-        let (rec, spawned) = self.make(opts, true)?;
+        let (rec, spawned) = self.make(opts, true, false)?;
         drop(spawned);
         Ok(rec)
     }
 
+    /// `create` for a monitor that holds the container's terminal itself
+    /// (berth's shim): the pty master is returned instead of being sent to
+    /// a console socket. The init inherits the caller's stdin/stdout/stderr
+    /// when the process has no terminal.
+    pub fn create_for_monitor(&self, opts: &CreateOptions) -> Result<(Record, Option<OwnedFd>)> {
+        let (rec, spawned) = self.make(opts, true, true)?;
+        Ok((rec, spawned.pty_master))
+    }
+
     /// Everything of `create`; with `fifo == false` the init waits for a
     /// `Start` message on the returned channel instead (foreground `run`).
-    fn make(&self, opts: &CreateOptions, fifo: bool) -> Result<(Record, Spawned)> {
+    fn make(&self, opts: &CreateOptions, fifo: bool, keep_pty: bool) -> Result<(Record, Spawned)> {
         spec::validate_id(&opts.id)?;
         let Bundle { dir, rootfs, spec } = spec::load_bundle(&opts.bundle)?;
         let process = spec.process().clone().unwrap_or_default();
-        if process.terminal().unwrap_or(false) && fifo && opts.console_socket.is_none() {
+        if process.terminal().unwrap_or(false) && fifo && !keep_pty && opts.console_socket.is_none()
+        {
             return Err(RuntimeError::Unsupported(
                 "process.terminal is true but no --console-socket was given: a detached container needs one to hand its terminal to".into(),
             ));
@@ -323,7 +333,7 @@ impl Runtime {
     /// `run` in the foreground: create, start, wait, delete. Returns the exit code.
     pub fn run(&self, opts: &CreateOptions) -> Result<i32> {
         crate::supervise::block_signals()?;
-        let (rec, spawned) = self.make(opts, false)?;
+        let (rec, spawned) = self.make(opts, false, false)?;
         let started = spawned
             .chan
             .send(Msg::Start)

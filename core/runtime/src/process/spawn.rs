@@ -406,10 +406,10 @@ pub fn describe_process(p: &ProcessPlan, f: Fail) -> String {
             errno_text(f.errno)
         ),
         Stage::ExecLookup if f.errno == libc::ENOENT && arg0.contains('/') => {
-            format!("executable {arg0} not found in the container's root filesystem")
+            format!("exec {arg0}: no such file or directory in the container's root filesystem")
         }
         Stage::ExecLookup if f.errno == libc::ENOENT => {
-            format!("executable {arg0:?} not found in $PATH of the container")
+            format!("exec {arg0:?}: executable file not found in $PATH of the container")
         }
         Stage::ExecLookup => format!("executable {arg0}: {}", errno_text(f.errno)),
         Stage::Seccomp => format!("loading the seccomp filter: {}", errno_text(f.errno)),

@@ -1,0 +1,280 @@
+//! `/images/…`: pull (`create`, streaming docker's JSON progress), list,
+//! inspect, tag, remove, save (`get`) and load.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use berth_engine::reference::Reference;
+use berth_engine::Progress;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::api::{self, flag, ApiError, ApiResult, Query};
+use super::Shared;
+
+pub async fn list(State(d): State<Shared>) -> ApiResult {
+    let mut by_id: Vec<(String, Value)> = Vec::new();
+    for i in d.engine.list_images()? {
+        let tag = format!("{}:{}", i.repository, i.tag);
+        if let Some((_, v)) = by_id.iter_mut().find(|(id, _)| *id == i.id) {
+            if let Some(a) = v["RepoTags"].as_array_mut() {
+                a.push(json!(tag));
+            }
+            continue;
+        }
+        let created = berth_engine::containers::parse_time(&i.created).unwrap_or(0);
+        by_id.push((
+            i.id.clone(),
+            json!({"Id": i.id, "ParentId": "", "RepoTags": [tag], "RepoDigests": [], "Created": created,
+                   "Size": i.size, "SharedSize": -1, "VirtualSize": i.size, "Labels": {}, "Containers": -1}),
+        ));
+    }
+    Ok(api::json(
+        StatusCode::OK,
+        Value::Array(by_id.into_iter().map(|(_, v)| v).collect()),
+    ))
+}
+
+/// Progress as docker's JSON message stream.
+struct JsonProgress(mpsc::UnboundedSender<Value>);
+
+impl Progress for JsonProgress {
+    fn status(&self, id: &str, status: &str) {
+        let _ = self
+            .0
+            .send(json!({"status": status, "progressDetail": {}, "id": id}));
+    }
+    fn bytes(&self, id: &str, done: u64, total: u64) {
+        let _ = self.0.send(json!({"status": "Downloading", "progressDetail": {"current": done, "total": total}, "id": id}));
+    }
+}
+
+fn json_stream(mut rx: mpsc::UnboundedReceiver<Value>) -> axum::body::Body {
+    let (tx, out) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        while let Some(v) = rx.recv().await {
+            let mut b = serde_json::to_vec(&v).unwrap_or_default();
+            b.extend_from_slice(b"\r\n");
+            if tx.send(Bytes::from(b)).await.is_err() {
+                return;
+            }
+        }
+    });
+    api::stream_body(out)
+}
+
+pub async fn create(State(d): State<Shared>, q: Query) -> ApiResult {
+    if q.get("fromSrc").is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::bad(
+            "image import (fromSrc) is not supported by berth",
+        ));
+    }
+    let image = q
+        .get("fromImage")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad("fromImage is required"))?;
+    let tag = q.get("tag").map(String::as_str).unwrap_or("");
+    let reference = if tag.is_empty() {
+        image.clone()
+    } else if tag.starts_with("sha256:") {
+        format!("{image}@{tag}")
+    } else {
+        format!("{image}:{tag}")
+    };
+    let r = Reference::parse(&reference).map_err(|e| ApiError::bad(e.to_string()))?;
+    let platform = q.get("platform").filter(|p| !p.is_empty()).cloned();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let engine = d.engine.clone();
+    let containers = d.containers.clone();
+    tokio::spawn(async move {
+        let short = r.short();
+        let before = engine.image(&reference).ok().map(|(_, rec)| rec.manifest);
+        let _ = tx.send(json!({"status": format!("Pulling from {}", r.short_repository()), "id": r.tag.clone().unwrap_or_else(|| "latest".into())}));
+        let p: Arc<dyn Progress> = Arc::new(JsonProgress(tx.clone()));
+        match engine.pull(&reference, platform.as_deref(), p).await {
+            Ok(digest) => {
+                let _ = tx.send(json!({"status": format!("Digest: {digest}")}));
+                let status = if before.as_deref() == Some(digest.as_str()) {
+                    format!("Status: Image is up to date for {short}")
+                } else {
+                    format!("Status: Downloaded newer image for {short}")
+                };
+                let _ = tx.send(json!({"status": status}));
+                containers.emit_other("image", "pull", &r.full());
+            }
+            Err(e) => {
+                let m = e.to_string();
+                let _ = tx.send(json!({"errorDetail": {"message": m}, "error": m}));
+            }
+        }
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        json_stream(rx),
+    )
+        .into_response())
+}
+
+/// `GET /images/{name}/json` (names contain slashes, so the path is matched here).
+pub async fn by_name(State(d): State<Shared>, Path(rest): Path<String>) -> ApiResult {
+    let Some(name) = rest.strip_suffix("/json") else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /images/{rest}"),
+        ));
+    };
+    Ok(api::json(StatusCode::OK, d.engine.inspect_image(name)?))
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+pub async fn by_name_post(
+    State(d): State<Shared>,
+    Path(rest): Path<String>,
+    q: Query,
+) -> ApiResult {
+    let Some(name) = rest.strip_suffix("/tag") else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /images/{rest}"),
+        ));
+    };
+    let repo = q
+        .get("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad("repo is required"))?;
+    let target = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.clone(),
+    };
+    d.engine.tag(name, &target)?;
+    d.containers.emit_other("image", "tag", &target);
+    Ok(StatusCode::CREATED.into_response())
+}
+
+pub async fn remove(State(d): State<Shared>, Path(name): Path<String>, q: Query) -> ApiResult {
+    let lines = d.engine.remove_image(&name, flag(&q, "force")).await?;
+    let out: Vec<Value> = lines
+        .iter()
+        .map(|l| match l.split_once(": ") {
+            Some(("Untagged", v)) => json!({"Untagged": v}),
+            Some((_, v)) => json!({"Deleted": v}),
+            None => json!({"Deleted": l}),
+        })
+        .collect();
+    d.containers.emit_other("image", "delete", &name);
+    Ok(api::json(StatusCode::OK, Value::Array(out)))
+}
+
+/// `GET /images/get?names=…`: a `docker save` tar.
+pub async fn get(
+    State(d): State<Shared>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> ApiResult {
+    let names: Vec<String> = raw
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("names="))
+        .map(percent_decode)
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::bad("names is required"));
+    }
+    let tmp = tempfile::NamedTempFile::new_in(&d.root)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let path = tmp.path().to_path_buf();
+    let engine = d.engine.clone();
+    tokio::task::spawn_blocking(move || engine.save(&names, &path))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let data = tokio::fs::read(tmp.path())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        data,
+    )
+        .into_response())
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match h {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `POST /images/load`: the body is a tar (docker save or OCI layout).
+pub async fn load(State(d): State<Shared>, q: Query, body: axum::body::Body) -> ApiResult {
+    use futures_util::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    let tmp = tempfile::NamedTempFile::new_in(&d.root)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut f = tokio::fs::File::create(tmp.path())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut s = body.into_data_stream();
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the archive: {e}")))?;
+        f.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    f.flush().await.ok();
+    drop(f);
+    let names = d
+        .engine
+        .load(tmp.path(), Arc::new(berth_engine::Quiet))
+        .await?;
+    let quiet = flag(&q, "quiet");
+    let mut out = Vec::new();
+    for n in names {
+        let short = Reference::parse(&n).map(|r| r.short()).unwrap_or(n);
+        if !quiet {
+            out.extend_from_slice(
+                serde_json::to_string(&json!({"stream": format!("Loaded image: {short}\n")}))
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            out.extend_from_slice(b"\r\n");
+        }
+        d.containers.emit_other("image", "load", &short);
+    }
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}

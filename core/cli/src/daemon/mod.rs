@@ -1,0 +1,239 @@
+//! `berth daemon`: the Docker Engine API on a unix socket (axum over hyper),
+//! in front of the engine. Paths are docker's, with or without a `/v1.NN`
+//! prefix; errors are docker's `{"message": …}` with its status codes;
+//! attach and exec hijack the connection through an HTTP upgrade.
+
+mod api;
+mod containers;
+mod exec;
+mod images;
+mod render;
+mod system;
+mod volumes;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use axum::routing::{delete, get, head, post};
+use axum::Router;
+use berth_engine::containers::Containers;
+use berth_engine::Engine;
+
+/// Lowest and highest API version served (docker 28 speaks 1.50).
+pub const MIN_API: (u32, u32) = (1, 24);
+pub const MAX_API: (u32, u32) = (1, 50);
+pub const API_VERSION: &str = "1.50";
+
+/// `berth daemon`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct DaemonArgs {
+    /// Root of berth's state (images, layers, containers).
+    #[arg(long, default_value = "/var/lib/berth", env = "BERTH_ROOT")]
+    pub root: PathBuf,
+    /// The configuration file (plugins and their grants, registries).
+    #[arg(long, default_value = "/etc/berth/berth.toml", env = "BERTH_CONFIG")]
+    pub config: PathBuf,
+    /// Where to listen: unix://PATH (repeatable).
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
+    pub hosts: Vec<String>,
+}
+
+/// What every handler shares.
+pub struct Daemon {
+    pub engine: Arc<Engine>,
+    pub containers: Arc<Containers>,
+    pub root: PathBuf,
+}
+
+pub type Shared = Arc<Daemon>;
+
+fn router(d: Shared) -> Router {
+    use containers as c;
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/events", get(system::events))
+        .route("/containers/json", get(c::list))
+        .route("/containers/create", post(c::create))
+        .route("/containers/{id}/json", get(c::inspect))
+        .route("/containers/{id}/start", post(c::start))
+        .route("/containers/{id}/stop", post(c::stop))
+        .route("/containers/{id}/restart", post(c::restart))
+        .route("/containers/{id}/kill", post(c::kill))
+        .route("/containers/{id}/wait", post(c::wait))
+        .route("/containers/{id}/attach", post(c::attach))
+        .route("/containers/{id}/logs", get(c::logs))
+        .route("/containers/{id}/top", get(c::top))
+        .route("/containers/{id}/stats", get(c::stats))
+        .route("/containers/{id}/rename", post(c::rename))
+        .route("/containers/{id}/pause", post(c::pause))
+        .route("/containers/{id}/unpause", post(c::unpause))
+        .route("/containers/{id}/resize", post(c::resize))
+        .route("/containers/{id}", delete(c::remove))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/get", get(images::get))
+        .route("/images/load", post(images::load))
+        .route(
+            "/images/{*rest}",
+            get(images::by_name)
+                .post(images::by_name_post)
+                .delete(images::remove),
+        )
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
+        .route("/session", head(api::no_session).post(api::no_session))
+        .fallback(api::unknown)
+        .with_state(d)
+}
+
+/// Strips docker's `/v1.NN` prefix; refuses a version outside what berth serves.
+fn rewrite(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some((ver, tail)) = rest.split_once('/') {
+            if let Some((maj, min)) = ver.split_once('.') {
+                if let (Ok(maj), Ok(min)) = (maj.parse::<u32>(), min.parse::<u32>()) {
+                    let mut new = format!("/{tail}");
+                    if (maj, min) > MAX_API || (maj, min) < MIN_API {
+                        // The fallback answers it with docker's message.
+                        new = format!("/berth/bad-version/{maj}.{min}");
+                    }
+                    if let Some(q) = req.uri().query() {
+                        new.push('?');
+                        new.push_str(q);
+                    }
+                    if let Ok(uri) = new.parse() {
+                        *req.uri_mut() = uri;
+                    }
+                }
+            }
+        }
+    }
+    req
+}
+
+/// Parses `unix://PATH` (or a bare path).
+pub fn socket_path(host: &str) -> Result<PathBuf> {
+    if let Some(p) = host.strip_prefix("unix://") {
+        return Ok(PathBuf::from(p));
+    }
+    if host.starts_with('/') {
+        return Ok(PathBuf::from(host));
+    }
+    bail!("unsupported host {host:?}: berth listens on unix sockets (unix:///path)")
+}
+
+/// Binds a unix socket: mode 0660, owner root; a stale socket (nobody
+/// listening) is replaced, a live one is an error.
+fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("{} is in use: another daemon listens on it", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing the stale {}", path.display()))?;
+    }
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listening on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(l)
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn main(a: DaemonArgs) -> Result<i32> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(a))?;
+    Ok(0)
+}
+
+async fn serve(a: DaemonArgs) -> Result<()> {
+    use axum::ServiceExt as _;
+    use tower::Layer as _;
+    let paths: Vec<PathBuf> = a
+        .hosts
+        .iter()
+        .map(|h| socket_path(h))
+        .collect::<Result<_>>()?;
+    let engine = Arc::new(
+        Engine::open(&a.root, &a.config, crate::images::builtins())
+            .with_context(|| format!("opening berth's state in {}", a.root.display()))?,
+    );
+    let exe = std::env::current_exe().context("finding the berth executable")?;
+    let containers = Containers::open(engine.clone(), exe)
+        .await
+        .context("loading the containers")?;
+    let d = Arc::new(Daemon {
+        engine,
+        containers,
+        root: a.root.clone(),
+    });
+    let app = router(d);
+    let app = tower::util::MapRequestLayer::new(rewrite).layer(app);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for p in &paths {
+        let l = bind(p)?;
+        let svc = app.clone().into_make_service();
+        let mut rx = stop_rx.clone();
+        servers.push(tokio::spawn(async move {
+            axum::serve(l, svc)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+        }));
+        tracing::info!("berth daemon listening on unix://{}", p.display());
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("berth daemon stopping (containers keep running)");
+    let _ = stop_tx.send(true);
+    // Hijacked streams (attach, logs -f) would hold graceful shutdown forever.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        for s in servers {
+            let _ = s.await;
+        }
+    })
+    .await;
+    for p in &paths {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}

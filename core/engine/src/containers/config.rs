@@ -1,0 +1,243 @@
+//! What a container is made of, in the Docker Engine API's own shapes
+//! (`Config`, `HostConfig`), so the daemon stores what docker clients send
+//! and `inspect` shows what they expect. Only the fields berth acts on are
+//! kept; unknown fields are ignored on input.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// docker's `strslice`: a JSON string or an array of strings.
+fn str_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum S {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<S>::deserialize(d)? {
+        None => None,
+        Some(S::One(s)) => Some(vec![s]),
+        Some(S::Many(v)) => Some(v),
+    })
+}
+
+/// `null` as the type's default (docker clients send `null` for empty maps and lists).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// docker's container `Config`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerConfig {
+    pub hostname: String,
+    pub domainname: String,
+    pub user: String,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub env: Vec<String>,
+    #[serde(deserialize_with = "str_slice")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
+    pub image: String,
+    #[serde(deserialize_with = "nullable")]
+    pub volumes: BTreeMap<String, serde_json::Value>,
+    pub working_dir: String,
+    #[serde(deserialize_with = "str_slice")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(deserialize_with = "nullable")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+}
+
+/// docker's `HealthConfig` (durations in nanoseconds).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthConfig {
+    #[serde(deserialize_with = "nullable")]
+    pub test: Vec<String>,
+    pub interval: i64,
+    pub timeout: i64,
+    pub retries: i64,
+    pub start_period: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub maximum_retry_count: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(deserialize_with = "nullable")]
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// One entry of `HostConfig.Mounts` (`--mount`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountSpec {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// docker's `HostConfig`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    #[serde(deserialize_with = "nullable")]
+    pub binds: Vec<String>,
+    pub log_config: LogConfig,
+    pub network_mode: String,
+    pub restart_policy: RestartPolicy,
+    pub auto_remove: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub cap_add: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub security_opt: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub tmpfs: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable")]
+    pub mounts: Vec<MountSpec>,
+    pub init: Option<bool>,
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: String,
+    pub pids_limit: Option<i64>,
+    #[serde(deserialize_with = "nullable")]
+    pub ulimits: Vec<Ulimit>,
+    #[serde(deserialize_with = "nullable")]
+    pub extra_hosts: Vec<String>,
+}
+
+/// The body of `POST /containers/create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CreateRequest {
+    #[serde(flatten)]
+    pub config: ContainerConfig,
+    #[serde(rename = "HostConfig")]
+    pub host_config: HostConfig,
+}
+
+/// A restart policy as the engine applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    No,
+    OnFailure(Option<u32>),
+    Always,
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    /// Parses and checks the policy; the error says what is wrong.
+    pub fn parse(&self) -> Result<Restart, String> {
+        let n = self.maximum_retry_count;
+        match self.name.as_str() {
+            "" | "no" if n == 0 => Ok(Restart::No),
+            "always" if n == 0 => Ok(Restart::Always),
+            "unless-stopped" if n == 0 => Ok(Restart::UnlessStopped),
+            "on-failure" if n >= 0 => Ok(Restart::OnFailure((n > 0).then_some(n as u32))),
+            "" | "no" | "always" | "unless-stopped" => Err(format!(
+                "maximum retry count cannot be used with restart policy '{}'",
+                self.name
+            )),
+            "on-failure" => Err("maximum retry count cannot be negative".into()),
+            other => Err(format!("invalid restart policy '{other}'")),
+        }
+    }
+}
+
+/// Parses docker's sizes: `12`, `64k`, `64m`, `1.5g` (binary units).
+pub fn parse_size(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
+    if v.is_nan() || v < 0.0 || !v.is_finite() {
+        return Err(format!("invalid size: '{s}'"));
+    }
+    Ok((v * mult as f64) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strslice_accepts_string_and_array() {
+        let r: CreateRequest =
+            serde_json::from_str(r#"{"Image":"x","Cmd":"echo","Entrypoint":["a","b"],"Env":null}"#)
+                .unwrap();
+        assert_eq!(r.config.cmd, Some(vec!["echo".to_string()]));
+        assert_eq!(r.config.entrypoint, Some(vec!["a".into(), "b".into()]));
+        assert!(r.config.env.is_empty());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert!(parse_size("12q").unwrap_err().contains("12q"));
+    }
+
+    #[test]
+    fn restart_policies() {
+        let p = |n: &str, c| RestartPolicy {
+            name: n.into(),
+            maximum_retry_count: c,
+        };
+        assert_eq!(p("on-failure", 3).parse(), Ok(Restart::OnFailure(Some(3))));
+        assert_eq!(p("always", 0).parse(), Ok(Restart::Always));
+        assert!(p("always", 2).parse().is_err());
+        assert!(p("sometimes", 0).parse().unwrap_err().contains("sometimes"));
+    }
+}
