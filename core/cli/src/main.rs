@@ -91,6 +91,9 @@ struct ShimArgs {
     log_max_size: u64,
     #[arg(long, default_value_t = 1)]
     log_max_files: u32,
+    /// The terminal's first size, ROWSxCOLUMNS.
+    #[arg(long)]
+    size: Option<String>,
 }
 
 fn main() {
@@ -140,6 +143,10 @@ fn main() {
                         max_size: a.log_max_size,
                         max_files: a.log_max_files,
                     },
+                    size: a.size.as_deref().and_then(|s| {
+                        let (h, w) = s.split_once('x')?;
+                        Some((h.parse().ok()?, w.parse().ok()?))
+                    }),
                 },
             )),
         };

@@ -25,6 +25,7 @@ pub async fn create(
 struct StartBody {
     detach: bool,
     tty: bool,
+    console_size: Option<[u16; 2]>,
 }
 
 pub async fn start(State(d): State<Shared>, Path(id): Path<String>, req: Request) -> ApiResult {
@@ -36,7 +37,7 @@ pub async fn start(State(d): State<Shared>, Path(id): Path<String>, req: Request
     d.containers.exec_check(&id)?;
     if b.detach {
         d.containers
-            .exec_start::<tokio::io::DuplexStream>(&id, None)
+            .exec_start::<tokio::io::DuplexStream>(&id, None, None)
             .await?;
         return Ok(StatusCode::OK.into_response());
     }
@@ -54,8 +55,9 @@ pub async fn start(State(d): State<Shared>, Path(id): Path<String>, req: Request
         axum::body::Body::empty(),
     );
     let c = d.containers.clone();
+    let size = b.console_size;
     Ok(api::hijack(&mut req, ct, move |io| async move {
-        if let Err(e) = c.exec_start(&id, Some(io)).await {
+        if let Err(e) = c.exec_start(&id, Some(io), size).await {
             tracing::warn!("exec {id}: {e}");
         }
     }))

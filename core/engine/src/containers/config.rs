@@ -149,6 +149,8 @@ pub struct HostConfig {
     pub ulimits: Vec<Ulimit>,
     #[serde(deserialize_with = "nullable")]
     pub extra_hosts: Vec<String>,
+    /// The client's terminal size `[height, width]` for a container with a tty.
+    pub console_size: Option<[u16; 2]>,
 }
 
 /// The body of `POST /containers/create`.

@@ -30,6 +30,8 @@ pub struct ExecConfig {
     pub user: String,
     pub privileged: bool,
     pub detach_keys: String,
+    /// The client's terminal size `[height, width]` (exec start sends it too).
+    pub console_size: Option<[u16; 2]>,
 }
 
 fn nullable_vec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -229,7 +231,12 @@ impl Containers {
 
     /// Starts an exec instance. With `conn` the process's stdio is bridged
     /// to it until the process ends; without, it runs detached.
-    pub async fn exec_start<S>(&self, id: &str, conn: Option<S>) -> Result<()>
+    pub async fn exec_start<S>(
+        &self,
+        id: &str,
+        conn: Option<S>,
+        size: Option<[u16; 2]>,
+    ) -> Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -295,6 +302,12 @@ impl Containers {
             _ => None,
         };
         if let Some(m) = &master {
+            if let Some([h, w]) = size
+                .or(x.config.console_size)
+                .filter(|s| s[0] > 0 && s[1] > 0)
+            {
+                super::shim::set_winsize(m, h, w);
+            }
             *x.pty.lock().expect("exec lock") = Some(m.clone());
         }
         let code = match conn {
@@ -345,14 +358,7 @@ impl Containers {
                 reason: format!("exec {id} has no terminal or is not running"),
             });
         };
-        let ws = libc::winsize {
-            ws_row: h,
-            ws_col: w,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ with a valid winsize on a pty master we hold.
-        if unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
+        if !super::shim::set_winsize(&m, h, w) {
             return Err(EngineError::io(
                 "resizing the terminal of exec",
                 id,

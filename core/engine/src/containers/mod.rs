@@ -639,6 +639,13 @@ impl Containers {
         if rec.config.stdin_once {
             cmd.arg("--stdin-once");
         }
+        if let Some([h, w]) = rec
+            .host_config
+            .console_size
+            .filter(|s| s[0] > 0 && s[1] > 0)
+        {
+            cmd.arg("--size").arg(format!("{h}x{w}"));
+        }
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

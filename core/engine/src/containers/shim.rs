@@ -61,6 +61,8 @@ pub struct Args {
     pub stdin: bool,
     pub stdin_once: bool,
     pub rotation: Rotation,
+    /// The terminal's first size (rows, columns).
+    pub size: Option<(u16, u16)>,
 }
 
 pub const EXIT: &str = "exit.json";
@@ -165,6 +167,9 @@ fn setup(args: &Args) -> Result<Io, String> {
     }
     drop((in_r, out_w, err_w));
     let (rec, pty) = created.map_err(|e| e.to_string())?;
+    if let (Some(m), Some((h, w))) = (&pty, args.size) {
+        set_winsize(m, h, w);
+    }
     let sock = args.socket.clone();
     let _ = std::fs::remove_file(&sock);
     let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| {
@@ -518,6 +523,18 @@ async fn handle(conn: UnixStream, ctx: Ctx) {
             let _ = writer.await;
         }
     }
+}
+
+/// Sets a terminal's size; false (with errno set) when the kernel refuses.
+pub fn set_winsize(m: &OwnedFd, rows: u16, cols: u16) -> bool {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid winsize on a pty master the caller holds.
+    unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) == 0 }
 }
 
 /// Copies an attached client's input to the container until the client
