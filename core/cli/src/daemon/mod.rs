@@ -160,6 +160,13 @@ fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
     Ok(l)
 }
 
+fn inode(p: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn main(a: DaemonArgs) -> Result<i32> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
@@ -204,8 +211,10 @@ async fn serve(a: DaemonArgs) -> Result<()> {
     let app = tower::util::MapRequestLayer::new(rewrite).layer(app);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
+    let mut bound = Vec::new();
     for p in &paths {
         let l = bind(p)?;
+        bound.push(inode(p));
         let svc = app.clone().into_make_service();
         let mut rx = stop_rx.clone();
         servers.push(tokio::spawn(async move {
@@ -232,8 +241,11 @@ async fn serve(a: DaemonArgs) -> Result<()> {
         }
     })
     .await;
-    for p in &paths {
-        let _ = std::fs::remove_file(p);
+    // Only our own sockets: a daemon started meanwhile may have replaced one.
+    for (p, ino) in paths.iter().zip(bound) {
+        if ino.is_some() && inode(p) == ino {
+            let _ = std::fs::remove_file(p);
+        }
     }
     Ok(())
 }

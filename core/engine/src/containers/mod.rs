@@ -530,7 +530,13 @@ impl Containers {
             _ => {}
         }
         self.update(&e, |r| r.manually_stopped = false)?;
-        self.start_locked(&e).await.map(|_| true)
+        let r = self.start_locked(&e).await;
+        drop(_op);
+        if r.is_err() && rec.host_config.auto_remove {
+            // docker removes a `--rm` container whose start failed.
+            let _ = self.remove(&rec.id, true, true).await;
+        }
+        r.map(|_| true)
     }
 
     /// Starts the monitor and the container; the entry's op lock is held.
