@@ -6,18 +6,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use berth_engine::containers::config::{ContainerConfig, CreateRequest};
 use berth_engine::{Builtins, Engine, Progress};
 use clap::{Args, Subcommand};
 
 use crate::progress::Display;
 
-/// Where the engine keeps its state and finds its configuration.
+/// Where the engine keeps its state and finds its configuration, or which
+/// daemon to talk to.
 #[derive(Args, Debug, Clone)]
 pub struct EngineArgs {
-    /// Root of berth's state (images, layers, containers).
-    #[arg(long, default_value = "/var/lib/berth", env = "BERTH_ROOT")]
-    pub root: PathBuf,
+    /// The daemon's socket (unix:///run/berth/berth.sock when neither this nor --root is given).
+    #[arg(short = 'H', long = "host", env = "BERTH_HOST")]
+    pub host: Option<String>,
+    /// Root of berth's state: work on it directly, without a daemon.
+    #[arg(long, env = "BERTH_ROOT")]
+    pub root: Option<PathBuf>,
     /// The configuration file (plugins and their grants, registries).
     #[arg(long, default_value = "/etc/berth/berth.toml", env = "BERTH_CONFIG")]
     pub config: PathBuf,
@@ -55,36 +58,17 @@ pub struct RmiArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Remove the container when it exits (required until the daemon lands).
+    /// Run the container in the background and print its ID.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
-    /// Keep stdin open.
-    #[arg(short, long)]
-    pub interactive: bool,
-    /// Allocate a terminal.
-    #[arg(short, long)]
-    pub tty: bool,
-    /// Set environment variables.
-    #[arg(short, long)]
-    pub env: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    /// Username or UID (format: name|uid[:group|gid]).
-    #[arg(short, long)]
-    pub user: Option<String>,
-    /// Overwrite the image's entrypoint.
-    #[arg(long)]
-    pub entrypoint: Option<String>,
-    /// Container host name.
-    #[arg(long)]
-    pub hostname: Option<String>,
-    /// Assign a name to the container.
-    #[arg(long)]
-    pub name: Option<String>,
-    pub image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    #[command(flatten)]
+    pub container: crate::client::create::ContainerArgs,
 }
 
 pub fn builtins() -> Builtins {
@@ -97,8 +81,12 @@ pub fn builtins() -> Builtins {
 }
 
 fn open(e: &EngineArgs) -> Result<Engine> {
-    Engine::open(&e.root, &e.config, builtins())
-        .with_context(|| format!("opening berth's state in {}", e.root.display()))
+    let root = e
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
+    Engine::open(&root, &e.config, builtins())
+        .with_context(|| format!("opening berth's state in {}", root.display()))
 }
 
 pub fn tokio() -> Result<tokio::runtime::Runtime> {
@@ -244,29 +232,14 @@ pub fn save(e: &EngineArgs, out: &std::path::Path, names: &[String]) -> Result<i
 }
 
 pub fn run(e: &EngineArgs, a: RunArgs) -> Result<i32> {
-    if !a.rm {
-        bail!("berth run keeps no stopped containers until the daemon lands: use --rm");
+    if !a.rm || a.detach {
+        bail!("without a daemon, berth runs containers in the foreground with --rm: start `berth daemon` and give -H (or BERTH_HOST) for -d and kept containers");
     }
     // Signals for the container are forwarded by the runtime; block them
     // before any thread exists so every thread inherits the mask.
     berth_runtime::supervise::block_signals()?;
     let engine = open(e)?;
     let rt = tokio()?;
-    let opts = CreateRequest {
-        config: ContainerConfig {
-            image: a.image,
-            cmd: (!a.command.is_empty()).then_some(a.command),
-            entrypoint: a.entrypoint.map(|e| vec![e]),
-            env: a.env,
-            working_dir: a.workdir.unwrap_or_default(),
-            user: a.user.unwrap_or_default(),
-            hostname: a.hostname.unwrap_or_default(),
-            tty: a.tty,
-            open_stdin: a.interactive,
-            ..Default::default()
-        },
-        host_config: Default::default(),
-    };
-    let _ = a.name;
+    let opts = crate::client::create::request(&a.container, true, true)?;
     Ok(rt.block_on(engine.run(&opts, Arc::new(Display::on_stderr())))?)
 }

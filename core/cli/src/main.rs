@@ -11,6 +11,7 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+mod client;
 mod daemon;
 mod images;
 mod progress;
@@ -64,8 +65,10 @@ enum Command {
         output: std::path::PathBuf,
         images: Vec<String>,
     },
-    /// Run a command in a new container (foreground, --rm).
-    Run(images::RunArgs),
+    /// Run a command in a new container.
+    Run(Box<images::RunArgs>),
+    #[command(flatten)]
+    Container(client::ContainerCmd),
     /// Serve the Docker Engine API on a unix socket.
     Daemon(daemon::DaemonArgs),
     /// The monitor of one container (started by the daemon).
@@ -96,6 +99,101 @@ struct ShimArgs {
     size: Option<String>,
 }
 
+/// Where a command goes: the local engine when `--root` (or BERTH_ROOT) is
+/// given and no `-H`/BERTH_HOST (daemonless, as podman), else the daemon.
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let e = &cli.engine;
+    let local = e.host.is_none() && e.root.is_some();
+    match cli.command {
+        Command::Runtime(r) => return Ok(runtime::main(r)),
+        Command::Daemon(a) => return daemon::main(a),
+        Command::Shim(a) => return Ok(shim(a)),
+        _ => {}
+    }
+    if local {
+        return match cli.command {
+            Command::Pull {
+                platform,
+                quiet,
+                image,
+            } => images::pull(e, &image, platform.as_deref(), quiet),
+            Command::Images(a) => images::images(e, &a),
+            Command::Image(images::ImageCmd::Ls(a)) => images::images(e, &a),
+            Command::Image(images::ImageCmd::Inspect { images: names }) => images::inspect(e, &names),
+            Command::Image(images::ImageCmd::Rm(a)) | Command::Rmi(a) => images::rmi(e, &a),
+            Command::Tag { source, target } => images::tag(e, &source, &target),
+            Command::Load { input, quiet } => images::load(e, &input, quiet),
+            Command::Save {
+                output,
+                images: names,
+            } => images::save(e, &output, &names),
+            Command::Run(a) => images::run(e, *a),
+            Command::Container(_) => anyhow::bail!(
+                "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"
+            ),
+            Command::Runtime(_) | Command::Daemon(_) | Command::Shim(_) => unreachable!(),
+        };
+    }
+    let host = e
+        .host
+        .clone()
+        .unwrap_or_else(|| client::DEFAULT_HOST.to_string());
+    let c = client::Client {
+        socket: daemon::socket_path(&host)?,
+    };
+    let rt = images::tokio()?;
+    rt.block_on(async move {
+        use client::images as ci;
+        match cli.command {
+            Command::Pull {
+                platform,
+                quiet,
+                image,
+            } => ci::pull(&c, &image, platform.as_deref(), quiet, false).await,
+            Command::Images(a) | Command::Image(images::ImageCmd::Ls(a)) => {
+                ci::images(&c, a.quiet, a.format.as_deref()).await
+            }
+            Command::Image(images::ImageCmd::Inspect { images: names }) => {
+                client::containers::inspect(&c, &names, None, Some("image")).await
+            }
+            Command::Image(images::ImageCmd::Rm(a)) | Command::Rmi(a) => {
+                ci::rmi(&c, &a.images, a.force).await
+            }
+            Command::Tag { source, target } => ci::tag(&c, &source, &target).await,
+            Command::Load { input, quiet } => ci::load(&c, &input, quiet).await,
+            Command::Save {
+                output,
+                images: names,
+            } => ci::save(&c, &output, &names).await,
+            Command::Run(a) => {
+                client::containers::run(&c, &a.container, a.detach, a.rm, a.detach_keys.as_deref())
+                    .await
+            }
+            Command::Container(cmd) => client::container(&c, &cmd).await,
+            Command::Runtime(_) | Command::Daemon(_) | Command::Shim(_) => unreachable!(),
+        }
+    })
+}
+
+fn shim(a: ShimArgs) -> i32 {
+    berth_engine::containers::shim::main(berth_engine::containers::shim::Args {
+        runtime_root: a.runtime_root,
+        dir: a.dir,
+        id: a.id,
+        socket: a.socket,
+        stdin: a.stdin,
+        stdin_once: a.stdin_once,
+        rotation: berth_engine::containers::logs::Rotation {
+            max_size: a.log_max_size,
+            max_files: a.log_max_files,
+        },
+        size: a.size.as_deref().and_then(|s| {
+            let (h, w) = s.split_once('x')?;
+            Some((h.parse().ok()?, w.parse().ok()?))
+        }),
+    })
+}
+
 fn main() {
     let argv0 = std::env::args_os().next().unwrap_or_default();
     let name = std::path::Path::new(&argv0)
@@ -109,47 +207,7 @@ fn main() {
         runtime::main(cli)
     } else {
         let cli = Cli::parse();
-        let e = &cli.engine;
-        let r = match cli.command {
-            Command::Runtime(r) => Ok(runtime::main(r)),
-            Command::Pull {
-                platform,
-                quiet,
-                image,
-            } => images::pull(e, &image, platform.as_deref(), quiet),
-            Command::Images(a) => images::images(e, &a),
-            Command::Image(images::ImageCmd::Ls(a)) => images::images(e, &a),
-            Command::Image(images::ImageCmd::Inspect { images: names }) => {
-                images::inspect(e, &names)
-            }
-            Command::Image(images::ImageCmd::Rm(a)) | Command::Rmi(a) => images::rmi(e, &a),
-            Command::Tag { source, target } => images::tag(e, &source, &target),
-            Command::Load { input, quiet } => images::load(e, &input, quiet),
-            Command::Save {
-                output,
-                images: names,
-            } => images::save(e, &output, &names),
-            Command::Run(a) => images::run(e, a),
-            Command::Daemon(a) => daemon::main(a),
-            Command::Shim(a) => Ok(berth_engine::containers::shim::main(
-                berth_engine::containers::shim::Args {
-                    runtime_root: a.runtime_root,
-                    dir: a.dir,
-                    id: a.id,
-                    socket: a.socket,
-                    stdin: a.stdin,
-                    stdin_once: a.stdin_once,
-                    rotation: berth_engine::containers::logs::Rotation {
-                        max_size: a.log_max_size,
-                        max_files: a.log_max_files,
-                    },
-                    size: a.size.as_deref().and_then(|s| {
-                        let (h, w) = s.split_once('x')?;
-                        Some((h.parse().ok()?, w.parse().ok()?))
-                    }),
-                },
-            )),
-        };
+        let r = dispatch(cli);
         match r {
             Ok(code) => code,
             Err(err) => {

@@ -7,7 +7,8 @@ mod api;
 mod containers;
 mod exec;
 mod images;
-mod render;
+pub mod render;
+pub use render::human;
 mod system;
 mod volumes;
 

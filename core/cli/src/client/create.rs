@@ -1,0 +1,458 @@
+//! `run` and `create` flags, as docker's, turned into the body of
+//! `POST /containers/create` (docker's Config and HostConfig).
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context, Result};
+use berth_engine::containers::config::{
+    parse_size, ContainerConfig, CreateRequest, HealthConfig, HostConfig, LogConfig, MountSpec,
+    RestartPolicy, Ulimit,
+};
+use clap::Args;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ContainerArgs {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep stdin open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables (NAME=VALUE, or NAME to take it from here).
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Read environment variables from a file.
+    #[arg(long = "env-file")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: name|uid[:group|gid]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Overwrite the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Bind mount a host path or a named volume (SRC:DST[:ro]).
+    #[arg(short, long)]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=…,target=…[,readonly]).
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (DST[:OPTIONS]).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Memory limit (e.g. 64m).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs (e.g. 0.5).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune the container's pids limit (-1 for unlimited).
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// Ulimit options (nofile=1024:2048).
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add Linux capabilities.
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options (no-new-privileges).
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Restart policy (no, on-failure[:max-retries], always, unless-stopped).
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
+    /// Command to run to check health.
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h).
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run.
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before counting retries.
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// Connect a container to a network (none, host).
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    /// Set metadata on a container.
+    #[arg(short, long)]
+    pub label: Vec<String>,
+    /// Logging driver (json-file).
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3).
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Signal to stop the container.
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container.
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    /// Set the platform if the server is multi-platform capable.
+    #[arg(long)]
+    pub platform: Option<String>,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// docker's durations: `30s`, `1m30s`, `500ms`, `2h` → nanoseconds.
+pub fn parse_duration(s: &str) -> Result<i64> {
+    let mut total: f64 = 0.0;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    if s.is_empty() {
+        bail!("invalid duration \"\"");
+    }
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let v: f64 = num.parse().map_err(|_| anyhow!("invalid duration {s:?}"))?;
+        let mult = match unit.as_str() {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => bail!("invalid duration {s:?}: unknown unit {unit:?}"),
+        };
+        total += v * mult;
+        num.clear();
+    }
+    if !num.is_empty() {
+        bail!("invalid duration {s:?}: missing unit");
+    }
+    Ok(total as i64)
+}
+
+fn size(flag: &str, v: &Option<String>) -> Result<i64> {
+    match v {
+        None => Ok(0),
+        Some(s) if flag == "--memory-swap" && s == "-1" => Ok(-1),
+        Some(s) => {
+            parse_size(s).map_err(|e| anyhow!("invalid argument {s:?} for \"{flag}\" flag: {e}"))
+        }
+    }
+}
+
+fn key_values(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        match i.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                m.insert(k.to_string(), v.to_string());
+            }
+            None if !i.is_empty() && flag == "--label" => {
+                m.insert(i.clone(), String::new());
+            }
+            _ => bail!("invalid argument {i:?} for \"{flag}\" flag: expected KEY=VALUE"),
+        }
+    }
+    Ok(m)
+}
+
+fn env(a: &ContainerArgs) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut add = |e: &str| {
+        if e.contains('=') {
+            out.push(e.to_string());
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+    };
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading the env file {}", f.display()))?;
+        for l in text.lines() {
+            let l = l.trim();
+            if !l.is_empty() && !l.starts_with('#') {
+                add(l);
+            }
+        }
+    }
+    for e in &a.env {
+        add(e);
+    }
+    Ok(out)
+}
+
+fn mount(spec: &str) -> Result<MountSpec> {
+    let mut m = MountSpec {
+        kind: "volume".into(),
+        ..Default::default()
+    };
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, "true"));
+        match k {
+            "type" => m.kind = v.to_string(),
+            "source" | "src" => m.source = v.to_string(),
+            "target" | "destination" | "dst" => m.target = v.to_string(),
+            "readonly" | "ro" => m.read_only = v != "false" && v != "0",
+            other => bail!("invalid field {other:?} in --mount {spec:?}"),
+        }
+    }
+    if m.target.is_empty() {
+        bail!("invalid --mount {spec:?}: target is required");
+    }
+    Ok(m)
+}
+
+fn restart(s: &Option<String>) -> Result<RestartPolicy> {
+    let Some(s) = s else {
+        return Ok(RestartPolicy::default());
+    };
+    let (name, n) = match s.split_once(':') {
+        Some((name, n)) => (
+            name,
+            n.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy {s:?}: maximum retry count must be an integer")
+            })?,
+        ),
+        None => (s.as_str(), 0),
+    };
+    let p = RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count: n,
+    };
+    p.parse()
+        .map_err(|e| anyhow!("invalid restart policy {s:?}: {e}"))?;
+    Ok(p)
+}
+
+fn ulimit(s: &str) -> Result<Ulimit> {
+    let (name, vals) = s
+        .split_once('=')
+        .ok_or_else(|| anyhow!("invalid ulimit {s:?}: expected NAME=SOFT[:HARD]"))?;
+    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+    let p = |v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| anyhow!("invalid ulimit {s:?}: {v:?} is not a number"))
+    };
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft: p(soft)?,
+        hard: p(hard)?,
+    })
+}
+
+/// Builds the create request (the flags are checked here as docker's client does).
+pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<CreateRequest> {
+    let mut tmpfs = BTreeMap::new();
+    for t in &a.tmpfs {
+        let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        tmpfs.insert(d.to_string(), o.to_string());
+    }
+    let cpus = match &a.cpus {
+        None => 0,
+        Some(c) => {
+            let v: f64 = c
+                .parse()
+                .map_err(|_| anyhow!("invalid argument {c:?} for \"--cpus\" flag: not a number"))?;
+            (v * 1e9) as i64
+        }
+    };
+    let mut log_opts = BTreeMap::new();
+    for o in &a.log_opt {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid --log-opt {o:?}: expected KEY=VALUE"))?;
+        log_opts.insert(k.to_string(), v.to_string());
+    }
+    let healthcheck = if a.no_healthcheck {
+        Some(HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        })
+    } else if a.health_cmd.is_some()
+        || a.health_interval.is_some()
+        || a.health_timeout.is_some()
+        || a.health_retries.is_some()
+        || a.health_start_period.is_some()
+    {
+        let d = |v: &Option<String>, f: &str| -> Result<i64> {
+            v.as_deref()
+                .map(parse_duration)
+                .transpose()
+                .with_context(|| format!("--{f}"))
+                .map(|x| x.unwrap_or(0))
+        };
+        Some(HealthConfig {
+            test: a
+                .health_cmd
+                .as_ref()
+                .map(|c| vec!["CMD-SHELL".to_string(), c.clone()])
+                .unwrap_or_default(),
+            interval: d(&a.health_interval, "health-interval")?,
+            timeout: d(&a.health_timeout, "health-timeout")?,
+            retries: a.health_retries.unwrap_or(0),
+            start_period: d(&a.health_start_period, "health-start-period")?,
+        })
+    } else {
+        None
+    };
+    let config = ContainerConfig {
+        hostname: a.hostname.clone().unwrap_or_default(),
+        user: a.user.clone().unwrap_or_default(),
+        attach_stdin: attach && a.interactive,
+        attach_stdout: attach,
+        attach_stderr: attach,
+        tty: a.tty,
+        open_stdin: a.interactive,
+        stdin_once: a.interactive && attach,
+        env: env(a)?,
+        cmd: (!a.command.is_empty()).then(|| a.command.clone()),
+        healthcheck,
+        image: a.image.clone(),
+        working_dir: a.workdir.clone().unwrap_or_default(),
+        entrypoint: a.entrypoint.clone().map(|e| vec![e]),
+        labels: key_values("--label", &a.label)?,
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        ..Default::default()
+    };
+    let (h, w) = if a.tty { terminal_size() } else { (0, 0) };
+    let host = HostConfig {
+        binds: a.volume.clone(),
+        log_config: LogConfig {
+            kind: a.log_driver.clone().unwrap_or_default(),
+            config: log_opts,
+        },
+        network_mode: a.network.clone().unwrap_or_default(),
+        restart_policy: restart(&a.restart)?,
+        auto_remove,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        readonly_rootfs: a.read_only,
+        security_opt: a.security_opt.clone(),
+        tmpfs,
+        mounts: a.mount.iter().map(|m| mount(m)).collect::<Result<_>>()?,
+        init: a.init.then_some(true),
+        memory: size("--memory", &a.memory)?,
+        memory_swap: size("--memory-swap", &a.memory_swap)?,
+        memory_reservation: size("--memory-reservation", &a.memory_reservation)?,
+        nano_cpus: cpus,
+        cpu_shares: a.cpu_shares.unwrap_or(0),
+        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
+        pids_limit: a.pids_limit,
+        ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
+        console_size: (h > 0).then_some([h, w]),
+        ..Default::default()
+    };
+    Ok(CreateRequest {
+        config,
+        host_config: host,
+    })
+}
+
+/// The size of our terminal (rows, columns), or (0, 0).
+pub fn terminal_size() -> (u16, u16) {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through a valid pointer.
+    let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0
+        // SAFETY: as above, on stdin.
+        || unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok {
+        (ws.ws_row, ws.ws_col)
+    } else {
+        (0, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(parse_duration("500ms").unwrap(), 500_000_000);
+        assert!(parse_duration("5").is_err());
+    }
+
+    #[test]
+    fn flags_become_the_request() {
+        let a = ContainerArgs {
+            image: "busybox".into(),
+            memory: Some("64m".into()),
+            cpus: Some("0.5".into()),
+            restart: Some("on-failure:3".into()),
+            ulimit: vec!["nofile=100:200".into()],
+            mount: vec!["type=bind,source=/tmp,target=/x,readonly".into()],
+            ..Default::default()
+        };
+        let r = request(&a, false, true).unwrap();
+        assert_eq!(r.host_config.memory, 64 << 20);
+        assert_eq!(r.host_config.nano_cpus, 500_000_000);
+        assert_eq!(r.host_config.restart_policy.maximum_retry_count, 3);
+        assert_eq!(r.host_config.ulimits[0].hard, 200);
+        assert!(r.host_config.mounts[0].read_only);
+        let bad = ContainerArgs {
+            image: "busybox".into(),
+            memory: Some("12q".into()),
+            ..Default::default()
+        };
+        assert!(request(&bad, false, true)
+            .unwrap_err()
+            .to_string()
+            .contains("12q"));
+    }
+}

@@ -1,0 +1,214 @@
+//! The client's side of the daemon's socket: HTTP/1.1 over a unix stream
+//! (hyper), docker's error messages, streamed bodies, and hijacked
+//! connections for attach and exec.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+/// A connection target: the daemon's unix socket.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub socket: PathBuf,
+}
+
+/// An error answer from the daemon.
+#[derive(Debug)]
+pub struct DaemonError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Error response from daemon: {}", self.message)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+impl Client {
+    async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .with_context(|| {
+                format!(
+                    "Cannot connect to the berth daemon at unix://{}. Is the daemon running?",
+                    self.socket.display()
+                )
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("talking to the berth daemon")?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        sender
+            .send_request(req)
+            .await
+            .context("talking to the berth daemon")
+    }
+
+    fn build(method: Method, path: &str, body: Option<&serde_json::Value>) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!(
+                "http://berth/v{}{path}",
+                crate::daemon::API_VERSION
+            ))
+            .header("Host", "berth");
+        let data = match body {
+            Some(v) => {
+                b = b.header("Content-Type", "application/json");
+                Bytes::from(serde_json::to_vec(v).expect("serializable"))
+            }
+            None => Bytes::new(),
+        };
+        b.body(Full::new(data)).expect("a valid request")
+    }
+
+    /// Turns a non-success answer into the daemon's message.
+    async fn check(resp: Response<Incoming>) -> Result<Response<Incoming>> {
+        if resp.status().is_success()
+            || resp.status() == StatusCode::NOT_MODIFIED
+            || resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+        Err(DaemonError { status, message }.into())
+    }
+
+    /// A request whose whole answer is read; returns (status, body).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(StatusCode, Bytes)> {
+        let resp = Self::check(self.send(Self::build(method, path, body)).await?).await?;
+        let status = resp.status();
+        let b = resp
+            .into_body()
+            .collect()
+            .await
+            .context("reading the daemon's answer")?
+            .to_bytes();
+        Ok((status, b))
+    }
+
+    /// A request answered with JSON.
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let (_, b) = self.call(method, path, body).await?;
+        if b.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&b).map_err(|e| anyhow!("the daemon's answer is not JSON: {e}"))
+    }
+
+    /// A request whose answer is streamed; returns the body.
+    pub async fn stream(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Incoming> {
+        Ok(
+            Self::check(self.send(Self::build(method, path, body)).await?)
+                .await?
+                .into_body(),
+        )
+    }
+
+    /// A request with a raw body (a tar for `load`), answered in full.
+    pub async fn upload(&self, path: &str, data: Bytes, content_type: &str) -> Result<Bytes> {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!(
+                "http://berth/v{}{path}",
+                crate::daemon::API_VERSION
+            ))
+            .header("Host", "berth")
+            .header("Content-Type", content_type)
+            .body(Full::new(data))
+            .expect("a valid request");
+        let resp = Self::check(self.send(req).await?).await?;
+        Ok(resp
+            .into_body()
+            .collect()
+            .await
+            .context("reading the daemon's answer")?
+            .to_bytes())
+    }
+
+    /// A hijacked connection (attach, exec start).
+    pub async fn hijack(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<TokioIo<hyper::upgrade::Upgraded>> {
+        let mut req = Self::build(Method::POST, path, body);
+        req.headers_mut()
+            .insert("Connection", "Upgrade".parse().expect("header"));
+        req.headers_mut()
+            .insert("Upgrade", "tcp".parse().expect("header"));
+        let resp = Self::check(self.send(req).await?).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(anyhow!(
+                "the daemon did not switch the connection to a stream ({})",
+                resp.status()
+            ));
+        }
+        let up = hyper::upgrade::on(resp)
+            .await
+            .context("taking over the connection")?;
+        Ok(TokioIo::new(up))
+    }
+}
+
+/// Reads chunks of a streamed body; `None` at its end.
+pub async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes>> {
+    loop {
+        match body.frame().await? {
+            Ok(f) => {
+                if let Ok(d) = f.into_data() {
+                    return Some(Ok(d));
+                }
+            }
+            Err(e) => return Some(Err(anyhow!("reading the daemon's stream: {e}"))),
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
