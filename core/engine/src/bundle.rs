@@ -402,17 +402,44 @@ fn namespaces(h: &HostConfig, image: &str) -> Result<Vec<serde_json::Value>> {
     Ok(namespaces)
 }
 
+/// The init that `--init` runs as PID 1 (docker's `docker-init` is tini):
+/// a statically linked binary, as it runs inside any image.
+fn init_binary() -> Result<PathBuf> {
+    [
+        "/usr/bin/tini-static",
+        "/usr/libexec/docker/docker-init",
+        "/usr/local/bin/docker-init",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .ok_or_else(|| EngineError::Invalid {
+        reason:
+            "--init needs a statically linked init: install Debian's tini (/usr/bin/tini-static)"
+                .into(),
+    })
+}
+
+/// Where `--init` puts its init in the container (as docker does).
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
 /// Builds the spec.
 pub fn spec(i: &Inputs<'_>) -> Result<Spec> {
     let (c, h) = (i.config, i.host);
     let cfg = i.image.config().clone().unwrap_or_default();
-    let args = args(i.image, c);
+    let mut args = args(i.image, c);
     if args.is_empty() {
         return Err(bad(
             i.image_name,
             "no command given and the image has neither Entrypoint nor Cmd".into(),
         ));
     }
+    let init = if h.init == Some(true) {
+        args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+        Some(init_binary()?)
+    } else {
+        None
+    };
     let mut env: Vec<String> = cfg.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(
@@ -466,6 +493,9 @@ pub fn spec(i: &Inputs<'_>) -> Result<Spec> {
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if h.privileged { "rw" } else { "ro" }]}),
     ];
     mounts.extend(user_mounts(i)?);
+    if let Some(init) = init {
+        mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["rbind", "ro"]}));
+    }
     let (masked, readonly): (Vec<&str>, Vec<&str>) = if h.privileged {
         (vec![], vec![])
     } else {

@@ -44,10 +44,15 @@ fn since(t: &str) -> String {
 }
 
 /// The STATUS column of `ps`.
-pub fn status_text(r: &Record) -> String {
+pub fn status_text(r: &Record, health: Option<&str>) -> String {
+    let suffix = match health {
+        Some("starting") => " (health: starting)".to_string(),
+        Some(h) => format!(" ({h})"),
+        None => String::new(),
+    };
     match r.status {
+        Status::Running => format!("Up {}{suffix}", since(&r.started_at)),
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", since(&r.started_at)),
         Status::Paused => format!("Up {} (Paused)", since(&r.started_at)),
         Status::Restarting => format!("Restarting ({}) {} ago", r.exit_code, since(&r.finished_at)),
         Status::Removing => "Removal In Progress".into(),
@@ -166,6 +171,7 @@ pub fn inspect(c: &Containers, r: &Record, execs: Vec<String>) -> Value {
             "Error": r.error,
             "StartedAt": or_zero(&r.started_at),
             "FinishedAt": or_zero(&r.finished_at),
+            "Health": c.health(&r.id).filter(|_| r.status.is_live()),
         },
         "Image": r.image_id,
         "ResolvConfPath": "",
@@ -212,7 +218,7 @@ pub fn summary(c: &Containers, r: &Record) -> Value {
         "Ports": [],
         "Labels": labels,
         "State": r.status.as_str(),
-        "Status": status_text(r),
+        "Status": status_text(r, c.health(&r.id).filter(|_| r.status.is_live()).map(|h| h.status).as_deref()),
         "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "bridge" } else { r.host_config.network_mode.as_str() }},
         "NetworkSettings": {"Networks": {}},
         "Mounts": mounts(r),

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod exec;
+pub mod health;
 pub mod logs;
 pub mod shim;
 pub mod stream;
@@ -152,6 +153,9 @@ pub(crate) struct Entry {
     removed: std::sync::atomic::AtomicBool,
     /// Attach requests made before the container started.
     pending: Mutex<Vec<stream::Pending>>,
+    /// Starts so far (health checks belong to one start).
+    starts: AtomicU64,
+    health: health::Slot,
 }
 
 impl Entry {
@@ -164,6 +168,8 @@ impl Entry {
             exits: AtomicU64::new(0),
             removed: std::sync::atomic::AtomicBool::new(false),
             pending: Mutex::new(Vec::new()),
+            starts: AtomicU64::new(0),
+            health: Mutex::new(None),
         })
     }
 
@@ -505,8 +511,13 @@ impl Containers {
         self.save(rec)?;
         std::fs::write(cdir.join("image"), &rec.image_id)
             .map_err(|e| EngineError::io("writing", cdir.join("image"), e))?;
-        write_json(&cdir.join("image-config.json"), image_config)?;
         let (_, image) = self.engine.image(&rec.image_id)?;
+        // The raw config: it also holds what oci-spec does not model (Healthcheck).
+        match self.engine.content().read(&image.config) {
+            Ok(raw) => std::fs::write(cdir.join("image-config.json"), raw)
+                .map_err(|e| EngineError::io("writing", cdir.join("image-config.json"), e))?,
+            Err(_) => write_json(&cdir.join("image-config.json"), image_config)?,
+        }
         self.engine
             .storage()
             .prepare(&rec.id, image.chain.last().map(String::as_str))
@@ -556,6 +567,8 @@ impl Containers {
                 })?;
                 self.emit(&rec, "start", &[]);
                 self.watch(e.clone(), shim_pid, shim_start);
+                let n = e.starts.fetch_add(1, Ordering::SeqCst) + 1;
+                self.start_health(e, n);
                 Ok(())
             }
             Err(err) => {
@@ -1178,7 +1191,9 @@ impl Containers {
                 && berth_runtime::state::process_alive(rec.shim_pid, rec.shim_start);
             if alive {
                 // Adopt the running container: its monitor carries on.
-                self.watch(e, rec.shim_pid, rec.shim_start);
+                self.watch(e.clone(), rec.shim_pid, rec.shim_start);
+                let n = e.starts.fetch_add(1, Ordering::SeqCst) + 1;
+                self.start_health(&e, n);
                 continue;
             }
             if rec.status.is_live() {
