@@ -11,6 +11,7 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+mod archive;
 mod client;
 mod daemon;
 mod images;
@@ -74,6 +75,17 @@ enum Command {
     /// The monitor of one container (started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
+    /// Tar and untar in a container's root filesystem (for cp; started by the daemon).
+    #[command(hide = true)]
+    Archive(archive::ArchiveArgs),
+    /// Copy files between a container and the local filesystem (CONTAINER:PATH).
+    Cp {
+        /// Always follow symlinks in SRC (accepted; berth copies links as links).
+        #[arg(short = 'L', long = "follow-link")]
+        follow: bool,
+        src: String,
+        dst: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -108,6 +120,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Runtime(r) => return Ok(runtime::main(r)),
         Command::Daemon(a) => return daemon::main(a),
         Command::Shim(a) => return Ok(shim(a)),
+        Command::Archive(a) => return archive::main(a),
         _ => {}
     }
     if local {
@@ -128,10 +141,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 images: names,
             } => images::save(e, &output, &names),
             Command::Run(a) => images::run(e, *a),
-            Command::Container(_) => anyhow::bail!(
+            Command::Container(_) | Command::Cp { .. } => anyhow::bail!(
                 "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"
             ),
-            Command::Runtime(_) | Command::Daemon(_) | Command::Shim(_) => unreachable!(),
+            Command::Runtime(_) | Command::Daemon(_) | Command::Shim(_) | Command::Archive(_) => {
+                unreachable!()
+            }
         };
     }
     let host = e
@@ -170,7 +185,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     .await
             }
             Command::Container(cmd) => client::container(&c, &cmd).await,
-            Command::Runtime(_) | Command::Daemon(_) | Command::Shim(_) => unreachable!(),
+            Command::Cp { src, dst, .. } => client::cp::cp(&c, &src, &dst).await,
+            Command::Runtime(_) | Command::Daemon(_) | Command::Shim(_) | Command::Archive(_) => {
+                unreachable!()
+            }
         }
     })
 }

@@ -141,9 +141,15 @@ impl Client {
     }
 
     /// A request with a raw body (a tar for `load`), answered in full.
-    pub async fn upload(&self, path: &str, data: Bytes, content_type: &str) -> Result<Bytes> {
+    pub async fn upload(
+        &self,
+        method: Method,
+        path: &str,
+        data: Bytes,
+        content_type: &str,
+    ) -> Result<Bytes> {
         let req = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri(format!(
                 "http://berth/v{}{path}",
                 crate::daemon::API_VERSION

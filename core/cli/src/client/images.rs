@@ -212,6 +212,7 @@ pub async fn load(c: &Client, input: &std::path::Path, quiet: bool) -> Result<i3
     let data = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let b = c
         .upload(
+            Method::POST,
             &format!("/images/load?quiet={}", quiet as u8),
             data.into(),
             "application/x-tar",

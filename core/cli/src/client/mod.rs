@@ -2,6 +2,7 @@
 //! is found with `-H unix://PATH`, `BERTH_HOST`, or at /run/berth/berth.sock.
 
 pub mod containers;
+pub mod cp;
 pub mod create;
 pub mod format;
 pub mod http;

@@ -76,6 +76,12 @@ fn router(d: Shared) -> Router {
         .route("/containers/{id}/pause", post(c::pause))
         .route("/containers/{id}/unpause", post(c::unpause))
         .route("/containers/{id}/resize", post(c::resize))
+        .route(
+            "/containers/{id}/archive",
+            get(c::archive_get)
+                .put(c::archive_put)
+                .head(c::archive_head),
+        )
         .route("/containers/{id}", delete(c::remove))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))

@@ -1128,6 +1128,32 @@ impl Containers {
         Ok(self.engine.runtime().stats(&rec.id).ok())
     }
 
+    /// A container's root filesystem for `cp`: a running container's own
+    /// mount, or one made for the call (`true`: release it with
+    /// [`Containers::release_rootfs`]).
+    pub async fn rootfs(&self, key: &str) -> Result<(String, PathBuf, bool)> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        let root = self.cdir(&rec.id).join("rootfs");
+        if rec.status.is_live() {
+            return Ok((rec.id, root, false));
+        }
+        let _op = e.op.lock().await;
+        let mounts = self.engine.storage().mounts(&rec.id).await?;
+        crate::mount::mount_all(&rec.id, &mounts, &root)?;
+        Ok((rec.id, root, true))
+    }
+
+    /// Unmounts a root filesystem that [`Containers::rootfs`] mounted.
+    pub async fn release_rootfs(&self, id: &str) {
+        if let Ok(e) = self.entry(id) {
+            let _op = e.op.lock().await;
+            if !e.get().status.is_live() {
+                let _ = crate::mount::unmount_all(&self.cdir(id).join("rootfs"));
+            }
+        }
+    }
+
     /// Containers that name `volume` in a bind (`NAME:/dst`) or `--mount`.
     pub fn volume_users(&self, volume: &str) -> Vec<String> {
         self.list()
