@@ -105,6 +105,20 @@ impl Spawned {
         self.child.as_ref().map_or(0, |c| c.id())
     }
 
+    /// What the command has written to stdout so far (it may still run).
+    pub fn stdout_so_far(&self) -> String {
+        use std::os::unix::fs::FileExt as _;
+        let mut all = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = self.out.read_at(&mut buf, all.len() as u64) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    }
+
     /// Whether the command has exited.
     pub fn finished(&mut self) -> bool {
         let child = self.child.as_mut().expect("not yet waited");

@@ -66,7 +66,7 @@ pub async fn start(State(d): State<Shared>, Path(id): Path<String>, req: Request
 pub async fn resize(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> ApiResult {
     let h: u16 = number(&q, "h")?.unwrap_or(0);
     let w: u16 = number(&q, "w")?.unwrap_or(0);
-    d.containers.exec_resize(&id, h, w)?;
+    d.containers.exec_resize(&id, h, w).await?;
     Ok(StatusCode::OK.into_response())
 }
 

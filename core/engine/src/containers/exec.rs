@@ -180,8 +180,9 @@ impl Containers {
         Ok(())
     }
 
-    /// The process.json of an exec: the container's process with the exec's settings.
-    fn exec_process(&self, x: &ExecEntry) -> Result<PathBuf> {
+    /// The process.json of an exec: the container's process with the exec's
+    /// settings; a terminal gets `size` (rows, columns) before the process runs.
+    fn exec_process(&self, x: &ExecEntry, size: Option<[u16; 2]>) -> Result<PathBuf> {
         let cdir = self.cdir(&x.container);
         let spec: oci_spec::runtime::Spec = serde_json::from_slice(
             &std::fs::read(cdir.join("config.json"))
@@ -195,6 +196,11 @@ impl Containers {
         let c = &x.config;
         p["args"] = serde_json::json!(c.cmd);
         p["terminal"] = serde_json::json!(c.tty);
+        // Set by the runtime on the pty before exec: sizing it once the
+        // master reaches us races with what the process reads first.
+        if let Some([h, w]) = size.filter(|s| c.tty && s[0] > 0 && s[1] > 0) {
+            p["consoleSize"] = serde_json::json!({"height": h, "width": w});
+        }
         let mut env: Vec<String> = p["env"]
             .as_array()
             .map(|a| {
@@ -242,7 +248,7 @@ impl Containers {
     {
         self.exec_check(id)?;
         let x = self.exec_entry(id)?;
-        let process = self.exec_process(&x)?;
+        let process = self.exec_process(&x, size.or(x.config.console_size))?;
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("runtime")
             .arg("--root")
@@ -349,14 +355,23 @@ impl Containers {
         Ok(())
     }
 
-    /// Resizes an exec's terminal.
-    pub fn exec_resize(&self, id: &str, h: u16, w: u16) -> Result<()> {
+    /// Resizes an exec's terminal. Clients resize right after they start
+    /// an exec (API < 1.42 sends no size with the start): as docker, wait
+    /// up to 10 s for a terminal exec's pty rather than refuse the resize.
+    pub async fn exec_resize(&self, id: &str, h: u16, w: u16) -> Result<()> {
         let x = self.exec_entry(id)?;
-        let pty = x.pty.lock().expect("exec lock").clone();
-        let Some(m) = pty else {
-            return Err(EngineError::Conflict {
-                reason: format!("exec {id} has no terminal or is not running"),
-            });
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let m = loop {
+            if let Some(m) = x.pty.lock().expect("exec lock").clone() {
+                break m;
+            }
+            let ended = x.state.lock().expect("exec lock").exit_code.is_some();
+            if !x.config.tty || ended || tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Conflict {
+                    reason: format!("exec {id} has no terminal or is not running"),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         };
         if !super::shim::set_winsize(&m, h, w) {
             return Err(EngineError::io(

@@ -462,36 +462,48 @@ impl Containers {
             return Err(invalid("no command specified".into()));
         }
         let id = random_hex(32);
-        let name = match name.filter(|n| !n.is_empty()) {
+        let given = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
                 check_name(n)?;
-                n.to_string()
+                Some(n.to_string())
             }
-            None => random_name(),
+            None => None,
         };
-        let rec = Record {
-            id: id.clone(),
-            name: name.clone(),
-            created: now(),
-            image: req.config.image.clone(),
-            image_id: image.config.clone(),
-            config: req.config,
-            host_config: req.host_config,
-            driver: self.engine.storage_driver().to_string(),
-            ..Default::default()
-        };
-        let entry = Entry::new(rec.clone());
-        {
+        let (rec, entry) = {
             let mut t = self.table.lock().expect("table lock");
-            if let Some(other) = t.values().find(|e| e.get().name == name) {
-                return Err(conflict(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    other.id
-                )));
-            }
+            let in_use = |n: &str| t.values().find(|e| e.get().name == n).map(|e| e.id.clone());
+            let name = match given {
+                Some(name) => {
+                    if let Some(other) = in_use(&name) {
+                        return Err(conflict(format!(
+                            "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                        )));
+                    }
+                    name
+                }
+                // A generated name may be taken (a few hundred containers
+                // make that likely): draw again, as docker does.
+                None => (0..10)
+                    .map(|_| random_name())
+                    .find(|n| in_use(n).is_none())
+                    .unwrap_or_else(|| id[..12].to_string()),
+            };
+            let rec = Record {
+                id: id.clone(),
+                name,
+                created: now(),
+                image: req.config.image.clone(),
+                image_id: image.config.clone(),
+                config: req.config,
+                host_config: req.host_config,
+                driver: self.engine.storage_driver().to_string(),
+                ..Default::default()
+            };
+            let entry = Entry::new(rec.clone());
             t.insert(id.clone(), entry.clone());
-        }
+            (rec, entry)
+        };
         let made = self.make(&rec, &image_config).await;
         if let Err(e) = made {
             self.table.lock().expect("table lock").remove(&id);

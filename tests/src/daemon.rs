@@ -1,0 +1,617 @@
+//! A `berth daemon` for the Docker API tests: a private root in a temporary
+//! directory with the busybox test image loaded as `busybox:latest`, the
+//! daemon listening on a socket beside it, and real docker clients pointed at
+//! it. Dropping a [`Daemon`] removes its containers, stops it with SIGTERM and
+//! fails the test if anything of its root is left on the host: mounts,
+//! cgroups, monitor (`berth shim`) or container processes, container state.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::cmd::{self, Output, Spawned};
+use crate::runtime::target_dir;
+
+/// docker 28 (API 1.50), as installed on the CI machine.
+pub const DOCKER_CURRENT: &str = "/usr/local/bin/docker";
+/// Debian 12's docker 20.10 client (API 1.41), unpacked by `.ci/run`.
+pub const DOCKER_20_10: &str = "/opt/docker-20.10/docker";
+
+/// The image every daemon has.
+pub const IMAGE: &str = "busybox:latest";
+
+/// Deadline for one client command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// Deadline for the daemon to answer `/_ping`, or to exit on SIGTERM.
+const DAEMON_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The docker clients every test runs with: (name, path). Panics naming
+/// the path when one is missing: a test must not pass without its client.
+pub fn clients() -> [(&'static str, &'static str); 2] {
+    let all = [
+        ("docker-28", DOCKER_CURRENT),
+        ("docker-20.10", DOCKER_20_10),
+    ];
+    for (name, path) in all {
+        if !Path::new(path).exists() {
+            panic!(
+                "{path} is missing: the daemon tests need the {name} client there \
+                 (.ci/run unpacks Debian's docker.io client to {DOCKER_20_10}; \
+                 {DOCKER_CURRENT} is docker 28's static client)"
+            );
+        }
+    }
+    all
+}
+
+/// The busybox OCI layout, built once per test process and removed at exit.
+fn layout() -> &'static Path {
+    static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
+    LAYOUT
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("berth-daemon-layout-")
+                .tempdir()
+                .expect("temp dir for the image layout")
+                .keep();
+            crate::images::busybox_layout(&dir.join("oci"), "latest", false);
+            // SAFETY: `remove_layout` is an `extern "C" fn()` that touches only
+            // the already-initialised `LAYOUT`; registering it has no other effect.
+            unsafe { libc::atexit(remove_layout) };
+            extern "C" fn remove_layout() {
+                if let Some(dir) = LAYOUT.get() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            dir
+        })
+        .as_path()
+}
+
+/// A running `berth daemon` with its own root.
+#[derive(Debug)]
+pub struct Daemon {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    socket: PathBuf,
+    child: Option<Child>,
+    /// Every container id seen: in client output, or under `<root>/containers`.
+    ids: Arc<Mutex<BTreeSet<String>>>,
+    stop_watch: Arc<AtomicBool>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+fn is_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Daemon {
+    /// A fresh root with `busybox:latest`, and a daemon serving it.
+    pub fn start() -> Daemon {
+        crate::require_root();
+        let bin = target_dir().join("debug/berth");
+        if !bin.exists() {
+            panic!(
+                "{} is missing: run `cargo build -p berth` first",
+                bin.display()
+            );
+        }
+        // Short: the socket path must fit in 107 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("berth-d-")
+            .tempdir()
+            .expect("temp dir for the daemon");
+        let root = dir.path().join("root");
+        let socket = dir.path().join("d.sock");
+        std::fs::create_dir_all(dir.path().join("docker")).expect("DOCKER_CONFIG dir");
+        let mut d = Daemon {
+            bin,
+            root,
+            socket,
+            child: None,
+            ids: Arc::default(),
+            stop_watch: Arc::default(),
+            watcher: None,
+            dir,
+        };
+        d.load_image();
+        d.watcher = Some(d.watch_ids());
+        d.spawn();
+        d
+    }
+
+    fn berth(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        // Compile the plugins once for all test roots.
+        c.env(
+            "BERTH_PLUGIN_CACHE",
+            target_dir().join("berth-test-plugin-cache"),
+        );
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--config")
+            .arg("/nonexistent")
+            .args(args);
+        c
+    }
+
+    fn load_image(&self) {
+        let l = layout().join("oci");
+        let out = cmd::run(
+            self.berth(&["load", "-i", &l.to_string_lossy(), "-q"]),
+            None,
+            COMMAND_TIMEOUT,
+        );
+        out.assert_ok();
+        // `Loaded image: NAME` (the name berth gave the layout's one image).
+        let name = out
+            .stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Loaded image: "))
+            .unwrap_or_else(|| panic!("no `Loaded image:` line: {out}"))
+            .trim()
+            .to_string();
+        cmd::run(self.berth(&["tag", &name, IMAGE]), None, COMMAND_TIMEOUT).assert_ok();
+    }
+
+    /// Notes the id of every container directory that appears under the
+    /// root, so that the leak check knows containers already removed
+    /// (`--rm`) too.
+    fn watch_ids(&self) -> JoinHandle<()> {
+        let (ids, stop) = (self.ids.clone(), self.stop_watch.clone());
+        let dir = self.root.join("containers");
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                scan_ids(&dir, &ids);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    }
+
+    #[track_caller]
+    fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| format!("opening the daemon log: {e}"))?;
+        let mut c = Command::new(&self.bin);
+        c.env(
+            "BERTH_PLUGIN_CACHE",
+            target_dir().join("berth-test-plugin-cache"),
+        )
+        .env("BERTH_LOG", "debug")
+        .arg("daemon")
+        .arg("--root")
+        .arg(&self.root)
+        .arg("--config")
+        .arg("/nonexistent")
+        .arg("-H")
+        .arg(self.host())
+        .stdin(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| format!("dup of the log: {e}"))?,
+        )
+        .stderr(log);
+        let child = c
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + DAEMON_TIMEOUT;
+        while !self.ping() {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(format!(
+                    "berth daemon exited ({st}) before answering /_ping; log:\n{}",
+                    self.log()
+                ));
+            }
+            if Instant::now() > deadline {
+                if let Some(mut c) = self.child.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return Err(format!(
+                    "berth daemon did not answer /_ping within {DAEMON_TIMEOUT:?}; log:\n{}",
+                    self.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Whether the daemon answers `GET /_ping` with 200 OK.
+    pub fn ping(&self) -> bool {
+        self.http("GET", "/_ping", None)
+            .is_some_and(|(status, body)| status == 200 && body == "OK")
+    }
+
+    /// One HTTP/1.0 request on the socket: (status, body), or `None` when
+    /// nothing answered.
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+        let mut s = UnixStream::connect(&self.socket).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let mut req = format!("{method} {path} HTTP/1.0\r\nHost: berth\r\n");
+        if let Some(b) = body {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(body.unwrap_or(""));
+        s.write_all(req.as_bytes()).ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let (head, body) = resp.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        Some((status, body.to_string()))
+    }
+
+    /// The daemon's root (`--root`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The socket the daemon listens on.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `unix://…` for `DOCKER_HOST`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    /// What the daemon (every process started on this root) logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// Sets the environment `client` needs to talk to this daemon only.
+    pub fn client_env(&self, c: &mut Command) {
+        for v in [
+            "DOCKER_CONTEXT",
+            "DOCKER_API_VERSION",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "DOCKER_DEFAULT_PLATFORM",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
+            .env("DOCKER_CLI_HINTS", "false");
+    }
+
+    /// `client ARGS` against this daemon, not yet run.
+    pub fn docker_cmd(&self, client: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(client);
+        self.client_env(&mut c);
+        c.args(args);
+        c
+    }
+
+    /// Runs `client ARGS` against this daemon.
+    #[track_caller]
+    pub fn docker(&self, client: &str, args: &[&str]) -> Output {
+        self.docker_in(client, args, None)
+    }
+
+    /// Runs `client ARGS` with `stdin` as its input (else /dev/null).
+    #[track_caller]
+    pub fn docker_in(&self, client: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let out = cmd::run(self.docker_cmd(client, args), stdin, COMMAND_TIMEOUT);
+        self.note_ids(&out.stdout);
+        out
+    }
+
+    /// Starts `client ARGS` in the background.
+    pub fn spawn_docker(&self, client: &str, args: &[&str]) -> Spawned {
+        Spawned::start(self.docker_cmd(client, args), None, COMMAND_TIMEOUT)
+    }
+
+    /// Runs `script -qec SHELL_CMD /dev/null` (the command gets a pty; the
+    /// environment points docker at this daemon), `stdin` fed to the pty.
+    #[track_caller]
+    pub fn script(&self, shell_cmd: &str, stdin: &[u8]) -> Output {
+        let mut c = Command::new("script");
+        self.client_env(&mut c);
+        c.args(["-qec", shell_cmd, "/dev/null"]);
+        let out = cmd::run(c, Some(stdin), COMMAND_TIMEOUT);
+        self.note_ids(&out.stdout);
+        out
+    }
+
+    /// `curl -sS --unix-socket SOCKET ARGS` (for requests no client makes).
+    #[track_caller]
+    pub fn curl(&self, args: &[&str]) -> Output {
+        if !Path::new("/usr/bin/curl").exists() {
+            panic!("/usr/bin/curl is missing: install Debian's curl (.ci/run does)");
+        }
+        let mut c = Command::new("/usr/bin/curl");
+        c.arg("-sS")
+            .arg("--unix-socket")
+            .arg(&self.socket)
+            .args(args);
+        cmd::run(c, None, COMMAND_TIMEOUT)
+    }
+
+    fn note_ids(&self, text: &str) {
+        let mut ids = self.ids.lock().expect("ids lock");
+        for w in text.split(|c: char| !c.is_ascii_hexdigit()) {
+            if is_id(w) {
+                ids.insert(w.to_string());
+            }
+        }
+    }
+
+    /// Every container id this daemon is known to have had.
+    pub fn known_ids(&self) -> Vec<String> {
+        scan_ids(&self.root.join("containers"), &self.ids);
+        self.ids.lock().expect("ids lock").iter().cloned().collect()
+    }
+
+    /// Kills the daemon with SIGKILL (its containers keep running).
+    pub fn kill9(&mut self) {
+        let mut c = self.child.take().expect("the daemon is not running");
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    /// Stops the daemon with SIGTERM and waits for it; panics (after a
+    /// SIGKILL) if it does not exit in time, or exits with an error.
+    #[track_caller]
+    pub fn terminate(&mut self) {
+        let c = self.child.take().expect("the daemon is not running");
+        if let Err(e) = stop(c) {
+            panic!("{e}; log:\n{}", self.log());
+        }
+    }
+
+    /// Starts a new daemon on the same root and socket (after stopping the
+    /// running one with SIGTERM, if any).
+    #[track_caller]
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        self.spawn();
+    }
+
+    /// Whether the daemon process is running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Process ids of the monitors (`berth shim`) of this root's containers.
+    pub fn shim_pids(&self) -> Vec<i32> {
+        processes(&self.root, &[])
+            .iter()
+            .filter(|p| p.contains("(berth shim:"))
+            .filter_map(|p| p.split(' ').next()?.parse().ok())
+            .collect()
+    }
+
+    /// What this root left on the host, one line each: mounts under the
+    /// temp dir, cgroups and processes of its containers, monitors naming
+    /// the root, container and runtime state.
+    pub fn leaks(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for m in crate::leak::mounts_under(self.dir.path()) {
+            found.push(format!("mount {m}"));
+        }
+        let ids = self.known_ids();
+        for id in &ids {
+            for dir in crate::cgroup::dirs(&format!("/berth/{id}")) {
+                if dir.exists() {
+                    found.push(format!("cgroup directory {}", dir.display()));
+                }
+            }
+        }
+        for p in processes(&self.root, &ids) {
+            found.push(format!("process {p}"));
+        }
+        for sub in ["containers", "runtime"] {
+            if let Ok(rd) = std::fs::read_dir(self.root.join(sub)) {
+                for e in rd.flatten() {
+                    found.push(format!("{sub} entry {}", e.path().display()));
+                }
+            }
+        }
+        found
+    }
+
+    /// Kills what `leaks` found (best effort): processes, mounts, cgroups.
+    fn force_clean(&self) {
+        let ids = self.known_ids();
+        for p in processes(&self.root, &ids) {
+            let pid = p.split(' ').next().and_then(|n| n.parse().ok());
+            if let Some(pid) = pid {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        // Never panics: this runs in `Drop`, maybe while unwinding.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes(&self.root, &ids).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        crate::leak::unmount_under(self.dir.path());
+        for id in &ids {
+            for dir in crate::cgroup::dirs(&format!("/berth/{id}")) {
+                crate::cgroup::remove_tree(&dir);
+            }
+        }
+    }
+
+    /// `docker rm -f` of every container, with the current client.
+    fn remove_all(&self) -> Result<(), String> {
+        let ps = self.docker(DOCKER_CURRENT, &["ps", "-aq", "--no-trunc"]);
+        if ps.code != 0 {
+            return Err(format!("listing the containers: {ps}"));
+        }
+        let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        let rm = self.docker(DOCKER_CURRENT, &args);
+        if rm.code != 0 {
+            return Err(format!("removing the containers: {rm}"));
+        }
+        Ok(())
+    }
+}
+
+/// SIGTERM, then wait; SIGKILL when it does not exit in time.
+fn stop(mut c: Child) -> Result<(), String> {
+    let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + DAEMON_TIMEOUT;
+    loop {
+        match c.try_wait() {
+            Ok(Some(st)) if st.success() => return Ok(()),
+            Ok(Some(st)) => return Err(format!("berth daemon exited with {st} on SIGTERM")),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = c.kill();
+                let _ = c.wait();
+                return Err(format!(
+                    "berth daemon did not exit within {DAEMON_TIMEOUT:?} of SIGTERM (killed)"
+                ));
+            }
+        }
+    }
+}
+
+fn scan_ids(dir: &Path, ids: &Mutex<BTreeSet<String>>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let names: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_id(n))
+        .collect();
+    ids.lock().expect("ids lock").extend(names);
+}
+
+/// Processes of this root, as `PID what`: monitors whose command line names
+/// the root, and anything in the cgroup of one of its containers.
+fn processes(root: &Path, ids: &[String]) -> Vec<String> {
+    let root = root.to_string_lossy();
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let argv: Vec<String> = std::fs::read(e.path().join("cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if argv.iter().any(|a| a == "shim") && argv.iter().any(|a| a.contains(root.as_ref())) {
+            out.push(format!("{pid} (berth shim: {})", argv.join(" ").trim()));
+            continue;
+        }
+        let groups = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        if let Some(id) = ids.iter().find(|id| {
+            groups.lines().any(|l| {
+                let path = l.splitn(3, ':').nth(2).unwrap_or_default();
+                path == format!("/berth/{id}") || path.starts_with(&format!("/berth/{id}/"))
+            })
+        }) {
+            out.push(format!(
+                "{pid} (in the cgroup of container {id}: {})",
+                argv.join(" ").trim()
+            ));
+        }
+    }
+    out
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        let mut problems = Vec::new();
+        // A daemon the test killed comes back to remove its containers (a
+        // failing test's leftovers are killed and unmounted below instead).
+        if !self.running() && !panicking {
+            self.child = None;
+            if let Err(e) = self.try_spawn() {
+                problems.push(format!("restarting the daemon for cleanup: {e}"));
+            }
+        }
+        if self.child.is_some() {
+            // A client that cannot start or times out panics: caught, as
+            // this may run while unwinding.
+            let removed =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.remove_all()));
+            match removed {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(e),
+                Err(_) => problems.push("removing the containers panicked".into()),
+            }
+            if let Some(c) = self.child.take() {
+                if let Err(e) = stop(c) {
+                    problems.push(e);
+                }
+            }
+        }
+        self.stop_watch.store(true, Ordering::SeqCst);
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
+        }
+        let leaks = self.leaks();
+        if !leaks.is_empty() {
+            self.force_clean();
+        }
+        problems.extend(leaks);
+        if !problems.is_empty() && !panicking {
+            panic!(
+                "the daemon on {} did not clean up:\n  {}\n--- daemon log ---\n{}",
+                self.root.display(),
+                problems.join("\n  "),
+                self.log()
+            );
+        }
+    }
+}
