@@ -157,7 +157,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         socket: daemon::socket_path(&host)?,
     };
     let rt = images::tokio()?;
-    rt.block_on(async move {
+    let r = rt.block_on(async move {
         use client::images as ci;
         match cli.command {
             Command::Pull {
@@ -190,7 +190,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 unreachable!()
             }
         }
-    })
+    });
+    // A read of our stdin may still block in the runtime's blocking pool;
+    // waiting for it would hang after the container is gone.
+    rt.shutdown_background();
+    r
 }
 
 fn shim(a: ShimArgs) -> i32 {
