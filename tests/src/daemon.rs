@@ -307,6 +307,10 @@ impl Daemon {
         ] {
             c.env_remove(v);
         }
+        // berth's own client finds the daemon the same way (and must not
+        // fall back to its daemonless mode).
+        c.env_remove("BERTH_ROOT");
+        c.env("BERTH_HOST", self.host());
         c.env("DOCKER_HOST", self.host())
             .env("DOCKER_CONFIG", self.dir.path().join("docker"))
             .env("DOCKER_CLI_HINTS", "false");

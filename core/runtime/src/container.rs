@@ -286,37 +286,28 @@ impl Runtime {
             });
         }
         let fifo = Record::dir(&self.root, id).join(EXEC_FIFO);
-        let f = std::fs::OpenOptions::new()
-            .read(true)
+        // The init holds the fifo open read-write and waits for one byte. A
+        // non-blocking open for writing fails with ENXIO when nobody reads:
+        // the init is gone.
+        let f = match std::fs::OpenOptions::new()
+            .write(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&fifo)
-            .map_err(|e| RuntimeError::io("opening the exec fifo", &fifo, e))?;
-        // The init writes one byte once it has opened the fifo.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mut b = [0u8; 1];
-            match nix::unistd::read(&f, &mut b) {
-                Ok(1) => break,
-                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
-                    if !state::process_alive(rec.pid, rec.pid_start) {
-                        let _ = std::fs::remove_file(&fifo);
-                        return Err(RuntimeError::Init {
-                            id: id.into(),
-                            message: "the container's init exited before it could be started"
-                                .into(),
-                        });
-                    }
-                    if Instant::now() > deadline {
-                        return Err(RuntimeError::Init {
-                            id: id.into(),
-                            message: "timed out waiting for the container's init to start".into(),
-                        });
-                    }
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err(e) => return Err(RuntimeError::sys("reading the exec fifo", e)),
+        {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                let _ = std::fs::remove_file(&fifo);
+                return Err(RuntimeError::Init {
+                    id: id.into(),
+                    message: "the container's init exited before it could be started".into(),
+                });
             }
+            Err(e) => return Err(RuntimeError::io("opening the exec fifo", &fifo, e)),
+        };
+        if let Err(e) = nix::unistd::write(&f, b"0") {
+            return Err(RuntimeError::sys("writing the exec fifo", e));
         }
+        drop(f);
         let _ = std::fs::remove_file(&fifo);
         self.poststart(&rec)
     }

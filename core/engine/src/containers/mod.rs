@@ -677,9 +677,16 @@ impl Containers {
         {
             cmd.arg("--size").arg(format!("{h}x{w}"));
         }
+        // The monitor's own complaints (it has no terminal) go to shim.log.
+        let shim_log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cdir.join("shim.log"))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null());
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(shim_log)
             .kill_on_drop(false);
         let mut child = cmd
             .spawn()

@@ -142,6 +142,11 @@ fn setup(args: &Args) -> Result<Io, String> {
         .open("/dev/null")
         .map_err(|e| format!("opening /dev/null: {e}"))?;
     let io_err = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    // Our own stderr (shim.log), kept for after the container has 0, 1, 2.
+    let log = nix::fcntl::fcntl(std::io::stderr(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+        // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor nothing else owns.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .map_err(|e| format!("duplicating stderr: {e}"))?;
     let (in_r, in_w) = if args.stdin {
         let (r, w) = pipe().map_err(|e| io_err("making the stdin pipe", e))?;
         (Some(r), Some(w))
@@ -162,9 +167,9 @@ fn setup(args: &Args) -> Result<Io, String> {
         pid_file: None,
         console_socket: None,
     });
-    for fd in 0..3 {
-        let _ = dup2(null.as_raw_fd(), fd);
-    }
+    let _ = dup2(null.as_raw_fd(), 0);
+    let _ = dup2(null.as_raw_fd(), 1);
+    let _ = dup2(log.as_raw_fd(), 2);
     drop((in_r, out_w, err_w));
     let (rec, pty) = created.map_err(|e| e.to_string())?;
     if let (Some(m), Some((h, w))) = (&pty, args.size) {
@@ -222,7 +227,7 @@ impl Shared {
     fn write_log(&mut self, stream: &str, line: &[u8]) {
         if let Some(w) = &mut self.log {
             if let Err(e) = w.write(stream, &String::from_utf8_lossy(line)) {
-                tracing::warn!("writing the container log: {e}");
+                eprintln!("berth shim: writing the container log: {e}");
             }
         }
     }
@@ -270,7 +275,7 @@ fn finish(args: &Args, mut exit: Exit) {
         exit.oom_killed = st.memory.and_then(|m| m.oom_kills).unwrap_or(0) > 0;
     }
     if let Err(e) = rt.delete(&args.id, true) {
-        tracing::warn!("deleting container {}: {e}", args.id);
+        eprintln!("berth shim: deleting container {}: {e}", args.id);
     }
     let _ = crate::mount::unmount_all(&args.dir.join("rootfs"));
     let _ = std::fs::remove_file(&args.socket);
@@ -288,7 +293,7 @@ async fn run(args: &Args, io: Io) -> Exit {
         listener,
     } = io;
     let log = Writer::open(&log_path(&args.dir, &args.id), args.rotation)
-        .map_err(|e| tracing::warn!("opening the container log: {e}"))
+        .map_err(|e| eprintln!("berth shim: opening the container log: {e}"))
         .ok();
     let shared: SharedRef = std::rc::Rc::new(std::cell::RefCell::new(Shared {
         clients: Vec::new(),
@@ -469,7 +474,10 @@ async fn handle(conn: UnixStream, ctx: Ctx) {
             let rt = berth_runtime::Runtime::new(&ctx.args.runtime_root);
             let reply = match rt.start(&ctx.args.id) {
                 Ok(()) => "ok\n".to_string(),
-                Err(e) => format!("error: {e}\n"),
+                Err(e) => {
+                    eprintln!("berth shim: starting {}: {e}", ctx.args.id);
+                    format!("error: {e}\n")
+                }
             };
             let _ = w.write_all(reply.as_bytes()).await;
         }

@@ -175,18 +175,38 @@ fn init(plan: &mut InitPlan, chan: &Channel) -> R<Infallible> {
     run_steps(&plan.post_pivot, Stage::PostPivotMounts)?;
     // SAFETY: setsid has no memory-safety preconditions.
     unsafe { libc::setsid() };
+    // Open the exec fifo now, as root: once we are the process's user we
+    // are no longer dumpable and /proc/self/fd is closed to us (without
+    // CAP_DAC_OVERRIDE). Read-write never blocks; `start` writes a byte.
+    let fifo = match &plan.exec_fifo {
+        Some(path) => {
+            // SAFETY: path is a valid C string; O_RDWR on a fifo does not block.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Err(fail(Stage::WaitStart, 0));
+            }
+            Some(fd)
+        }
+        None => None,
+    };
     let idx = prepare_process_console(&plan.process, chan, true, plan.console_bind)?;
     chan.send(Msg::Ready).map_err(proto)?;
 
     // Wait for `start`.
-    match &plan.exec_fifo {
-        Some(path) => {
-            // SAFETY: path is a valid C string; open blocks until a reader opens the fifo.
-            let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-            if fd < 0 {
-                return Err(fail(Stage::WaitStart, 0));
+    match fifo {
+        Some(fd) => {
+            let mut b = [0u8; 1];
+            loop {
+                // SAFETY: reading one byte into a valid buffer from our fd.
+                let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+                if n == 1 {
+                    break;
+                }
+                if n < 0 && errno() == libc::EINTR {
+                    continue;
+                }
+                return Err(fail(Stage::WaitStart, 1));
             }
-            let _ = write_all(fd, b"0");
             // SAFETY: fd is ours.
             unsafe { libc::close(fd) };
         }

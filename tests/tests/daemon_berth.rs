@@ -1,0 +1,354 @@
+//! The `berth` command line as a client of `berth daemon` (BERTH_HOST):
+//! docker's verbs and flags end to end — run, logs, exec, interactive
+//! terminals, restart policies across a daemon crash, cp, health checks,
+//! --init, volumes, limits, formats and bad input. Each test has its own
+//! daemon and root; dropping it fails the test if anything was left behind.
+
+use std::time::{Duration, Instant};
+
+use berth_tests::daemon::{Daemon, IMAGE};
+use berth_tests::runtime::target_dir;
+use berth_tests::Output;
+
+fn berth() -> String {
+    target_dir()
+        .join("debug/berth")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `berth ARGS` against the test's daemon.
+#[track_caller]
+fn b(d: &Daemon, args: &[&str]) -> Output {
+    d.docker(&berth(), args)
+}
+
+#[track_caller]
+fn ok(out: Output) -> String {
+    out.assert_ok();
+    out.stdout.trim().to_string()
+}
+
+#[track_caller]
+fn until(what: &str, mut check: impl FnMut() -> (bool, String)) -> String {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (done, seen) = check();
+        if done {
+            return seen;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; last seen: {seen}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn state(d: &Daemon, id: &str, format: &str) -> String {
+    ok(b(d, &["inspect", "-f", format, id]))
+}
+
+#[test]
+fn run_passes_output_exit_codes_and_options() {
+    let d = Daemon::start();
+    let out = b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    out.assert_code(3);
+    assert_eq!(out.stdout.trim(), "out", "{out}");
+    assert!(out.stderr.contains("err"), "{out}");
+    let out = b(
+        &d,
+        &[
+            "run", "--rm", "-e", "A=1", "-w", "/tmp", "-u", "65534", "--hostname", "box", "--read-only",
+            "--tmpfs", "/scratch", "-m", "64m", "--pids-limit", "20", "--cap-drop", "ALL",
+            IMAGE, "sh", "-c",
+            "echo $A $(pwd) $(id -u) $(hostname); touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs; \
+             cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max",
+        ],
+    );
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["1 /tmp 65534 box", "ro", "tmpfs", "67108864", "20"],
+        "{out}"
+    );
+    // A command that is not in the image: docker's 127, and --rm leaves nothing.
+    b(&d, &["run", "--rm", IMAGE, "no-such-command"]).assert_code(127);
+    // stdin reaches the container with -i.
+    let out = d.docker_in(
+        &berth(),
+        &[
+            "run",
+            "--rm",
+            "-i",
+            IMAGE,
+            "sh",
+            "-c",
+            "read x; echo got $x",
+        ],
+        Some(b"hello\n"),
+    );
+    assert_eq!(out.stdout.trim(), "got hello", "{out}");
+    // --init: tini is PID 1 and the command its child.
+    let out = b(
+        &d,
+        &["run", "--rm", "--init", IMAGE, "cat", "/proc/1/cmdline"],
+    );
+    out.assert_ok();
+    assert!(out.stdout.starts_with("/sbin/docker-init"), "{out}");
+    assert_eq!(ok(b(&d, &["ps", "-aq"])), "");
+}
+
+#[test]
+fn detached_logs_exec_stop_and_inspect() {
+    let d = Daemon::start();
+    let id = ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            IMAGE,
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 0' TERM; echo one; echo two; while :; do sleep 0.1; done",
+        ],
+    ));
+    assert_eq!(id.len(), 64, "{id}");
+    until("the log", || {
+        let o = b(&d, &["logs", "web"]);
+        (o.stdout.contains("two"), o.to_string())
+    });
+    let tail = ok(b(&d, &["logs", "--tail", "1", "web"]));
+    assert_eq!(tail, "two");
+    let ts = ok(b(&d, &["logs", "-t", "web"]));
+    assert!(
+        ts.lines()
+            .all(|l| l.len() > 31 && &l[4..5] == "-" && l.contains('Z')),
+        "{ts}"
+    );
+    // exec without a terminal: output, exit code, env, workdir, user.
+    let out = b(
+        &d,
+        &[
+            "exec",
+            "-e",
+            "V=9",
+            "-w",
+            "/etc",
+            "-u",
+            "65534",
+            "web",
+            "sh",
+            "-c",
+            "echo $V $(pwd) $(id -u); exit 4",
+        ],
+    );
+    out.assert_code(4);
+    assert_eq!(out.stdout.trim(), "9 /etc 65534", "{out}");
+    // exec with a terminal of a given size.
+    let out = d.script(
+        &format!(
+            "stty rows 33 cols 101; {} exec -it web sh -c 'tty; stty size'",
+            berth()
+        ),
+        b"",
+    );
+    let text = out.stdout.replace('\r', "");
+    assert!(
+        text.contains("/dev/pts/") && text.contains("33 101"),
+        "{out}"
+    );
+    // ps, formats, top, stats.
+    let ps = ok(b(&d, &["ps", "--format", "{{.Names}} {{.State}}"]));
+    assert_eq!(ps, "web running");
+    let top = ok(b(&d, &["top", "web"]));
+    assert!(top.contains("PID") && top.contains("sleep"), "{top}");
+    let stats = ok(b(&d, &["stats", "--no-stream", "web"]));
+    assert!(
+        stats.contains("MEM USAGE") && stats.contains("web"),
+        "{stats}"
+    );
+    // logs -f follows until the container stops; stop sends its stop signal.
+    let mut follow = d.spawn_docker(&berth(), &["logs", "-f", "web"]);
+    ok(b(&d, &["stop", "web"]));
+    let out = follow.wait();
+    assert!(out.stdout.contains("bye"), "{out}");
+    assert_eq!(
+        state(&d, "web", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
+    // Bad input: unknown names, conflicts, a running container without -f.
+    let out = b(&d, &["logs", "nope"]);
+    assert!(
+        out.code != 0 && out.stderr.contains("No such container: nope"),
+        "{out}"
+    );
+    let out = b(&d, &["run", "-d", "--name", "web", IMAGE, "true"]);
+    assert!(out.stderr.contains("is already in use"), "{out}");
+    ok(b(&d, &["start", "web"]));
+    let out = b(&d, &["rm", "web"]);
+    assert!(
+        out.stderr.contains("cannot remove a running container"),
+        "{out}"
+    );
+    let out = b(&d, &["run", "--rm", "-m", "12q", IMAGE, "true"]);
+    assert!(out.code == 125 && out.stderr.contains("12q"), "{out}");
+    ok(b(&d, &["rm", "-f", "web"]));
+    let out = b(&d, &["exec", "web", "true"]);
+    assert!(out.stderr.contains("No such container"), "{out}");
+}
+
+#[test]
+fn interactive_terminal_run() {
+    let d = Daemon::start();
+    let out = d.script(
+        &format!("stty rows 20 cols 70; {} run -it --rm {IMAGE} sh", berth()),
+        b"stty size; echo marker-$((40+2)); exit 5\n",
+    );
+    let text = out.stdout.replace('\r', "");
+    assert!(
+        text.contains("20 70") && text.contains("marker-42"),
+        "{out}"
+    );
+    assert_eq!(out.code, 5, "{out}");
+    assert_eq!(ok(b(&d, &["ps", "-aq"])), "");
+}
+
+#[test]
+fn restart_policies_survive_a_daemon_crash() {
+    let mut d = Daemon::start();
+    let id = ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--restart",
+            "on-failure:2",
+            IMAGE,
+            "sh",
+            "-c",
+            "exit 1",
+        ],
+    ));
+    until("two restarts", || {
+        let s = state(&d, &id, "{{.RestartCount}} {{.State.Status}}");
+        (s == "2 exited", s)
+    });
+    // `always`: exits while the daemon is dead, and runs again after it restarts.
+    let a = ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--restart",
+            "always",
+            IMAGE,
+            "sh",
+            "-c",
+            "sleep 2; exit 1",
+        ],
+    ));
+    let keep = ok(b(&d, &["run", "-d", IMAGE, "sleep", "1000"]));
+    d.kill9();
+    std::thread::sleep(Duration::from_secs(3));
+    d.restart();
+    until("the always container running again", || {
+        let s = state(&d, &a, "{{.State.Status}} {{.RestartCount}}");
+        (s.starts_with("running") && !s.ends_with(" 0"), s)
+    });
+    // The plain container kept running across the crash and is still ours.
+    assert_eq!(state(&d, &keep, "{{.State.Status}}"), "running");
+    assert_eq!(ok(b(&d, &["exec", &keep, "echo", "alive"])), "alive");
+    ok(b(&d, &["stop", "-t", "1", &keep]));
+    ok(b(&d, &["rm", "-f", &a, &keep, &id]));
+}
+
+#[test]
+fn cp_volumes_and_health() {
+    let d = Daemon::start();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in.txt"), "from-host\n").unwrap();
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c",
+            "-v",
+            "vol1:/data",
+            "--health-cmd",
+            "test -e /tmp/ok",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "1",
+            IMAGE,
+            "sleep",
+            "1000",
+        ],
+    ));
+    until("unhealthy", || {
+        let s = ok(b(&d, &["ps", "--format", "{{.Status}}"]));
+        (s.contains("(unhealthy)"), s)
+    });
+    let src = host.path().join("in.txt");
+    ok(b(&d, &["cp", &src.to_string_lossy(), "c:/tmp/ok"]));
+    until("healthy", || {
+        let s = state(&d, "c", "{{.State.Health.Status}}");
+        (s == "healthy", s)
+    });
+    assert_eq!(ok(b(&d, &["exec", "c", "cat", "/tmp/ok"])), "from-host");
+    ok(b(
+        &d,
+        &[
+            "exec",
+            "c",
+            "sh",
+            "-c",
+            "mkdir -p /tmp/d && echo deep > /tmp/d/f && echo kept > /data/v",
+        ],
+    ));
+    let back = host.path().join("back");
+    ok(b(&d, &["cp", "c:/tmp/d", &back.to_string_lossy()]));
+    assert_eq!(std::fs::read_to_string(back.join("f")).unwrap(), "deep\n");
+    // A symlink to an absolute path resolves inside the container: copying
+    // through it writes the container's /etc, never the host's.
+    ok(b(&d, &["exec", "c", "ln", "-s", "/etc", "/tmp/etclink"]));
+    let marker = host.path().join("berth-cp-marker");
+    std::fs::write(&marker, "m\n").unwrap();
+    ok(b(&d, &["cp", &marker.to_string_lossy(), "c:/tmp/etclink/"]));
+    assert_eq!(
+        ok(b(&d, &["exec", "c", "cat", "/etc/berth-cp-marker"])),
+        "m"
+    );
+    assert!(
+        !std::path::Path::new("/etc/berth-cp-marker").exists(),
+        "cp wrote through a symlink onto the host"
+    );
+    ok(b(&d, &["rm", "-f", "c"]));
+    // The named volume outlives the container and is in use by the next one.
+    assert_eq!(
+        ok(b(
+            &d,
+            &["run", "--rm", "-v", "vol1:/data", IMAGE, "cat", "/data/v"]
+        )),
+        "kept"
+    );
+    assert!(ok(b(&d, &["volume", "ls", "-q"])).contains("vol1"));
+    ok(b(&d, &["volume", "rm", "vol1"]));
+    let out = b(&d, &["volume", "inspect", "vol1"]);
+    assert!(out.stderr.contains("No such volume"), "{out}");
+}
