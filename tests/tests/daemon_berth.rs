@@ -181,7 +181,7 @@ fn detached_logs_exec_stop_and_inspect() {
         "{stats}"
     );
     // logs -f follows until the container stops; stop sends its stop signal.
-    let mut follow = d.spawn_docker(&berth(), &["logs", "-f", "web"]);
+    let follow = d.spawn_docker(&berth(), &["logs", "-f", "web"]);
     ok(b(&d, &["stop", "web"]));
     let out = follow.wait();
     assert!(out.stdout.contains("bye"), "{out}");
