@@ -352,3 +352,32 @@ fn cp_volumes_and_health() {
     let out = b(&d, &["volume", "inspect", "vol1"]);
     assert!(out.stderr.contains("No such volume"), "{out}");
 }
+
+#[test]
+fn sigkill_at_any_moment_leaves_nothing_after_a_restart() {
+    let mut d = Daemon::start();
+    for round in 0..3u64 {
+        // Clients create and start containers while the daemon dies under them.
+        let clients: Vec<_> = (0..8)
+            .map(|_| d.spawn_docker(&berth(), &["run", "-d", IMAGE, "sleep", "1000"]))
+            .collect();
+        std::thread::sleep(Duration::from_millis(100 + round * 150));
+        d.kill9();
+        for c in clients {
+            let _ = c.wait();
+        }
+        d.restart();
+        // What the records say is true: every container listed can be
+        // inspected and removed, and then nothing of any is left.
+        let ids = ok(b(&d, &["ps", "-aq"]));
+        for id in ids.lines() {
+            let s = state(&d, id, "{{.State.Status}}");
+            assert!(["running", "created", "exited"].contains(&s.as_str()), "{id}: {s}");
+            ok(b(&d, &["rm", "-f", id]));
+        }
+        until("nothing left after the crash", || {
+            let l = d.leaks();
+            (l.is_empty(), format!("{l:?}"))
+        });
+    }
+}
