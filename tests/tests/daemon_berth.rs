@@ -372,7 +372,10 @@ fn sigkill_at_any_moment_leaves_nothing_after_a_restart() {
         let ids = ok(b(&d, &["ps", "-aq"]));
         for id in ids.lines() {
             let s = state(&d, id, "{{.State.Status}}");
-            assert!(["running", "created", "exited"].contains(&s.as_str()), "{id}: {s}");
+            assert!(
+                ["running", "created", "exited"].contains(&s.as_str()),
+                "{id}: {s}"
+            );
             ok(b(&d, &["rm", "-f", id]));
         }
         until("nothing left after the crash", || {
@@ -380,4 +383,53 @@ fn sigkill_at_any_moment_leaves_nothing_after_a_restart() {
             (l.is_empty(), format!("{l:?}"))
         });
     }
+}
+
+#[test]
+fn logs_rotate_by_size() {
+    let d = Daemon::start();
+    let id = ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--log-opt",
+            "max-size=2k",
+            "--log-opt",
+            "max-file=3",
+            IMAGE,
+            "sh",
+            "-c",
+            "for i in $(seq 1 400); do echo line-$i; done",
+        ],
+    ));
+    ok(b(&d, &["wait", &id]));
+    let dir = d.root().join("containers").join(&id);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("-json.log"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        3,
+        "live file plus max-file - 1 rotated ones: {files:?}"
+    );
+    for f in &files {
+        let len = std::fs::metadata(dir.join(f)).unwrap().len();
+        assert!(len <= 2048, "{f} is {len} bytes");
+    }
+    // What is kept is the newest lines, in order, ending with the last.
+    let logs = ok(b(&d, &["logs", &id]));
+    let n: Vec<u32> = logs.lines().map(|l| l[5..].parse().unwrap()).collect();
+    assert_eq!(n.last(), Some(&400));
+    assert!(n.windows(2).all(|w| w[1] == w[0] + 1) && n[0] > 1, "{logs}");
+    let out = b(
+        &d,
+        &["run", "--rm", "--log-opt", "max-size=12q", IMAGE, "true"],
+    );
+    assert!(out.code != 0 && out.stderr.contains("12q"), "{out}");
+    ok(b(&d, &["rm", &id]));
 }

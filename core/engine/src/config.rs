@@ -35,6 +35,10 @@ pub struct Config {
     pub plugin: BTreeMap<String, PluginConfig>,
     #[serde(default)]
     pub registry: BTreeMap<String, RegistryConfig>,
+    /// Container log defaults (docker's `log-opts`): `max-size`, `max-file`;
+    /// a container's own `--log-opt` wins.
+    #[serde(default)]
+    pub logs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +136,8 @@ impl Config {
                 ));
             }
         }
+        crate::containers::logs::Rotation::from_opts("json-file", &self.logs)
+            .map_err(|e| format!("[logs]: {e}"))?;
         for r in self.registry.values() {
             for m in &r.mirrors {
                 mirror_authority(m).map_err(|e| match e {

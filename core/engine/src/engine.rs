@@ -606,6 +606,11 @@ impl Engine {
         &self.storage
     }
 
+    /// The configuration (`berth.toml`).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// berth's state root (`--root`).
     pub fn root(&self) -> &Path {
         &self.root

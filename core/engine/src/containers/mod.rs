@@ -433,6 +433,13 @@ impl Containers {
         shim::log_path(&self.cdir(id), id)
     }
 
+    /// A container's log options over berth.toml's `[logs]` defaults.
+    fn log_opts(&self, rec: &Record) -> std::collections::BTreeMap<String, String> {
+        let mut o = self.engine.config().logs.clone();
+        o.extend(rec.host_config.log_config.config.clone());
+        o
+    }
+
     /// Checks a create request without making anything.
     fn validate(&self, req: &CreateRequest) -> Result<Restart> {
         let h = &req.host_config;
@@ -442,7 +449,9 @@ impl Containers {
                 "conflicting options: cannot specify both --restart and --rm".into(),
             ));
         }
-        logs::Rotation::from_opts(&h.log_config.kind, &h.log_config.config).map_err(invalid)?;
+        let mut opts = self.engine.config().logs.clone();
+        opts.extend(h.log_config.config.clone());
+        logs::Rotation::from_opts(&h.log_config.kind, &opts).map_err(invalid)?;
         crate::bundle::check_host(h).map_err(|e| invalid(e.to_string()))?;
         Ok(policy)
     }
@@ -645,11 +654,9 @@ impl Containers {
         })
         .map_err(undo)?;
         write_json(&cdir.join("config.json"), &spec).map_err(undo)?;
-        let rotation = logs::Rotation::from_opts(
-            &rec.host_config.log_config.kind,
-            &rec.host_config.log_config.config,
-        )
-        .map_err(|r| undo(invalid(r)))?;
+        let rotation =
+            logs::Rotation::from_opts(&rec.host_config.log_config.kind, &self.log_opts(&rec))
+                .map_err(|r| undo(invalid(r)))?;
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("shim")
             .arg("--runtime-root")
