@@ -433,3 +433,42 @@ fn logs_rotate_by_size() {
     assert!(out.code != 0 && out.stderr.contains("12q"), "{out}");
     ok(b(&d, &["rm", &id]));
 }
+
+/// Runs `berth ARGS` under `script` (a pty), typing `input` only after a
+/// pause: the client must have put the terminal in raw mode first (in cooked
+/// mode the tty itself would take ctrl-q as flow control).
+fn typed(d: &Daemon, args: &str, input: &[&str]) -> Output {
+    let mut c = std::process::Command::new("bash");
+    d.client_env(&mut c);
+    c.args([
+        "-c",
+        &format!(
+            "(sleep 2; {} sleep 1) | script -qec '{} {args}' /dev/null",
+            input
+                .iter()
+                .map(|i| format!("printf '{i}'; sleep 1;"))
+                .collect::<String>(),
+            berth()
+        ),
+    ]);
+    berth_tests::cmd::run(c, None, Duration::from_secs(60))
+}
+
+#[test]
+fn detach_keys_leave_the_container_running() {
+    let d = Daemon::start();
+    // ctrl-p ctrl-q: the client detaches with 0, the shell runs on.
+    let out = typed(
+        &d,
+        &format!("run -it --name det {IMAGE} sh"),
+        &["echo before\\n", "\\020\\021"],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("before"), "{out}");
+    assert_eq!(state(&d, "det", "{{.State.Status}}"), "running");
+    assert_eq!(
+        ok(b(&d, &["exec", "det", "echo", "still-here"])),
+        "still-here"
+    );
+    ok(b(&d, &["rm", "-f", "det"]));
+}

@@ -31,7 +31,7 @@ pub(crate) struct Shared {
     pub learned: Arc<Mutex<Learned>>,
     pub root: Arc<Root>,
     pub info: Arc<PluginInfo>,
-    pub _ticker: Arc<Ticker>,
+    pub ticker: Arc<Ticker>,
 }
 
 /// A resource in a call's table that the host lent the guest for the call.
@@ -153,6 +153,7 @@ impl Shared {
         lent: Option<Lent>,
         f: impl AsyncFnOnce(&mut Store<State>) -> wasmtime::Result<Result<T, WitError>>,
     ) -> Result<T, HostError> {
+        let _busy = self.ticker.busy();
         let out = tokio::time::timeout(self.grants.timeout, f(&mut store)).await;
         if let Some(l) = lent {
             (l.remove)(&mut store.data_mut().table, l.rep);

@@ -25,15 +25,39 @@ use crate::state::State;
 use crate::storage::StoragePlugin;
 use crate::version;
 
-/// Stops the epoch ticker when the last user of the engine is gone.
+/// The epoch ticker: it ticks only while a call runs (an idle daemon is not
+/// woken a hundred times a second), and stops when the last user of the
+/// engine is gone.
 #[derive(Debug)]
 pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
+    active: Arc<std::sync::atomic::AtomicUsize>,
+    thread: std::thread::Thread,
+}
+
+/// Keeps the ticker ticking while a call runs.
+#[derive(Debug)]
+pub(crate) struct Busy(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Ticker {
+    pub(crate) fn busy(&self) -> Busy {
+        if self.active.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.thread.unpark();
+        }
+        Busy(self.active.clone())
+    }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.thread.unpark();
     }
 }
 
@@ -148,11 +172,17 @@ impl PluginHost {
             .map_err(|e| load_err(format!("cannot create {}: {e}", cfg.cache_dir.display())))?;
 
         let stop = Arc::new(AtomicBool::new(false));
-        let (e, s, tick) = (engine.clone(), stop.clone(), cfg.tick);
-        std::thread::Builder::new()
+        let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (e, s, a, tick) = (engine.clone(), stop.clone(), active.clone(), cfg.tick);
+        let handle = std::thread::Builder::new()
             .name("berth-epoch".into())
             .spawn(move || {
                 while !s.load(Ordering::Relaxed) {
+                    if a.load(Ordering::SeqCst) == 0 {
+                        // An unpark before this park makes it return at once.
+                        std::thread::park();
+                        continue;
+                    }
                     std::thread::sleep(tick);
                     e.increment_epoch();
                 }
@@ -161,7 +191,11 @@ impl PluginHost {
         Ok(PluginHost {
             engine,
             cfg: Arc::new(cfg),
-            ticker: Arc::new(Ticker { stop }),
+            ticker: Arc::new(Ticker {
+                stop,
+                active,
+                thread: handle.thread().clone(),
+            }),
         })
     }
 
@@ -263,7 +297,7 @@ impl PluginHost {
             learned: Arc::new(Mutex::new(Default::default())),
             root: Arc::new(root),
             info: Arc::new(info),
-            _ticker: self.ticker.clone(),
+            ticker: self.ticker.clone(),
         };
         Ok((shared, component))
     }

@@ -15,21 +15,39 @@ use super::http::{enc, next_chunk, Client, DaemonError};
 
 /// Copies a hijacked stream to our stdout/stderr (demultiplexing docker's
 /// frames unless `tty`) and our stdin to it; returns when the output ends.
-pub async fn pump<S>(io: S, tty: bool, stdin: bool) -> Result<()>
+/// With `keys` (the detach sequence), typing it ends the stream (the daemon
+/// stops the attach) and `pump` returns true: the container runs on.
+pub async fn pump<S>(io: S, tty: bool, stdin: bool, keys: Option<Vec<u8>>) -> Result<bool>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut r, mut w) = tokio::io::split(io);
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = detached.clone();
     let input = tokio::spawn(async move {
         if !stdin {
             return;
         }
         let mut inp = tokio::io::stdin();
         let mut buf = vec![0u8; 16 << 10];
+        let mut matched = 0usize;
         loop {
             match inp.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    if let Some(k) = keys.as_deref().filter(|k| !k.is_empty()) {
+                        for &b in &buf[..n] {
+                            matched = if b == k[matched] {
+                                matched + 1
+                            } else {
+                                usize::from(b == k[0])
+                            };
+                            if matched == k.len() {
+                                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                                matched = 0;
+                            }
+                        }
+                    }
                     if w.write_all(&buf[..n]).await.is_err() {
                         return;
                     }
@@ -72,7 +90,14 @@ where
         }
     }
     input.abort();
-    Ok(())
+    Ok(detached.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// The detach sequence a client watches for (docker's default ctrl-p,ctrl-q).
+fn detach_sequence(keys: Option<&str>) -> Result<Vec<u8>> {
+    Ok(berth_engine::containers::stream::parse_detach_keys(
+        keys.unwrap_or(""),
+    )?)
 }
 
 /// Creates a container; pulls the image first when the daemon has none.
@@ -234,10 +259,20 @@ pub async fn run(
         .tty
         .then(|| watch_size(c, format!("/containers/{id}/resize")));
     let proxy = (!a.tty).then(|| proxy_signals(c, &id));
-    pump(io, a.tty, a.interactive).await?;
+    let keys = a
+        .interactive
+        .then(|| detach_sequence(detach_keys))
+        .transpose()?;
+    let detached = pump(io, a.tty, a.interactive, keys).await?;
     drop(raw);
     if let Some(r) = resize {
         r.abort();
+    }
+    if detached {
+        if let Some(p) = proxy {
+            p.abort();
+        }
+        return Ok(0);
     }
     let mut body = Vec::new();
     while let Some(chunk) = next_chunk(&mut wait).await {
@@ -283,8 +318,12 @@ pub async fn start(c: &Client, ids: &[String], attach: bool, interactive: bool) 
         };
         c.call(Method::POST, &format!("/containers/{full}/start"), None)
             .await?;
-        pump(io, tty, interactive).await?;
+        let keys = interactive.then(|| detach_sequence(None)).transpose()?;
+        let detached = pump(io, tty, interactive, keys).await?;
         drop(raw);
+        if detached {
+            return Ok(0);
+        }
         let mut body = Vec::new();
         while let Some(chunk) = next_chunk(&mut wait).await {
             body.extend_from_slice(&chunk?);
@@ -694,7 +733,7 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32> {
         None
     };
     let resize = a.tty.then(|| watch_size(c, format!("/exec/{eid}/resize")));
-    pump(io, a.tty, a.interactive).await?;
+    pump(io, a.tty, a.interactive, None).await?;
     drop(raw);
     if let Some(r) = resize {
         r.abort();

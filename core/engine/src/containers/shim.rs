@@ -201,6 +201,8 @@ type Frame = (u8, Vec<u8>);
 
 struct Shared {
     clients: Vec<mpsc::UnboundedSender<Frame>>,
+    /// Attach writers still sending their last frames.
+    writing: usize,
     log: Option<Writer>,
     partial: [Vec<u8>; 2],
 }
@@ -299,6 +301,7 @@ async fn run(args: &Args, io: Io) -> Exit {
         clients: Vec::new(),
         log,
         partial: [Vec::new(), Vec::new()],
+        writing: 0,
     }));
     let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
         Ok(s) => s,
@@ -388,8 +391,12 @@ async fn run(args: &Args, io: Io) -> Exit {
         // Closing the senders ends each client's writer after its last frame.
         s.clients.clear();
     }
-    // Give attached clients a moment to receive the last output.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Attached clients get their last output before the exit is recorded
+    // (a waiting `docker run` reads the status right after its stream ends).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while shared.borrow().writing > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     Exit {
         exit_code: code,
         ..Default::default()
@@ -511,8 +518,18 @@ async fn handle(conn: UnixStream, ctx: Ctx) {
         } => {
             let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
             ctx.shared.borrow_mut().clients.push(tx);
+            ctx.shared.borrow_mut().writing += 1;
             let _ = w.write_all(b"ok\n").await;
+            let shared = ctx.shared.clone();
             let writer = tokio::task::spawn_local(async move {
+                // Counted down however the writer ends.
+                struct Done(SharedRef);
+                impl Drop for Done {
+                    fn drop(&mut self) {
+                        self.0.borrow_mut().writing -= 1;
+                    }
+                }
+                let _done = Done(shared);
                 while let Some((stream, data)) = rx.recv().await {
                     if (stream == 1 && !stdout) || (stream == 2 && !stderr) {
                         continue;
