@@ -51,7 +51,7 @@ pub fn clients() -> [(&'static str, &'static str); 2] {
 }
 
 /// The busybox OCI layout, built once per test process and removed at exit.
-fn layout() -> &'static Path {
+pub fn layout() -> &'static Path {
     static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
     LAYOUT
         .get_or_init(|| {

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::daemon::{Daemon, IMAGE};
+use berth_tests::daemon::{Daemon, DOCKER_CURRENT as DOCKER, IMAGE};
 use berth_tests::runtime::target_dir;
 use berth_tests::Output;
 
@@ -471,4 +471,136 @@ fn detach_keys_leave_the_container_running() {
         "still-here"
     );
     ok(b(&d, &["rm", "-f", "det"]));
+}
+
+#[test]
+fn image_commands_go_through_the_daemon() {
+    let d = Daemon::start();
+    let reg = berth_tests::registry::Registry::start();
+    reg.push_layout(
+        &berth_tests::daemon::layout().join("oci"),
+        "latest",
+        "lib/bb",
+        None,
+    );
+    let name = format!("{}/lib/bb:latest", reg.addr);
+    // Events: a listener started now sees what follows.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 20;
+    let events = d.spawn_docker(
+        "/usr/bin/curl",
+        &[
+            "-sS",
+            "--unix-socket",
+            &d.socket().to_string_lossy(),
+            &format!("http://berth/v1.41/events?until={until}"),
+        ],
+    );
+    let out = ok(b(&d, &["pull", &name]));
+    assert!(
+        out.contains("Downloaded newer image") && out.ends_with(&name),
+        "{out}"
+    );
+    let again = ok(b(&d, &["pull", &name]));
+    assert!(again.contains("Image is up to date"), "{again}");
+    ok(b(&d, &["tag", &name, "mine:v1"]));
+    let images = ok(b(&d, &["images"]));
+    assert!(
+        images.contains("mine") && images.contains("lib/bb"),
+        "{images}"
+    );
+    let inspect = ok(b(&d, &["image", "inspect", "mine:v1"]));
+    assert!(
+        inspect.contains("mine:v1") && inspect.contains("\"RootFS\""),
+        "{inspect}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("mine.tar");
+    ok(b(&d, &["save", "-o", &tar.to_string_lossy(), "mine:v1"]));
+    let rmi = ok(b(&d, &["rmi", "mine:v1", &name]));
+    // Untagged only: busybox:latest (the same image) still names its content.
+    assert!(
+        rmi.contains("Untagged: mine:v1") && rmi.contains("lib/bb:latest"),
+        "{rmi}"
+    );
+    let out = b(&d, &["run", "--rm", "mine:v1", "true"]);
+    assert!(out.code != 0, "{out}");
+    let loaded = ok(b(&d, &["load", "-i", &tar.to_string_lossy()]));
+    assert!(loaded.contains("Loaded image: mine:v1"), "{loaded}");
+    assert_eq!(
+        ok(b(&d, &["run", "--rm", "mine:v1", "echo", "from-loaded"])),
+        "from-loaded"
+    );
+    // The run above made and removed a container: the listener saw it.
+    let ev = events.wait();
+    for action in [
+        "\"Action\":\"create\"",
+        "\"Action\":\"start\"",
+        "\"Action\":\"die\"",
+        "\"Action\":\"destroy\"",
+        "\"Type\":\"image\"",
+    ] {
+        assert!(ev.stdout.contains(action), "no {action} in {ev}");
+    }
+    // -p is checked (docker's rules), and refused until berth has networking.
+    let out = b(&d, &["run", "--rm", "-p", "70000:80", IMAGE, "true"]);
+    assert!(out.code == 125 && out.stderr.contains("70000"), "{out}");
+    let out = b(&d, &["run", "--rm", "-p", "8080:80", IMAGE, "true"]);
+    assert!(
+        out.code == 125 && out.stderr.contains("networking"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_tcp_listener_only_when_configured() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("d.sock");
+    let mut daemon = std::process::Command::new(berth())
+        .args(["daemon", "--root"])
+        .arg(dir.path().join("root"))
+        .args(["--config", "/nonexistent", "-H"])
+        .arg(format!("unix://{}", sock.display()))
+        .args(["-H", &format!("tcp://127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let seen = until("the TCP listener", || {
+        let o = std::process::Command::new(berth())
+            .env_remove("BERTH_ROOT")
+            .args(["-H", &host, "ps"])
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    });
+    assert!(seen.contains("CONTAINER ID"), "{seen}");
+    let v = std::process::Command::new(DOCKER)
+        .env("DOCKER_HOST", &host)
+        .env("DOCKER_CONFIG", dir.path())
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "1.50");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = daemon.wait().unwrap();
+    assert!(st.success(), "{st}");
+    assert!(!sock.exists(), "the socket was left behind");
+    // Stopped: the TCP port is closed too.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }

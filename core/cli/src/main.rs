@@ -153,9 +153,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         .host
         .clone()
         .unwrap_or_else(|| client::DEFAULT_HOST.to_string());
-    let c = client::Client {
-        socket: daemon::socket_path(&host)?,
-    };
+    let c = client::Client::from_host(&host)?;
     let rt = images::tokio()?;
     let r = rt.block_on(async move {
         use client::images as ci;

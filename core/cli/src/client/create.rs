@@ -132,6 +132,12 @@ pub struct ContainerArgs {
     /// Set the platform if the server is multi-platform capable.
     #[arg(long)]
     pub platform: Option<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]).
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -288,8 +294,53 @@ fn ulimit(s: &str) -> Result<Ulimit> {
     })
 }
 
+fn port(p: &str, what: &str, spec: &str) -> Result<u16> {
+    match p.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        _ => bail!("invalid {what} {p:?} in --publish {spec:?}: ports are 1-65535"),
+    }
+}
+
+/// Checks `-p` as docker's client does: `[IP:][HOSTPORT:]CONTAINERPORT[/PROTO]`.
+pub fn check_publish(spec: &str) -> Result<()> {
+    let (ports, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        bail!("invalid protocol {proto:?} in --publish {spec:?}: tcp, udp or sctp");
+    }
+    let parts: Vec<&str> = ports.rsplitn(3, ':').collect();
+    let range = |r: &str, what: &str| -> Result<()> {
+        match r.split_once('-') {
+            Some((a, b)) => {
+                if port(a, what, spec)? > port(b, what, spec)? {
+                    bail!("invalid {what} range {r:?} in --publish {spec:?}");
+                }
+                Ok(())
+            }
+            None => port(r, what, spec).map(|_| ()),
+        }
+    };
+    match parts.as_slice() {
+        [c] => range(c, "container port"),
+        [c, h] | [c, h, _] => {
+            range(c, "container port")?;
+            if h.is_empty() {
+                Ok(())
+            } else {
+                range(h, "host port")
+            }
+        }
+        _ => bail!("invalid --publish {spec:?}"),
+    }
+}
+
 /// Builds the create request (the flags are checked here as docker's client does).
 pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<CreateRequest> {
+    for p in &a.publish {
+        check_publish(p)?;
+    }
+    if !a.publish.is_empty() || a.publish_all {
+        bail!("publishing ports (-p/-P) comes with berth's networking, which is not there yet: only --network none or host for now");
+    }
     let mut tmpfs = BTreeMap::new();
     for t in &a.tmpfs {
         let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
@@ -420,6 +471,23 @@ pub fn terminal_size() -> (u16, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publish_specs() {
+        assert!(check_publish("8080:80").is_ok());
+        assert!(check_publish("127.0.0.1:8080:80/udp").is_ok());
+        assert!(check_publish("80").is_ok());
+        assert!(check_publish("8000-8010:80").is_ok());
+        assert!(check_publish("70000:80")
+            .unwrap_err()
+            .to_string()
+            .contains("70000"));
+        assert!(check_publish("80/icmp")
+            .unwrap_err()
+            .to_string()
+            .contains("icmp"));
+        assert!(check_publish("0:80").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -11,10 +11,27 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-/// A connection target: the daemon's unix socket.
+/// A connection target: the daemon's unix socket, or `tcp://HOST:PORT`.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub socket: PathBuf,
+    pub tcp: Option<String>,
+}
+
+impl Client {
+    /// From docker's `-H` forms: `unix:///path`, `/path`, `tcp://host:port`.
+    pub fn from_host(host: &str) -> Result<Client> {
+        if let Some(a) = host.strip_prefix("tcp://") {
+            return Ok(Client {
+                socket: PathBuf::new(),
+                tcp: Some(a.to_string()),
+            });
+        }
+        Ok(Client {
+            socket: crate::daemon::socket_path(host)?,
+            tcp: None,
+        })
+    }
 }
 
 /// An error answer from the daemon.
@@ -34,20 +51,41 @@ impl std::error::Error for DaemonError {}
 
 impl Client {
     async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .with_context(|| {
-                format!(
-                    "Cannot connect to the berth daemon at unix://{}. Is the daemon running?",
-                    self.socket.display()
-                )
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("talking to the berth daemon")?;
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
+        let cannot = || match &self.tcp {
+            Some(a) => {
+                format!("Cannot connect to the berth daemon at tcp://{a}. Is the daemon running?")
+            }
+            None => format!(
+                "Cannot connect to the berth daemon at unix://{}. Is the daemon running?",
+                self.socket.display()
+            ),
+        };
+        let mut sender = match &self.tcp {
+            Some(a) => {
+                let stream = tokio::net::TcpStream::connect(a)
+                    .await
+                    .with_context(cannot)?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .context("talking to the berth daemon")?;
+                tokio::spawn(async move {
+                    let _ = conn.with_upgrades().await;
+                });
+                sender
+            }
+            None => {
+                let stream = tokio::net::UnixStream::connect(&self.socket)
+                    .await
+                    .with_context(cannot)?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .context("talking to the berth daemon")?;
+                tokio::spawn(async move {
+                    let _ = conn.with_upgrades().await;
+                });
+                sender
+            }
+        };
         sender
             .send_request(req)
             .await

@@ -35,7 +35,8 @@ pub struct DaemonArgs {
     /// The configuration file (plugins and their grants, registries).
     #[arg(long, default_value = "/etc/berth/berth.toml", env = "BERTH_CONFIG")]
     pub config: PathBuf,
-    /// Where to listen: unix://PATH (repeatable).
+    /// Where to listen: unix://PATH, or tcp://HOST:PORT (no TLS: anyone who
+    /// reaches it is root on this machine, as with docker). Repeatable.
     #[arg(
         short = 'H',
         long = "host",
@@ -143,7 +144,23 @@ pub fn socket_path(host: &str) -> Result<PathBuf> {
     if host.starts_with('/') {
         return Ok(PathBuf::from(host));
     }
-    bail!("unsupported host {host:?}: berth listens on unix sockets (unix:///path)")
+    bail!("unsupported host {host:?}: berth's client talks to unix sockets (unix:///path)")
+}
+
+/// Where the daemon listens: a unix socket, or TCP when configured.
+enum Listen {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+fn listen_addr(host: &str) -> Result<Listen> {
+    if let Some(a) = host.strip_prefix("tcp://") {
+        if a.is_empty() {
+            bail!("invalid host {host:?}: tcp://HOST:PORT");
+        }
+        return Ok(Listen::Tcp(a.to_string()));
+    }
+    socket_path(host).map(Listen::Unix)
 }
 
 /// Binds a unix socket: mode 0660, owner root; a stale socket (nobody
@@ -196,11 +213,18 @@ pub fn main(a: DaemonArgs) -> Result<i32> {
 async fn serve(a: DaemonArgs) -> Result<()> {
     use axum::ServiceExt as _;
     use tower::Layer as _;
-    let paths: Vec<PathBuf> = a
+    let listens: Vec<Listen> = a
         .hosts
         .iter()
-        .map(|h| socket_path(h))
+        .map(|h| listen_addr(h))
         .collect::<Result<_>>()?;
+    let paths: Vec<PathBuf> = listens
+        .iter()
+        .filter_map(|l| match l {
+            Listen::Unix(p) => Some(p.clone()),
+            Listen::Tcp(_) => None,
+        })
+        .collect();
     let engine = Arc::new(
         Engine::open(&a.root, &a.config, crate::images::builtins())
             .with_context(|| format!("opening berth's state in {}", a.root.display()))?,
@@ -232,6 +256,22 @@ async fn serve(a: DaemonArgs) -> Result<()> {
                 .await
         }));
         tracing::info!("berth daemon listening on unix://{}", p.display());
+    }
+    for l in &listens {
+        let Listen::Tcp(addr) = l else { continue };
+        let t = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on tcp://{addr}"))?;
+        tracing::warn!("berth daemon listening on tcp://{addr} without TLS: whoever reaches it controls this machine");
+        let svc = app.clone().into_make_service();
+        let mut rx = stop_rx.clone();
+        servers.push(tokio::spawn(async move {
+            axum::serve(t, svc)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+        }));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
