@@ -351,6 +351,25 @@ fn cp_volumes_and_health() {
     ok(b(&d, &["volume", "rm", "vol1"]));
     let out = b(&d, &["volume", "inspect", "vol1"]);
     assert!(out.stderr.contains("No such volume"), "{out}");
+    // prune removes what no container uses.
+    ok(b(&d, &["volume", "create", "idle"]));
+    ok(b(
+        &d,
+        &[
+            "run", "-d", "--name", "user", "-v", "busy:/b", IMAGE, "sleep", "1000",
+        ],
+    ));
+    let pruned = ok(b(&d, &["volume", "prune", "-f"]));
+    assert!(
+        pruned.contains("idle") && !pruned.contains("busy"),
+        "{pruned}"
+    );
+    let left = ok(b(&d, &["volume", "ls", "-q"]));
+    assert_eq!(left, "busy");
+    let out = b(&d, &["volume", "rm", "busy"]);
+    assert!(out.stderr.contains("in use"), "{out}");
+    ok(b(&d, &["rm", "-f", "user"]));
+    ok(b(&d, &["volume", "rm", "busy"]));
 }
 
 #[test]
