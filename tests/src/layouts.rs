@@ -372,3 +372,36 @@ pub fn push_raw(registry: &str, layout: &Path, tag: &str, repo: &str) {
         String::from_utf8_lossy(&body)
     );
 }
+
+/// Rewrites the config of image `tag` in `layout` with `edit` (new config
+/// and manifest blobs; the index points at the new manifest).
+pub fn edit_config(layout: &Path, tag: &str, edit: impl FnOnce(&mut Value)) {
+    let index_path = layout.join("index.json");
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(&index_path).expect("read index.json"))
+            .expect("index JSON");
+    let blob =
+        |d: &str| std::fs::read(layout.join("blobs/sha256").join(&d[7..])).expect("read blob");
+    let entries = index["manifests"].as_array_mut().expect("manifests");
+    let entry = entries
+        .iter_mut()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .expect("the tag in index.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&blob(entry["digest"].as_str().expect("digest")))
+            .expect("manifest JSON");
+    let mut config: Value = serde_json::from_slice(&blob(
+        manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest"),
+    ))
+    .expect("config JSON");
+    edit(&mut config);
+    let config = config.to_string();
+    manifest["config"]["digest"] = json!(put_blob(layout, config.as_bytes()));
+    manifest["config"]["size"] = json!(config.len());
+    let manifest = manifest.to_string();
+    entry["digest"] = json!(put_blob(layout, manifest.as_bytes()));
+    entry["size"] = json!(manifest.len());
+    std::fs::write(&index_path, index.to_string()).expect("write index.json");
+}

@@ -623,3 +623,71 @@ fn a_tcp_listener_only_when_configured() {
     // Stopped: the TCP port is closed too.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[test]
+fn an_image_healthcheck_runs_without_flags() {
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    berth_tests::cmd::host(
+        "cp",
+        &[
+            "-a",
+            &berth_tests::daemon::layout().join("oci").to_string_lossy(),
+            &layout.to_string_lossy(),
+        ],
+    );
+    berth_tests::layouts::edit_config(&layout, "latest", |c| {
+        c["config"]["Healthcheck"] = serde_json::json!({
+            "Test": ["CMD-SHELL", "test -e /tmp/ok"],
+            "Interval": 200_000_000u64,
+            "Retries": 1,
+        });
+    });
+    let tar = dir.path().join("hc.tar");
+    berth_tests::cmd::host(
+        "tar",
+        &[
+            "-C",
+            &layout.to_string_lossy(),
+            "-cf",
+            &tar.to_string_lossy(),
+            ".",
+        ],
+    );
+    let loaded = ok(b(&d, &["load", "-i", &tar.to_string_lossy()]));
+    let name = loaded
+        .trim_start_matches("Loaded image: ")
+        .trim()
+        .to_string();
+    ok(b(
+        &d,
+        &["run", "-d", "--name", "hc", &name, "sleep", "1000"],
+    ));
+    until("unhealthy from the image's check", || {
+        let s = state(&d, "hc", "{{.State.Health.Status}}");
+        (s == "unhealthy", s)
+    });
+    ok(b(&d, &["exec", "hc", "touch", "/tmp/ok"]));
+    until("healthy", || {
+        let s = ok(b(&d, &["ps", "--format", "{{.Status}}"]));
+        (s.contains("(healthy)"), s)
+    });
+    // --no-healthcheck turns the image's check off.
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "nohc",
+            "--no-healthcheck",
+            &name,
+            "sleep",
+            "1000",
+        ],
+    ));
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(state(&d, "nohc", "{{.State.Health}}"), "<no value>");
+    ok(b(&d, &["rm", "-f", "hc", "nohc"]));
+}

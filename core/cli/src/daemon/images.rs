@@ -239,9 +239,15 @@ fn percent_decode(s: &str) -> String {
 pub async fn load(State(d): State<Shared>, q: Query, body: axum::body::Body) -> ApiResult {
     use futures_util::StreamExt as _;
     use tokio::io::AsyncWriteExt as _;
-    let tmp = tempfile::NamedTempFile::new_in(&d.root)
+    // An OCI archive whose index names only a tag ("latest") is named after
+    // its file, as `berth load -i DIR` names a layout after its directory;
+    // an upload has no name of its own: it becomes `localhost/loaded:TAG`.
+    let tmpdir = tempfile::Builder::new()
+        .prefix(".load-")
+        .tempdir_in(&d.root)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let mut f = tokio::fs::File::create(tmp.path())
+    let path = tmpdir.path().join("loaded.tar");
+    let mut f = tokio::fs::File::create(&path)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let mut s = body.into_data_stream();
@@ -253,10 +259,7 @@ pub async fn load(State(d): State<Shared>, q: Query, body: axum::body::Body) -> 
     }
     f.flush().await.ok();
     drop(f);
-    let names = d
-        .engine
-        .load(tmp.path(), Arc::new(berth_engine::Quiet))
-        .await?;
+    let names = d.engine.load(&path, Arc::new(berth_engine::Quiet)).await?;
     let quiet = flag(&q, "quiet");
     let mut out = Vec::new();
     for n in names {
