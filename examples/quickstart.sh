@@ -2,7 +2,9 @@
 # examples/quickstart.sh — on a fresh Debian 12 machine, as root: install what
 # berth needs, build it, make a busybox image, serve it from a local registry
 # (Debian's docker-registry on a free loopback port), then `berth pull` it and
-# `berth run` a real container from it. This is the README's first command.
+# `berth run` a real container from it, first without a daemon, then through
+# `berth daemon` (the Docker Engine API) with the berth CLI and, when there is
+# one, the docker CLI. This is the README's first command.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,6 +20,10 @@ berth=$PWD/target/release/berth
 work=$(mktemp -d /tmp/berth-quickstart-XXXXXX)
 cleanup() {
     [ -n "${regpid:-}" ] && kill "$regpid" 2>/dev/null
+    if [ -n "${daemonpid:-}" ]; then
+        kill "$daemonpid" 2>/dev/null
+        wait "$daemonpid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,3 +55,19 @@ export BERTH_ROOT=$work/berth BERTH_CONFIG=/dev/null
 "$berth" pull "127.0.0.1:$port/busybox"
 "$berth" images
 "$berth" run --rm "127.0.0.1:$port/busybox" sh -c 'echo "hello from $(hostname), pid $$"; ps; ls /sys/class/net'
+
+# The same through the daemon: it owns the containers; the CLI is its client.
+unset BERTH_ROOT
+"$berth" daemon --root "$work/berthd" --config /dev/null -H "unix://$work/berth.sock" 2>"$work/daemon.log" &
+daemonpid=$!
+export BERTH_HOST=unix://$work/berth.sock
+for _ in $(seq 100); do "$berth" ps >/dev/null 2>&1 && break; sleep 0.1; done
+id=$("$berth" run -d --name hello "127.0.0.1:$port/busybox" sh -c 'echo "hello from the daemon"; sleep 1000')
+"$berth" ps
+"$berth" exec hello sh -c 'echo "exec in $(hostname)"'
+"$berth" logs hello
+if command -v docker >/dev/null; then
+    DOCKER_HOST=$BERTH_HOST docker ps
+fi
+"$berth" rm -f "$id" >/dev/null
+

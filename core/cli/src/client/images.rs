@@ -55,8 +55,13 @@ pub async fn pull(
                         None => d.status(id, status),
                     }
                 }
-                (Some(id), _) if status.starts_with("Pulling from") => {
-                    lines.push(format!("{id}: {status}"))
+                // The first message: shown before the layers, as docker does.
+                (Some(id), _) if status.starts_with("Pulling from") && !quiet => {
+                    if on_stderr {
+                        eprintln!("{id}: {status}");
+                    } else {
+                        say!("{id}: {status}");
+                    }
                 }
                 (None, _) => lines.push(status.to_string()),
                 _ => {}
