@@ -50,6 +50,23 @@ pub fn clients() -> [(&'static str, &'static str); 2] {
     all
 }
 
+/// Polls `check` (which says whether it is done, and what it saw) until it
+/// is done; panics after a generous deadline with the last thing seen.
+#[track_caller]
+pub fn until(what: &str, mut check: impl FnMut() -> (bool, String)) -> String {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (done, seen) = check();
+        if done {
+            return seen;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; last seen: {seen}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The busybox OCI layout, built once per test process and removed at exit.
 pub fn layout() -> &'static Path {
     static LAYOUT: OnceLock<PathBuf> = OnceLock::new();

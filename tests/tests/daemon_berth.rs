@@ -4,9 +4,9 @@
 //! --init, volumes, limits, formats and bad input. Each test has its own
 //! daemon and root; dropping it fails the test if anything was left behind.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_tests::daemon::{Daemon, DOCKER_CURRENT as DOCKER, IMAGE};
+use berth_tests::daemon::{until, Daemon, DOCKER_CURRENT as DOCKER, IMAGE};
 use berth_tests::runtime::target_dir;
 use berth_tests::Output;
 
@@ -27,21 +27,6 @@ fn b(d: &Daemon, args: &[&str]) -> Output {
 fn ok(out: Output) -> String {
     out.assert_ok();
     out.stdout.trim().to_string()
-}
-
-#[track_caller]
-fn until(what: &str, mut check: impl FnMut() -> (bool, String)) -> String {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (done, seen) = check();
-        if done {
-            return seen;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}; last seen: {seen}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn state(d: &Daemon, id: &str, format: &str) -> String {

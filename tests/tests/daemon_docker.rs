@@ -5,27 +5,8 @@
 //! the everyday commands. Each test has its own daemon and root; dropping it
 //! fails the test if anything was left behind.
 
-use std::time::{Duration, Instant};
-
-use berth_tests::daemon::{clients, Daemon, DOCKER_20_10, IMAGE};
+use berth_tests::daemon::{clients, until, Daemon, DOCKER_20_10, IMAGE};
 use berth_tests::Output;
-
-/// Polls `check` (which says whether it is done, and what it saw) until it
-/// is done; panics after a generous deadline with the last thing seen.
-#[track_caller]
-fn until(what: &str, mut check: impl FnMut() -> (bool, String)) -> String {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (done, seen) = check();
-        if done {
-            return seen;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}; last seen: {seen}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// `docker inspect -f FORMAT ID`, trimmed; panics if it fails.
 #[track_caller]

@@ -162,7 +162,8 @@ pub fn images(e: &EngineArgs, a: &ImagesArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn human_size(n: u64) -> String {
+/// A size as docker's image lists show it (decimal units).
+pub fn human_size(n: u64) -> String {
     let f = n as f64;
     if f >= 1e9 {
         format!("{:.2}GB", f / 1e9)

@@ -155,7 +155,11 @@ pub fn now_rfc3339() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = d.as_secs() as i64;
+    format_rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// `secs` since the epoch (plus `nanos`) as RFC 3339 in UTC with nanoseconds.
+pub fn format_rfc3339(secs: i64, nanos: u32) -> String {
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Civil from days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -169,11 +173,10 @@ pub fn now_rfc3339() -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = if month <= 2 { y + 1 } else { y };
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
         rem / 3600,
         (rem / 60) % 60,
         rem % 60,
-        d.subsec_nanos()
     )
 }
 

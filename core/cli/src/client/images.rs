@@ -119,7 +119,7 @@ pub async fn images(c: &Client, quiet: bool, format_: Option<&str>) -> Result<i3
                     .take(12)
                     .collect(),
                 format::ago(r["Created"].as_i64().unwrap_or(0)),
-                human_size(r["Size"].as_u64().unwrap_or(0)),
+                crate::images::human_size(r["Size"].as_u64().unwrap_or(0)),
             ]);
         }
     }
@@ -140,19 +140,6 @@ pub async fn images(c: &Client, quiet: bool, format_: Option<&str>) -> Result<i3
         &table,
     );
     Ok(0)
-}
-
-fn human_size(n: u64) -> String {
-    let f = n as f64;
-    if f >= 1e9 {
-        format!("{:.2}GB", f / 1e9)
-    } else if f >= 1e6 {
-        format!("{:.1}MB", f / 1e6)
-    } else if f >= 1e3 {
-        format!("{:.1}kB", f / 1e3)
-    } else {
-        format!("{n}B")
-    }
 }
 
 pub async fn rmi(c: &Client, names: &[String], force: bool) -> Result<i32> {

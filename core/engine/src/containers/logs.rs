@@ -81,33 +81,12 @@ impl Rotation {
 
 /// RFC 3339 with nanoseconds, UTC, as docker's log timestamps.
 pub fn now_nanos() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format_time(d.as_secs() as i64, d.subsec_nanos())
+    berth_runtime::state::now_rfc3339()
 }
 
 /// `secs` since the epoch as RFC 3339 (`2026-11-27T10:00:00.000000001Z`).
 pub fn format_time(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    berth_runtime::state::format_rfc3339(secs, nanos)
 }
 
 /// Appends entries to the live log file and rotates it.
