@@ -177,6 +177,12 @@ impl Entry {
         self.rec.lock().expect("record lock").clone()
     }
 
+    /// Whether the container is named `name` (without copying its record:
+    /// name lookups scan every container).
+    fn named(&self, name: &str) -> bool {
+        self.rec.lock().expect("record lock").name == name
+    }
+
     fn notify(&self) {
         self.changed.send_modify(|n| *n += 1);
     }
@@ -390,7 +396,7 @@ impl Containers {
             return Ok(e.clone());
         }
         let name = key.strip_prefix('/').unwrap_or(key);
-        if let Some(e) = t.values().find(|e| e.get().name == name) {
+        if let Some(e) = t.values().find(|e| e.named(name)) {
             return Ok(e.clone());
         }
         let mut hits = t.values().filter(|e| e.id.starts_with(key));
@@ -481,7 +487,7 @@ impl Containers {
         };
         let (rec, entry) = {
             let mut t = self.table.lock().expect("table lock");
-            let in_use = |n: &str| t.values().find(|e| e.get().name == n).map(|e| e.id.clone());
+            let in_use = |n: &str| t.values().find(|e| e.named(n)).map(|e| e.id.clone());
             let name = match given {
                 Some(name) => {
                     if let Some(other) = in_use(&name) {
@@ -1033,7 +1039,7 @@ impl Containers {
         let e = self.entry(key)?;
         {
             let t = self.table.lock().expect("table lock");
-            if let Some(o) = t.values().find(|x| x.get().name == new) {
+            if let Some(o) = t.values().find(|x| x.named(new)) {
                 return Err(conflict(format!(
                     "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                     o.id
