@@ -48,7 +48,7 @@ fn plugins_are_components_with_their_worlds_imports() {
                     "berth:plugin/layer-fs@0.1",
                     "berth:plugin/types@0.1",
                 ],
-                "berth:plugin/storage@0.1.1",
+                "berth:plugin/storage@0.1.2",
             ),
             _ => (
                 &[
@@ -58,7 +58,7 @@ fn plugins_are_components_with_their_worlds_imports() {
                     "wasi:http/types@",
                     "wasi:http/outgoing-handler@",
                 ],
-                "berth:plugin/fetcher@0.1.1",
+                "berth:plugin/fetcher@0.1.2",
             ),
         };
         for import in &imports {
