@@ -7,11 +7,12 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 /// (package, file stem) of each embedded plugin.
-const PLUGINS: [(&str, &str); 4] = [
+const PLUGINS: [(&str, &str); 5] = [
     ("storage-vfs", "storage_vfs"),
     ("storage-overlay", "storage_overlay"),
     ("fetch-archive", "fetch_archive"),
     ("fetch-registry", "fetch_registry"),
+    ("network-bridge", "network_bridge"),
 ];
 
 fn main() {

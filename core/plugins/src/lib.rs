@@ -14,11 +14,14 @@ pub static STORAGE_OVERLAY: &[u8] =
 pub static FETCH_ARCHIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fetch_archive.wasm"));
 /// The `fetch-registry` image fetcher (OCI distribution over wasi:http).
 pub static FETCH_REGISTRY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fetch_registry.wasm"));
+/// The `network-bridge` network plugin (Linux bridge, veth pairs, IPAM, NAT).
+pub static NETWORK_BRIDGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/network_bridge.wasm"));
 
 /// Every embedded plugin: (name, world, component bytes).
-pub static ALL: [(&str, &str, &[u8]); 4] = [
+pub static ALL: [(&str, &str, &[u8]); 5] = [
     ("storage-vfs", "storage-driver", STORAGE_VFS),
     ("storage-overlay", "storage-driver", STORAGE_OVERLAY),
     ("fetch-archive", "image-fetcher", FETCH_ARCHIVE),
     ("fetch-registry", "image-fetcher", FETCH_REGISTRY),
+    ("network-bridge", "network-plugin", NETWORK_BRIDGE),
 ];

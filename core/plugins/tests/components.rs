@@ -50,7 +50,11 @@ fn plugins_are_components_with_their_worlds_imports() {
                 ],
                 "berth:plugin/storage@0.1.2",
             ),
-            _ => (
+            "network-plugin" => (
+                &["berth:plugin/log@0.1", "berth:plugin/types@0.1"],
+                "berth:plugin/network@0.1.2",
+            ),
+            "image-fetcher" => (
                 &[
                     "berth:plugin/log@0.1",
                     "berth:plugin/blobs@0.1",
@@ -60,6 +64,7 @@ fn plugins_are_components_with_their_worlds_imports() {
                 ],
                 "berth:plugin/fetcher@0.1.2",
             ),
+            other => panic!("{name} has world {other}, which this test does not know"),
         };
         for import in &imports {
             let ok = allowed
