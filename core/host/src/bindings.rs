@@ -38,3 +38,18 @@ pub(crate) mod fetcher {
         },
     });
 }
+
+/// The `network-plugin` world.
+pub(crate) mod network {
+    wasmtime::component::bindgen!({
+        path: "../../sdk/wit",
+        world: "berth:plugin/network-plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        require_store_data_send: true,
+        with: {
+            "berth:plugin/types": super::storage::berth::plugin::types,
+            "berth:plugin/log": super::storage::berth::plugin::log,
+        },
+    });
+}

@@ -150,6 +150,21 @@ pub struct Grants {
     /// whiteouts. Off by default: a plugin could otherwise read a disk through
     /// a node it made in its own root.
     pub device_nodes: bool,
+    /// What a network plugin's plans may name.
+    pub network: NetworkGrants,
+}
+
+/// What a network plugin's plans may touch. Nothing by default: the engine
+/// grants its built-in bridge plugin `berth`, `br-` and `veth` links and the
+/// private address ranges; `berth.toml` grants others per plugin.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkGrants {
+    /// Prefixes of the host-side link names it may create and enslave to.
+    pub link_prefixes: Vec<String>,
+    /// Address pools every address, subnet, gateway and route must lie in.
+    pub pools: Vec<ipnet::Ipv4Net>,
+    /// Host links it may put macvlans on.
+    pub macvlan_parents: Vec<String>,
 }
 
 impl Grants {
@@ -177,6 +192,7 @@ impl Default for Grants {
             read_paths: Vec::new(),
             http: HttpLimits::default(),
             device_nodes: false,
+            network: NetworkGrants::default(),
         }
     }
 }

@@ -130,6 +130,17 @@ pub enum HostError {
         /// What was refused, naming the path, host or option.
         what: String,
     },
+    /// Applying (or undoing) a network plugin's plan failed; what was
+    /// applied has been undone.
+    #[error("plugin {plugin}: {call}: {error}")]
+    Network {
+        /// The plugin.
+        plugin: String,
+        /// The call.
+        call: String,
+        /// The step the kernel refused.
+        error: crate::net::NetError,
+    },
     /// A host-side I/O operation for the plugin failed.
     #[error("plugin {plugin}: {call}: {path}: {source}")]
     Io {

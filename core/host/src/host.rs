@@ -14,13 +14,14 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::beneath::Root;
-use crate::bindings::{fetcher as fb, storage as sb};
+use crate::bindings::{fetcher as fb, network as nb, storage as sb};
 use crate::cache::{self, Origin};
 use crate::call::Shared;
 use crate::config::{HostConfig, PluginSpec, WasmSource};
 use crate::error::HostError;
 use crate::fetcher::FetcherPlugin;
 use crate::http::HttpGrants;
+use crate::network::{NetworkPlugin, Networking};
 use crate::state::State;
 use crate::storage::StoragePlugin;
 use crate::version;
@@ -127,6 +128,7 @@ const FETCHER: &[&str] = &[
 pub(crate) enum Kind {
     Storage,
     Fetcher,
+    Network,
 }
 
 impl Kind {
@@ -134,6 +136,7 @@ impl Kind {
         match self {
             Kind::Storage => "storage driver",
             Kind::Fetcher => "image fetcher",
+            Kind::Network => "network plugin",
         }
     }
 
@@ -142,6 +145,7 @@ impl Kind {
         let extra = match self {
             Kind::Storage => STORAGE,
             Kind::Fetcher => FETCHER,
+            Kind::Network => &[],
         };
         COMMON.contains(&iface) || extra.contains(&iface)
     }
@@ -231,6 +235,23 @@ impl PluginHost {
         Ok(FetcherPlugin::new(shared, pre))
     }
 
+    /// Loads a network plugin; it plans, and `net` applies its plans.
+    pub fn load_network(
+        &self,
+        spec: PluginSpec,
+        net: &Networking,
+    ) -> Result<NetworkPlugin, HostError> {
+        let (shared, component) = self.prepare(&spec, Kind::Network)?;
+        let mut linker = Linker::<State>::new(&self.engine);
+        link_common(&mut linker).map_err(|e| shared.load_error(e))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| shared.load_error(format!("cannot link: {e}")))?;
+        let pre = nb::NetworkPluginPre::new(pre)
+            .map_err(|e| shared.load_error(format!("not a network plugin: {e}")))?;
+        Ok(NetworkPlugin::new(shared, pre, net.clone()))
+    }
+
     /// Reads, version-checks, compiles (or loads from cache) and checks the
     /// imports of a plugin; opens its root.
     fn prepare(&self, spec: &PluginSpec, kind: Kind) -> Result<(Shared, Component), HostError> {
@@ -264,6 +285,7 @@ impl PluginHost {
                 match kind {
                     Kind::Storage => ", berth:plugin/log and berth:plugin/layer-fs",
                     Kind::Fetcher => ", wasi:http, berth:plugin/log and berth:plugin/blobs",
+                    Kind::Network => " and berth:plugin/log",
                 }
             )));
         }

@@ -1,5 +1,5 @@
-//! berth-host: runs berth's plugins — storage drivers and image fetchers —
-//! as sandboxed WebAssembly components on wasmtime.
+//! berth-host: runs berth's plugins — storage drivers, image fetchers and
+//! network plugins — as sandboxed WebAssembly components on wasmtime.
 //!
 //! One [`PluginHost`] owns the engine. Loading a plugin checks its ABI
 //! version, compiles it once (cached on disk), links only the interfaces its
@@ -37,6 +37,8 @@ mod http;
 mod journal;
 mod layerfs;
 mod mounts;
+pub mod net;
+mod network;
 mod state;
 mod storage;
 mod streams;
@@ -45,10 +47,14 @@ mod version;
 
 pub use blobs::{BlobIngest, ContentStore};
 pub use cache::Origin;
-pub use config::{Credentials, Grants, HostConfig, HttpLimits, PluginSpec, WasmSource};
+pub use config::{
+    Credentials, Grants, HostConfig, HttpLimits, NetworkGrants, PluginSpec, WasmSource,
+};
 pub use error::{HostError, PluginError, PluginErrorKind};
 pub use fetcher::FetcherPlugin;
 pub use host::{PluginHost, PluginInfo};
+pub use net::NetError;
+pub use network::{AttachRequest, Attachment, NetworkInfo, NetworkPlugin, NetworkSpec, Networking};
 pub use storage::StoragePlugin;
 pub use types::{ApplyStats, Descriptor, Mount, Platform, Resolved, Usage};
 pub use version::{ABI_PACKAGE, ABI_VERSION};

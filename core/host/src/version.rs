@@ -15,7 +15,7 @@ use crate::error::HostError;
 /// The WIT package the host implements.
 pub const ABI_PACKAGE: &str = "berth:plugin";
 /// The version of [`ABI_PACKAGE`] the host implements (`sdk/wit`).
-pub const ABI_VERSION: &str = "0.1.1";
+pub const ABI_VERSION: &str = "0.1.2";
 
 /// `major.minor.patch`, ignoring pre-release and build suffixes.
 fn parse(v: &str) -> Option<(u64, u64, u64)> {

@@ -1,0 +1,26 @@
+//! Networking for network plugins: the plan types, the netlink applier, the
+//! nftables firewall, and the on-disk journal of what was applied.
+
+pub(crate) mod apply;
+pub(crate) mod check;
+pub(crate) mod nft;
+pub mod plan;
+
+/// A step of a plan that the kernel (or `nft`) refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct NetError {
+    /// The step, naming its object (`creating veth veth1a2b3c4d5e6 (peer eth0)`).
+    pub what: String,
+    /// Why it failed (the kernel's error text).
+    pub reason: String,
+}
+
+impl NetError {
+    pub(crate) fn new(what: impl Into<String>, reason: impl std::fmt::Display) -> NetError {
+        NetError {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
