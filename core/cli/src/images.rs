@@ -77,6 +77,7 @@ pub fn builtins() -> Builtins {
         storage_vfs: berth_plugins::STORAGE_VFS,
         fetch_registry: berth_plugins::FETCH_REGISTRY,
         fetch_archive: berth_plugins::FETCH_ARCHIVE,
+        network_bridge: berth_plugins::NETWORK_BRIDGE,
     }
 }
 

@@ -83,6 +83,9 @@ pub struct Inputs<'a> {
     pub rootfs: &'a Path,
     /// `<root>/volumes`: a named volume `NAME` is `<volumes>/NAME/_data`.
     pub volumes: &'a Path,
+    /// The container's directory holding its /etc/hosts, /etc/hostname and
+    /// /etc/resolv.conf (see `networks::files`); `None` keeps the image's.
+    pub etc: Option<&'a Path>,
 }
 
 fn bad(name: &str, reason: String) -> EngineError {
@@ -390,14 +393,17 @@ fn namespaces(h: &HostConfig, image: &str) -> Result<Vec<serde_json::Value>> {
         json!({"type": "cgroup"}),
     ];
     match h.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" => namespaces.push(json!({"type": "network"})),
         "host" => {}
-        other => {
+        m if m.starts_with("container:") => {
             return Err(bad(
                 image,
-                format!("network {other} not found (berth has none, host and the default network)"),
+                format!(
+                    "--network {m}: sharing another container's network is not supported by berth"
+                ),
             ))
         }
+        // none, the default bridge or a named network: a namespace of its own.
+        _ => namespaces.push(json!({"type": "network"})),
     }
     Ok(namespaces)
 }
@@ -492,6 +498,12 @@ pub fn spec(i: &Inputs<'_>) -> Result<Spec> {
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if h.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if h.privileged { "rw" } else { "ro" }]}),
     ];
+    if let Some(etc) = i.etc.filter(|_| h.network_mode != "host") {
+        for name in crate::networks::files::FILES {
+            let src = crate::networks::files::path(etc, name);
+            mounts.push(json!({"destination": format!("/etc/{name}"), "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+        }
+    }
     mounts.extend(user_mounts(i)?);
     if let Some(init) = init {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["rbind", "ro"]}));
@@ -576,6 +588,7 @@ mod tests {
             host: h,
             rootfs: root,
             volumes: &root.join("volumes"),
+            etc: None,
         })
     }
 

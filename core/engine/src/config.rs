@@ -6,11 +6,20 @@
 //! storage-driver = "overlay"          # or "vfs", or a plugin named below
 //!
 //! [plugin.my-driver]                   # an external plugin
-//! kind = "storage"                     # or "fetcher"
+//! kind = "storage"                     # or "fetcher", "network"
 //! wasm = "/opt/berth/my-driver.wasm"
 //! memory-limit-mib = 256
 //! timeout-secs = 600
 //! device-nodes = false                 # may it make device nodes (built-in drivers: yes)
+//! link-prefixes = ["bst"]              # network plugins: host link names they may create
+//! pools = ["10.99.0.0/16"]             # network plugins: where their addresses must lie
+//! macvlan-parents = ["eth0"]           # network plugins: links they may put macvlans on
+//!
+//! [network]
+//! default-driver = "bridge"            # `network create` without --driver
+//! bridge-subnet = "172.17.0.0/16"      # the default `bridge` network
+//! bridge-name = "berth0"
+//! dns = ["192.0.2.53"]                 # upstreams of the embedded DNS (default: /etc/resolv.conf)
 //!
 //! [registry."registry.example:5000"]
 //! insecure = true                      # plain HTTP (loopback registries are insecure by default)
@@ -39,6 +48,22 @@ pub struct Config {
     /// a container's own `--log-opt` wins.
     #[serde(default)]
     pub logs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub network: NetworkConfig,
+}
+
+/// `[network]`: the default network and the embedded DNS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The driver `network create` uses without `--driver` (default `bridge`).
+    pub default_driver: Option<String>,
+    /// The subnet of the default `bridge` network (default: the plugin's first free pool).
+    pub bridge_subnet: Option<String>,
+    /// The name of its Linux bridge (default `berth0`).
+    pub bridge_name: Option<String>,
+    /// Resolvers the embedded DNS forwards to (default: the host's /etc/resolv.conf).
+    pub dns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +77,15 @@ pub struct PluginConfig {
     /// May a storage driver make block and character device nodes? (Default:
     /// yes for the built-in drivers, no for external ones.)
     pub device_nodes: Option<bool>,
+    /// Network plugins: host link name prefixes they may create.
+    #[serde(default)]
+    pub link_prefixes: Vec<String>,
+    /// Network plugins: address pools (CIDRs) their addresses must lie in.
+    #[serde(default)]
+    pub pools: Vec<String>,
+    /// Network plugins: host links they may put macvlans on.
+    #[serde(default)]
+    pub macvlan_parents: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -59,6 +93,7 @@ pub struct PluginConfig {
 pub enum PluginKind {
     Storage,
     Fetcher,
+    Network,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -124,6 +159,7 @@ impl Config {
             let builtin = match p.kind {
                 PluginKind::Storage => BUILTIN_STORAGE.contains(&name.as_str()),
                 PluginKind::Fetcher => BUILTIN_FETCHERS.contains(&name.as_str()),
+                PluginKind::Network => BUILTIN_NETWORK.contains(&name.as_str()),
             };
             if p.wasm.is_none() && !builtin {
                 return Err(format!(
@@ -132,6 +168,7 @@ impl Config {
                     match p.kind {
                         PluginKind::Storage => BUILTIN_STORAGE.join(", "),
                         PluginKind::Fetcher => BUILTIN_FETCHERS.join(", "),
+                        PluginKind::Network => BUILTIN_NETWORK.join(", "),
                     }
                 ));
             }
@@ -154,6 +191,7 @@ impl Config {
 pub const BUILTIN_STORAGE: &[&str] = &["overlay", "vfs"];
 /// The built-in image fetchers.
 pub const BUILTIN_FETCHERS: &[&str] = &["registry", "archive"];
+pub const BUILTIN_NETWORK: &[&str] = &["bridge"];
 
 impl PluginKind {
     /// The kind as berth.toml spells it.
@@ -161,6 +199,7 @@ impl PluginKind {
         match self {
             PluginKind::Storage => "storage",
             PluginKind::Fetcher => "fetcher",
+            PluginKind::Network => "network",
         }
     }
 }

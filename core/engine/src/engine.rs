@@ -29,6 +29,7 @@ pub struct Builtins {
     pub storage_vfs: &'static [u8],
     pub fetch_registry: &'static [u8],
     pub fetch_archive: &'static [u8],
+    pub network_bridge: &'static [u8],
 }
 
 /// What `images` shows for one name.
@@ -602,6 +603,22 @@ impl Engine {
         &self.content
     }
 
+    /// Loads the network plugin `name` (built-in or from berth.toml).
+    pub(crate) fn load_network(
+        &self,
+        name: &str,
+        net: &berth_host::Networking,
+    ) -> Result<berth_host::NetworkPlugin> {
+        let spec = plugin_spec(
+            &self.root,
+            &self.config,
+            name,
+            PluginKind::Network,
+            self.builtins,
+        )?;
+        Ok(self.host.load_network(spec, net)?)
+    }
+
     pub(crate) fn storage(&self) -> &StoragePlugin {
         &self.storage
     }
@@ -674,6 +691,7 @@ impl Engine {
             host: &opts.host_config,
             rootfs,
             volumes: &self.root.join("volumes"),
+            etc: None,
         })?;
         let cfg = cdir.join("config.json");
         std::fs::write(
@@ -718,6 +736,7 @@ fn plugin_spec(
         (PluginKind::Storage, "vfs") => Some(b.storage_vfs),
         (PluginKind::Fetcher, "registry") => Some(b.fetch_registry),
         (PluginKind::Fetcher, "archive") => Some(b.fetch_archive),
+        (PluginKind::Network, "bridge") => Some(b.network_bridge),
         _ => None,
     };
     let pc = config.plugin.get(name);
@@ -738,7 +757,7 @@ fn plugin_spec(
         (None, None) => {
             return Err(EngineError::Config {
                 path: PathBuf::from("berth.toml"),
-                reason: format!("no plugin named {name:?}: built-in ones are overlay, vfs (storage), registry, archive (fetchers); others need [plugin.{name}] with wasm = \"…\""),
+                reason: format!("no plugin named {name:?}: built-in ones are overlay, vfs (storage), registry, archive (fetchers), bridge (network); others need [plugin.{name}] with wasm = \"…\""),
             })
         }
     };
@@ -759,6 +778,35 @@ fn plugin_spec(
         }
         if let Some(t) = pc.timeout_secs {
             grants.timeout = Duration::from_secs(t);
+        }
+    }
+    if kind == PluginKind::Network && builtin.is_some() && pc.is_none_or(|p| p.wasm.is_none()) {
+        // The built-in bridge plugin: its own link names and the private
+        // ranges, unless berth.toml says otherwise.
+        grants.network.link_prefixes = vec!["berth".into(), "br-".into(), "veth".into()];
+        grants.network.pools = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+            .iter()
+            .map(|p| p.parse().expect("a valid CIDR"))
+            .collect();
+    }
+    if let Some(pc) = pc {
+        if !pc.link_prefixes.is_empty() {
+            grants.network.link_prefixes = pc.link_prefixes.clone();
+        }
+        if !pc.macvlan_parents.is_empty() {
+            grants.network.macvlan_parents = pc.macvlan_parents.clone();
+        }
+        if !pc.pools.is_empty() {
+            grants.network.pools = pc
+                .pools
+                .iter()
+                .map(|p| {
+                    p.parse().map_err(|_| EngineError::Config {
+                        path: PathBuf::from("berth.toml"),
+                        reason: format!("[plugin.{name}] pools: {p:?} is not an IPv4 CIDR"),
+                    })
+                })
+                .collect::<Result<_>>()?;
         }
     }
     Ok(PluginSpec {

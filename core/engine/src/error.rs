@@ -37,6 +37,9 @@ pub enum EngineError {
     /// docker's 409: the object is in a state that forbids the request.
     #[error("{reason}")]
     Conflict { reason: String },
+    /// docker's 403: the operation is not allowed on this object.
+    #[error("{reason}")]
+    Forbidden { reason: String },
     /// docker's 400: the request itself is wrong.
     #[error("{reason}")]
     Invalid { reason: String },

@@ -11,11 +11,13 @@ pub mod error;
 pub mod images;
 pub mod layers;
 pub mod mount;
+pub mod networks;
 pub mod progress;
 pub mod reference;
 mod save;
 mod store_adapter;
 
+pub use berth_host;
 pub use engine::{Builtins, Engine, ImageSummary};
 pub use error::{EngineError, Result};
 pub use progress::{Progress, Quiet};

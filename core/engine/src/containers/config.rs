@@ -151,6 +151,51 @@ pub struct HostConfig {
     pub extra_hosts: Vec<String>,
     /// The client's terminal size `[height, width]` for a container with a tty.
     pub console_size: Option<[u16; 2]>,
+    #[serde(deserialize_with = "nullable")]
+    pub dns: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub dns_search: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub dns_options: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    pub publish_all_ports: bool,
+    /// berth's own: egress and ingress limit in bits per second (`--network-bandwidth`).
+    pub network_bandwidth: i64,
+}
+
+/// A host side of a published port (`-p [IP:]HOSTPORT:…`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// `NetworkingConfig` of a create request: per network, the endpoint wanted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    #[serde(deserialize_with = "nullable")]
+    pub endpoints_config: BTreeMap<String, EndpointSettings>,
+}
+
+/// One network's endpoint settings in a create or connect request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamConfig>,
+    #[serde(deserialize_with = "nullable")]
+    pub aliases: Vec<String>,
+}
+
+/// The addresses asked for (`--ip`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct IpamConfig {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
 }
 
 /// The body of `POST /containers/create`.
@@ -161,6 +206,8 @@ pub struct CreateRequest {
     pub config: ContainerConfig,
     #[serde(rename = "HostConfig")]
     pub host_config: HostConfig,
+    #[serde(rename = "NetworkingConfig")]
+    pub networking_config: NetworkingConfig,
 }
 
 /// A restart policy as the engine applies it.
@@ -209,8 +256,50 @@ pub fn parse_size(s: &str) -> Result<i64, String> {
     Ok((v * mult as f64) as i64)
 }
 
+/// A bandwidth in bits per second: `10mbit`, `1gbit`, `500kbit`, `10m`
+/// (bits, as tc), `1mbps` (bytes), or a plain number of bits.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| format!("invalid rate {s:?}"))?;
+    let mult: f64 = match unit {
+        "" | "bit" => 1.0,
+        "k" | "kbit" => 1e3,
+        "m" | "mbit" => 1e6,
+        "g" | "gbit" => 1e9,
+        "bps" => 8.0,
+        "kbps" => 8e3,
+        "mbps" => 8e6,
+        "gbps" => 8e9,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in rate {s:?} (use kbit, mbit, gbit or kbps, mbps, gbps)"
+            ))
+        }
+    };
+    let bits = v * mult;
+    if !bits.is_finite() || bits < 8000.0 {
+        return Err(format!("rate {s:?} is below the smallest limit, 8kbit"));
+    }
+    Ok(bits as u64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rates() {
+        assert_eq!(super::parse_rate("10mbit"), Ok(10_000_000));
+        assert_eq!(super::parse_rate("10M"), Ok(10_000_000));
+        assert_eq!(super::parse_rate("1gbit"), Ok(1_000_000_000));
+        assert_eq!(super::parse_rate("1mbps"), Ok(8_000_000));
+        assert_eq!(super::parse_rate("20000"), Ok(20_000));
+        assert!(super::parse_rate("10xb").unwrap_err().contains("xb"));
+        assert!(super::parse_rate("1bit").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -8,11 +8,12 @@ pub mod config;
 pub mod exec;
 pub mod health;
 pub mod logs;
+mod netops;
 pub mod shim;
 pub mod stream;
 pub mod volumes;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
+use crate::networks::{files, Attachee, Endpoint, EndpointConfig, Networks};
 use config::{ContainerConfig, CreateRequest, HostConfig, Restart};
 
 /// Now, as RFC 3339 with nanoseconds.
@@ -112,6 +114,13 @@ pub struct Record {
     /// Stopped by the user: restart policies do not bring it back.
     pub manually_stopped: bool,
     pub driver: String,
+    /// The networks it is attached to while running, by name, with what
+    /// was asked for (`--ip`, `--network-alias`).
+    #[serde(default)]
+    pub networks: BTreeMap<String, EndpointConfig>,
+    /// The live attachments, by network name (empty while not running).
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, Endpoint>,
 }
 
 impl Record {
@@ -198,6 +207,7 @@ pub struct Containers {
     events: broadcast::Sender<Event>,
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
     pub volumes: volumes::Volumes,
+    pub networks: Arc<Networks>,
 }
 
 impl std::fmt::Debug for Containers {
@@ -237,6 +247,15 @@ pub(crate) fn async_fd(
     // SAFETY: the OwnedFd is moved into the AsyncFd, so the descriptor stays
     // open and refers to the same file description for the AsyncFd's life.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into())
+}
+
+/// The hostname a container sees: `--hostname` or its short ID.
+fn hostname(rec: &Record) -> String {
+    if rec.config.hostname.is_empty() {
+        rec.id[..12.min(rec.id.len())].to_string()
+    } else {
+        rec.config.hostname.clone()
+    }
 }
 
 /// docker's rule for container names.
@@ -296,8 +315,10 @@ impl Containers {
         let dir = engine.root().join("containers");
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
         let volumes = volumes::Volumes::new(engine.root());
+        let networks = Networks::open(engine.clone()).await?;
         let c = Arc::new(Containers {
             engine,
+            networks,
             dir,
             exe,
             table: Mutex::new(HashMap::new()),
@@ -459,7 +480,76 @@ impl Containers {
         opts.extend(h.log_config.config.clone());
         logs::Rotation::from_opts(&h.log_config.kind, &opts).map_err(invalid)?;
         crate::bundle::check_host(h).map_err(|e| invalid(e.to_string()))?;
+        files::check_extra_hosts(&h.extra_hosts).map_err(invalid)?;
+        for d in &h.dns {
+            d.parse::<std::net::IpAddr>()
+                .map_err(|_| invalid(format!("{d} is not an ip address (--dns)")))?;
+        }
+        if h.network_bandwidth < 0 {
+            return Err(invalid(format!(
+                "invalid network bandwidth {}: it must not be negative",
+                h.network_bandwidth
+            )));
+        }
+        if !h.port_bindings.is_empty() || h.publish_all_ports {
+            return Err(invalid(
+                "publishing ports (-p/-P) is not supported by this berth yet".into(),
+            ));
+        }
         Ok(policy)
+    }
+
+    /// The networks a create request attaches to, with the endpoint
+    /// settings asked for; checks that they exist.
+    fn plan_networks(&self, req: &CreateRequest) -> Result<BTreeMap<String, EndpointConfig>> {
+        let mode = req.host_config.network_mode.as_str();
+        let mut out = BTreeMap::new();
+        if mode == "host" || mode == "none" || mode.starts_with("container:") {
+            return Ok(out);
+        }
+        let first = if mode.is_empty() || mode == "default" {
+            "bridge"
+        } else {
+            mode
+        };
+        let eps = &req.networking_config.endpoints_config;
+        let mut names: Vec<&str> = vec![first];
+        names.extend(eps.keys().map(String::as_str).filter(|n| *n != first));
+        for name in names {
+            let net = self.networks.get(name).map_err(|_| EngineError::NotFound {
+                what: "network",
+                name: name.to_string(),
+            })?;
+            if !net.is_plugin() {
+                if name == first {
+                    return Ok(out);
+                }
+                return Err(invalid(format!(
+                    "container cannot be connected to network {name} together with others"
+                )));
+            }
+            let ep = eps.get(name).or_else(|| eps.get(&net.id));
+            let cfg = EndpointConfig {
+                aliases: ep.map(|e| e.aliases.clone()).unwrap_or_default(),
+                ipv4_address: ep
+                    .and_then(|e| e.ipam_config.as_ref())
+                    .map(|i| i.ipv4_address.clone())
+                    .unwrap_or_default(),
+            };
+            if net.name == "bridge" && !cfg.ipv4_address.is_empty() {
+                return Err(invalid(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+            if net.name == "bridge" && !cfg.aliases.is_empty() {
+                return Err(invalid(
+                    "network-scoped alias is supported only for containers in user defined networks"
+                        .into(),
+                ));
+            }
+            out.insert(net.name.clone(), cfg);
+        }
+        Ok(out)
     }
 
     /// Creates a container (docker's `create`): the record and the
@@ -471,6 +561,7 @@ impl Containers {
             ));
         }
         self.validate(&req)?;
+        let networks = self.plan_networks(&req)?;
         let (_, image) = self.engine.image(&req.config.image)?;
         let image_config = self.engine.image_config(&image)?;
         if crate::bundle::args(&image_config, &req.config).is_empty() {
@@ -513,6 +604,7 @@ impl Containers {
                 config: req.config,
                 host_config: req.host_config,
                 driver: self.engine.storage_driver().to_string(),
+                networks,
                 ..Default::default()
             };
             let entry = Entry::new(rec.clone());
@@ -580,9 +672,10 @@ impl Containers {
     /// Starts the monitor and the container; the entry's op lock is held.
     async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
         match self.spawn(e).await {
-            Ok((pid, shim_pid)) => {
+            Ok((pid, shim_pid, endpoints)) => {
                 let shim_start = berth_runtime::state::start_time(shim_pid).unwrap_or(0);
                 let rec = self.update(e, |r| {
+                    r.endpoints = endpoints;
                     r.status = Status::Running;
                     r.pid = pid;
                     r.shim_pid = shim_pid;
@@ -631,7 +724,7 @@ impl Containers {
     /// Mounts the root filesystem, writes the bundle and starts `berth shim`,
     /// connects pending attaches, then starts the container. Returns (init
     /// pid, monitor pid).
-    async fn spawn(&self, e: &Arc<Entry>) -> Result<(i32, i32)> {
+    async fn spawn(&self, e: &Arc<Entry>) -> Result<(i32, i32, BTreeMap<String, Endpoint>)> {
         let rec = e.get();
         let cdir = self.cdir(&rec.id);
         let rootfs = cdir.join("rootfs");
@@ -649,6 +742,7 @@ impl Containers {
             let _ = crate::mount::unmount_all(&rootfs);
             err
         };
+        self.write_etc(&rec, &BTreeMap::new()).map_err(undo)?;
         let spec = crate::bundle::spec(&crate::bundle::Inputs {
             id: &rec.id,
             image_name: &rec.image,
@@ -657,6 +751,7 @@ impl Containers {
             host: &rec.host_config,
             rootfs: &rootfs,
             volumes: self.volumes.dir(),
+            etc: Some(&cdir),
         })
         .map_err(undo)?;
         write_json(&cdir.join("config.json"), &spec).map_err(undo)?;
@@ -731,6 +826,15 @@ impl Containers {
             }
         };
         let sock = self.socket(&rec.id);
+        let endpoints = match self.attach_networks(&rec, pid).await {
+            Ok(eps) => eps,
+            Err(err) => {
+                let _ = self.engine.runtime().kill(&rec.id, Signal::SIGKILL, true);
+                wait_gone(shim_pid, Duration::from_secs(10)).await;
+                let _ = crate::mount::unmount_all(&rootfs);
+                return Err(err);
+            }
+        };
         // Output from the first instruction on reaches the early attachers.
         let pending: Vec<stream::Pending> =
             e.pending.lock().expect("pending lock").drain(..).collect();
@@ -742,13 +846,110 @@ impl Containers {
             // The monitor cleans up after the container it made.
             let _ = self.engine.runtime().kill(&rec.id, Signal::SIGKILL, true);
             wait_gone(shim_pid, Duration::from_secs(10)).await;
+            self.detach_networks(&rec.id, &endpoints).await;
             let _ = crate::mount::unmount_all(&rootfs);
             return Err(EngineError::Start {
                 id: rec.id.clone(),
                 reason: err,
             });
         }
-        Ok((pid, shim_pid))
+        Ok((pid, shim_pid, endpoints))
+    }
+
+    /// Attaches a created (not yet started) container, whose init is `pid`,
+    /// to its networks, and writes its /etc files. On failure nothing stays
+    /// attached.
+    async fn attach_networks(&self, rec: &Record, pid: i32) -> Result<BTreeMap<String, Endpoint>> {
+        use std::os::fd::AsFd as _;
+        let mut eps = BTreeMap::new();
+        if !rec.networks.is_empty() {
+            let path = format!("/proc/{pid}/ns/net");
+            let ns =
+                std::fs::File::open(&path).map_err(|e| EngineError::io("opening", &path, e))?;
+            let hostname = hostname(rec);
+            for (i, (name, cfg)) in rec.networks.iter().enumerate() {
+                let ifname = format!("eth{i}");
+                let who = Attachee {
+                    id: &rec.id,
+                    name: &rec.name,
+                    hostname: &hostname,
+                    config: cfg,
+                    ifname: &ifname,
+                    bandwidth: rec.host_config.network_bandwidth.max(0) as u64,
+                    dns: &rec.host_config.dns,
+                    default_route: i == 0,
+                };
+                let r = match self.networks.get(name) {
+                    Ok(net) => self.networks.attach(&net, &who, ns.as_fd()).await,
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(ep) => {
+                        eps.insert(name.clone(), ep);
+                    }
+                    Err(e) => {
+                        self.detach_networks(&rec.id, &eps).await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.write_etc(rec, &eps) {
+            self.detach_networks(&rec.id, &eps).await;
+            return Err(e);
+        }
+        Ok(eps)
+    }
+
+    /// Detaches a container from every network of `eps` (its namespace may
+    /// be gone already).
+    async fn detach_networks(&self, id: &str, eps: &BTreeMap<String, Endpoint>) {
+        for (name, ep) in eps {
+            if let Err(e) = self.networks.detach(&ep.network_id, id, None).await {
+                tracing::warn!("detaching container {id} from network {name}: {e}");
+            }
+        }
+    }
+
+    /// Writes the container's /etc/hosts, /etc/hostname and /etc/resolv.conf.
+    fn write_etc(&self, rec: &Record, eps: &BTreeMap<String, Endpoint>) -> Result<()> {
+        if rec.host_config.network_mode == "host" {
+            return Ok(());
+        }
+        let cdir = self.cdir(&rec.id);
+        let hostname = hostname(rec);
+        let primary = eps
+            .values()
+            .find(|e| e.ifname == "eth0")
+            .or_else(|| eps.values().next());
+        let gateway = primary.map(|e| e.gateway.clone()).filter(|g| !g.is_empty());
+        let nameservers = match &gateway {
+            // The embedded DNS answers on the gateway and forwards the rest.
+            Some(gw) => vec![gw.clone()],
+            None if !rec.host_config.dns.is_empty() => rec.host_config.dns.clone(),
+            None => crate::networks::dns::Dns::host_upstreams(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+            .iter()
+            .map(|a| a.ip().to_string())
+            .collect(),
+        };
+        files::write(
+            &cdir,
+            &files::EtcFiles {
+                hostname: &hostname,
+                addresses: eps.values().map(|e| e.ip_address.clone()).collect(),
+                extra_hosts: &rec.host_config.extra_hosts,
+                nameservers,
+                search: &rec.host_config.dns_search,
+                options: &rec.host_config.dns_options,
+                gateway,
+            },
+        )
+        .map_err(|reason| EngineError::Start {
+            id: rec.id.clone(),
+            reason,
+        })
     }
 
     /// Watches a monitor until it exits, then records the container's end.
@@ -782,7 +983,9 @@ impl Containers {
                 }
             });
         let _ = crate::mount::unmount_all(&cdir.join("rootfs"));
+        self.detach_networks(&rec.id, &rec.endpoints).await;
         let rec = match self.update(e, |r| {
+            r.endpoints.clear();
             r.status = Status::Exited;
             r.exit_code = exit.exit_code;
             r.finished_at = exit.finished_at.clone();
@@ -1211,6 +1414,7 @@ impl Containers {
         let entries =
             std::fs::read_dir(&self.dir).map_err(|e| EngineError::io("listing", &self.dir, e))?;
         let mut restart = Vec::new();
+        let mut keep = Vec::new();
         for d in entries.flatten() {
             let cdir = d.path();
             let Some(rec) = std::fs::read(cdir.join("container.json"))
@@ -1249,6 +1453,12 @@ impl Containers {
                 && berth_runtime::state::process_alive(rec.shim_pid, rec.shim_start);
             if alive {
                 // Adopt the running container: its monitor carries on.
+                for ep in rec.endpoints.values() {
+                    let names = [rec.name.clone(), rec.id[..12].to_string(), hostname(&rec)];
+                    self.networks
+                        .readopt(&rec.id, &names, ep, &rec.host_config.dns);
+                }
+                keep.push(rec.id.clone());
                 self.watch(e.clone(), rec.shim_pid, rec.shim_start);
                 let n = e.starts.fetch_add(1, Ordering::SeqCst) + 1;
                 self.start_health(&e, n);
@@ -1278,6 +1488,15 @@ impl Containers {
             if again {
                 restart.push(e);
             }
+        }
+        // What no running container owns (a crash mid-attach, exits while
+        // no daemon ran): links, rules and leases.
+        let gone = self.networks.gc(&keep).await;
+        if !gone.is_empty() {
+            tracing::info!(
+                "released the network attachments of {} gone containers",
+                gone.len()
+            );
         }
         for e in restart {
             let _op = e.op.lock().await;

@@ -1,0 +1,147 @@
+//! Connecting containers to networks and disconnecting them (`network
+//! connect` / `disconnect`), live when the container runs, and who uses a
+//! network.
+
+use std::os::fd::AsFd as _;
+use std::sync::Arc;
+
+use super::{conflict, hostname, invalid, Containers, Status};
+use crate::error::{EngineError, Result};
+use crate::networks::{Attachee, EndpointConfig, NetworkRecord};
+
+impl Containers {
+    /// The containers attached to network `id` right now: (id, name, endpoint).
+    pub fn network_users(&self, id: &str) -> Vec<(String, String, crate::networks::Endpoint)> {
+        self.list()
+            .into_iter()
+            .flat_map(|r| {
+                r.endpoints
+                    .values()
+                    .filter(|e| e.network_id == id)
+                    .map(|e| (r.id.clone(), r.name.clone(), e.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Whether any container (running or not) is configured for network `name`.
+    pub fn network_configured(&self, name: &str) -> Vec<String> {
+        self.list()
+            .into_iter()
+            .filter(|r| r.networks.contains_key(name))
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// Connects a container to a network; a running one is attached at once.
+    pub async fn connect(
+        self: &Arc<Self>,
+        key: &str,
+        net: &NetworkRecord,
+        cfg: EndpointConfig,
+    ) -> Result<()> {
+        let e = self.entry(key)?;
+        let _op = e.op.lock().await;
+        let rec = e.get();
+        let mode = rec.host_config.network_mode.as_str();
+        if mode == "host" || !net.is_plugin() {
+            return Err(invalid(format!(
+                "container {} cannot be connected to network {}: host and none networks are exclusive",
+                rec.name, net.name
+            )));
+        }
+        if rec.networks.contains_key(&net.name) {
+            return Err(EngineError::Forbidden {
+                reason: format!(
+                    "endpoint with name {} already exists in network {}",
+                    rec.name, net.name
+                ),
+            });
+        }
+        if net.name == "bridge" && !cfg.ipv4_address.is_empty() {
+            return Err(invalid(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        let running = matches!(rec.status, Status::Running | Status::Paused) && rec.pid > 0;
+        let mut endpoint = None;
+        if running {
+            let path = format!("/proc/{}/ns/net", rec.pid);
+            let ns =
+                std::fs::File::open(&path).map_err(|err| EngineError::io("opening", &path, err))?;
+            let ifname = (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|n| !rec.endpoints.values().any(|e| &e.ifname == n))
+                .expect("an unused interface name");
+            let host = hostname(&rec);
+            let who = Attachee {
+                id: &rec.id,
+                name: &rec.name,
+                hostname: &host,
+                config: &cfg,
+                ifname: &ifname,
+                bandwidth: rec.host_config.network_bandwidth.max(0) as u64,
+                dns: &rec.host_config.dns,
+                default_route: rec.endpoints.is_empty(),
+            };
+            endpoint = Some(self.networks.attach(net, &who, ns.as_fd()).await?);
+        }
+        let name = net.name.clone();
+        let updated = self.update(&e, |r| {
+            if mode == "none" {
+                r.host_config.network_mode = name.clone();
+            }
+            r.networks.insert(name.clone(), cfg);
+            if let Some(ep) = endpoint.clone() {
+                r.endpoints.insert(name.clone(), ep);
+            }
+        });
+        match updated {
+            Ok(r) => {
+                if running {
+                    self.write_etc(&r, &r.endpoints)?;
+                }
+                Ok(())
+            }
+            Err(err) => {
+                if endpoint.is_some() {
+                    let _ = self.networks.detach(&net.id, &rec.id, None).await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Disconnects a container from a network.
+    pub async fn disconnect(
+        self: &Arc<Self>,
+        key: &str,
+        net: &NetworkRecord,
+        _force: bool,
+    ) -> Result<()> {
+        let e = self.entry(key)?;
+        let _op = e.op.lock().await;
+        let rec = e.get();
+        if !rec.networks.contains_key(&net.name) {
+            return Err(conflict(format!(
+                "container {} is not connected to network {}",
+                rec.name, net.name
+            )));
+        }
+        if let Some(ep) = rec.endpoints.get(&net.name) {
+            self.networks.detach(&ep.network_id, &rec.id, None).await?;
+        }
+        let name = net.name.clone();
+        let r = self.update(&e, |r| {
+            r.networks.remove(&name);
+            r.endpoints.remove(&name);
+            if r.networks.is_empty() && r.host_config.network_mode == name {
+                r.host_config.network_mode = "none".into();
+            }
+        })?;
+        if matches!(r.status, Status::Running | Status::Paused) {
+            self.write_etc(&r, &r.endpoints)?;
+        }
+        Ok(())
+    }
+}

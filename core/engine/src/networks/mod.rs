@@ -1,0 +1,545 @@
+//! Networks — docker's network objects — over network plugins: their records
+//! (`<root>/networks/<id>.json`), the predefined `bridge`, `host` and `none`,
+//! attaching and detaching containers, the embedded DNS that lets containers
+//! find each other by name, and the /etc/hosts and /etc/resolv.conf a
+//! container sees.
+
+pub mod dns;
+pub mod files;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_host::{AttachRequest, NetworkPlugin, NetworkSpec, Networking};
+use serde::{Deserialize, Serialize};
+
+use crate::containers::write_json;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+
+/// The networks every engine has; they cannot be removed.
+pub const PREDEFINED: &[&str] = &["bridge", "host", "none"];
+
+/// The name of the nftables table (`ip berth`) the host keeps its rules in.
+const TABLE: &str = "berth";
+
+/// A network (`<root>/networks/<id>.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// The plugin (`bridge`), or `host` / `null` for the predefined ones.
+    pub driver: String,
+    pub created: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub ip_range: String,
+    pub internal: bool,
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    /// The host links the network consists of (its bridge).
+    pub links: Vec<String>,
+}
+
+impl NetworkRecord {
+    /// Whether containers on it get a network stack from a plugin.
+    pub fn is_plugin(&self) -> bool {
+        self.driver != "host" && self.driver != "null"
+    }
+
+    fn spec(&self, taken: Vec<String>) -> NetworkSpec {
+        NetworkSpec {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            subnet: self.subnet.clone(),
+            gateway: self.gateway.clone(),
+            ip_range: self.ip_range.clone(),
+            internal: self.internal,
+            options: self
+                .options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            taken,
+        }
+    }
+}
+
+/// `network create`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct CreateNetwork {
+    pub name: String,
+    pub driver: Option<String>,
+    pub subnet: String,
+    pub gateway: String,
+    pub ip_range: String,
+    pub internal: bool,
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// How a container wants to be attached to a network (`--ip`, `--network-alias`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct EndpointConfig {
+    pub aliases: Vec<String>,
+    pub ipv4_address: String,
+}
+
+/// A container's live attachment to a network (docker's `EndpointSettings`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Endpoint {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ip_address: String,
+    pub prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+    pub aliases: Vec<String>,
+    /// The interface inside the container.
+    pub ifname: String,
+}
+
+/// Who is being attached.
+#[derive(Debug, Clone)]
+pub struct Attachee<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub hostname: &'a str,
+    pub config: &'a EndpointConfig,
+    pub ifname: &'a str,
+    /// Bits per second, 0 for no limit.
+    pub bandwidth: u64,
+    /// The container's `--dns` servers (upstreams of the embedded DNS for it).
+    pub dns: &'a [String],
+    /// Whether this network gives the container its default route.
+    pub default_route: bool,
+}
+
+/// Every network of one engine.
+pub struct Networks {
+    engine: Arc<Engine>,
+    dir: PathBuf,
+    net: Networking,
+    plugins: Mutex<HashMap<String, NetworkPlugin>>,
+    records: Mutex<BTreeMap<String, NetworkRecord>>,
+    /// Serializes create and remove (names and subnets must stay unique).
+    ops: tokio::sync::Mutex<()>,
+    /// The embedded resolver.
+    pub dns: dns::Dns,
+}
+
+impl std::fmt::Debug for Networks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Networks").field("dir", &self.dir).finish()
+    }
+}
+
+fn invalid(reason: String) -> EngineError {
+    EngineError::Invalid { reason }
+}
+
+fn not_found(name: &str) -> EngineError {
+    EngineError::NotFound {
+        what: "network",
+        name: name.to_string(),
+    }
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read as _;
+        let _ = f.read_exact(&mut b);
+    }
+    hex::encode(b)
+}
+
+/// The upstream resolvers for the embedded DNS: `[network] dns` or the host's.
+fn upstreams(engine: &Engine) -> Vec<SocketAddr> {
+    match &engine.config().network.dns {
+        Some(list) => parse_servers(list),
+        None => {
+            let read =
+                |p: &str| dns::Dns::host_upstreams(&std::fs::read_to_string(p).unwrap_or_default());
+            // With systemd-resolved, /etc/resolv.conf names only its stub
+            // on 127.0.0.53; the real servers are in its own file.
+            let list = read("/etc/resolv.conf");
+            if list.is_empty() {
+                read("/run/systemd/resolve/resolv.conf")
+            } else {
+                list
+            }
+        }
+    }
+}
+
+/// `--dns` values as socket addresses (port 53).
+pub fn parse_servers(list: &[String]) -> Vec<SocketAddr> {
+    list.iter()
+        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+impl Networks {
+    /// Opens the networks under the engine's root: re-creates what a reboot
+    /// removed (bridges, rules), restarts the resolvers, and makes the
+    /// predefined networks.
+    pub async fn open(engine: Arc<Engine>) -> Result<Arc<Networks>> {
+        let dir = engine.root().join("networks");
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
+        let state = engine.root().join("net");
+        let net =
+            Networking::new(&state, TABLE).map_err(|e| EngineError::io("creating", &state, e))?;
+        let dns = dns::Dns::new(upstreams(&engine));
+        let n = Arc::new(Networks {
+            engine,
+            dir,
+            net,
+            plugins: Mutex::new(HashMap::new()),
+            records: Mutex::new(BTreeMap::new()),
+            ops: tokio::sync::Mutex::new(()),
+            dns,
+        });
+        let rd = std::fs::read_dir(&n.dir).map_err(|e| EngineError::io("listing", &n.dir, e))?;
+        for d in rd.flatten() {
+            let p = d.path();
+            if p.extension().is_some_and(|e| e == "json") {
+                match std::fs::read(&p)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<NetworkRecord>(&b).ok())
+                {
+                    Some(r) => {
+                        n.records.lock().expect("records").insert(r.id.clone(), r);
+                    }
+                    None => tracing::warn!("ignoring unreadable network record {}", p.display()),
+                }
+            }
+        }
+        if let Err(e) = n.net.restore_rules() {
+            tracing::warn!("restoring the network rules: {e}");
+        }
+        // Rebuild what a reboot took (idempotent when all is there).
+        for r in n.list() {
+            if r.is_plugin() {
+                let plugin = n.plugin(&r.driver)?;
+                let spec = r.spec(n.taken(&r.id));
+                plugin.create_network(&spec).await?;
+                n.serve_dns(&r).await;
+            }
+        }
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if n.find(name).is_none() {
+                n.save_new(NetworkRecord {
+                    id: random_id(),
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: crate::containers::now(),
+                    ..Default::default()
+                })?;
+            }
+        }
+        if n.find("bridge").is_none() {
+            let cfg = &n.engine.config().network;
+            let mut options = BTreeMap::new();
+            options.insert(
+                "com.docker.network.bridge.name".to_string(),
+                cfg.bridge_name.clone().unwrap_or_else(|| "berth0".into()),
+            );
+            options.insert(
+                "com.docker.network.bridge.default_bridge".to_string(),
+                "true".into(),
+            );
+            n.create_locked(CreateNetwork {
+                name: "bridge".into(),
+                driver: Some("bridge".into()),
+                subnet: cfg.bridge_subnet.clone().unwrap_or_default(),
+                options,
+                ..Default::default()
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
+    fn plugin(&self, driver: &str) -> Result<NetworkPlugin> {
+        if let Some(p) = self.plugins.lock().expect("plugins").get(driver) {
+            return Ok(p.clone());
+        }
+        let p = self.engine.load_network(driver, &self.net)?;
+        self.plugins
+            .lock()
+            .expect("plugins")
+            .insert(driver.to_string(), p.clone());
+        Ok(p)
+    }
+
+    async fn serve_dns(&self, r: &NetworkRecord) {
+        let Ok(gw) = r.gateway.parse::<Ipv4Addr>() else {
+            return;
+        };
+        if let Err(e) = self.dns.serve(&r.id, SocketAddr::new(gw.into(), 53)).await {
+            tracing::warn!(
+                "network {}: the embedded DNS cannot listen on {gw}:53: {e}",
+                r.name
+            );
+        }
+    }
+
+    fn save_new(&self, r: NetworkRecord) -> Result<()> {
+        write_json(&self.dir.join(format!("{}.json", r.id)), &r)?;
+        self.records
+            .lock()
+            .expect("records")
+            .insert(r.id.clone(), r);
+        Ok(())
+    }
+
+    fn find(&self, key: &str) -> Option<NetworkRecord> {
+        let t = self.records.lock().expect("records");
+        if let Some(r) = t.get(key) {
+            return Some(r.clone());
+        }
+        if let Some(r) = t.values().find(|r| r.name == key) {
+            return Some(r.clone());
+        }
+        let mut hits = t.values().filter(|r| r.id.starts_with(key));
+        match (hits.next(), hits.next()) {
+            (Some(r), None) if !key.is_empty() => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// A network by ID, name or unique ID prefix.
+    pub fn get(&self, key: &str) -> Result<NetworkRecord> {
+        self.find(key).ok_or_else(|| not_found(key))
+    }
+
+    /// Every network, by name.
+    pub fn list(&self) -> Vec<NetworkRecord> {
+        let mut v: Vec<_> = self
+            .records
+            .lock()
+            .expect("records")
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The subnets of every network but `except`.
+    fn taken(&self, except: &str) -> Vec<String> {
+        self.records
+            .lock()
+            .expect("records")
+            .values()
+            .filter(|r| r.id != except && !r.subnet.is_empty())
+            .map(|r| r.subnet.clone())
+            .collect()
+    }
+
+    /// Creates a network (`network create`).
+    pub async fn create(&self, req: CreateNetwork) -> Result<NetworkRecord> {
+        if PREDEFINED.contains(&req.name.as_str()) {
+            return Err(EngineError::Forbidden {
+                reason: format!(
+                    "{} is a pre-defined network and cannot be created",
+                    req.name
+                ),
+            });
+        }
+        self.create_locked(req).await
+    }
+
+    async fn create_locked(&self, req: CreateNetwork) -> Result<NetworkRecord> {
+        let _op = self.ops.lock().await;
+        let name = req.name.clone();
+        check_name(&name)?;
+        if self.find(&name).is_some_and(|r| r.name == name) {
+            return Err(EngineError::Conflict {
+                reason: format!("network with name {name} already exists"),
+            });
+        }
+        let driver = req
+            .driver
+            .filter(|d| !d.is_empty())
+            .or_else(|| self.engine.config().network.default_driver.clone())
+            .unwrap_or_else(|| "bridge".into());
+        if driver == "host" || driver == "null" {
+            return Err(invalid(format!(
+                "only one instance of \"{driver}\" network is allowed"
+            )));
+        }
+        let plugin = self.plugin(&driver)?;
+        let mut rec = NetworkRecord {
+            id: random_id(),
+            name,
+            driver,
+            created: crate::containers::now(),
+            subnet: req.subnet,
+            gateway: req.gateway,
+            ip_range: req.ip_range,
+            internal: req.internal,
+            options: req.options,
+            labels: req.labels,
+            links: Vec::new(),
+        };
+        let spec = rec.spec(self.taken(&rec.id));
+        let info = plugin.create_network(&spec).await?;
+        rec.subnet = info.subnet.to_string();
+        rec.gateway = info.gateway.map(|g| g.to_string()).unwrap_or_default();
+        rec.links = info.links;
+        if let Err(e) = self.save_new(rec.clone()) {
+            let _ = plugin.remove_network(&rec.spec(Vec::new())).await;
+            return Err(e);
+        }
+        self.serve_dns(&rec).await;
+        Ok(rec)
+    }
+
+    /// Removes a network; `users` are the containers attached to it.
+    pub async fn remove(&self, key: &str, users: &[String]) -> Result<()> {
+        let _op = self.ops.lock().await;
+        let r = self.get(key)?;
+        if PREDEFINED.contains(&r.name.as_str()) {
+            return Err(EngineError::Forbidden {
+                reason: format!("{} is a pre-defined network and cannot be removed", r.name),
+            });
+        }
+        if !users.is_empty() {
+            return Err(EngineError::Forbidden {
+                reason: format!(
+                    "error while removing network: network {} id {} has active endpoints ({})",
+                    r.name,
+                    r.id,
+                    users.join(", ")
+                ),
+            });
+        }
+        self.dns.stop(&r.id);
+        let plugin = self.plugin(&r.driver)?;
+        plugin.remove_network(&r.spec(Vec::new())).await?;
+        let path = self.dir.join(format!("{}.json", r.id));
+        std::fs::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
+        self.records.lock().expect("records").remove(&r.id);
+        Ok(())
+    }
+
+    /// Attaches a container (whose network namespace is `netns`) to `network`.
+    pub async fn attach(
+        &self,
+        network: &NetworkRecord,
+        who: &Attachee<'_>,
+        netns: BorrowedFd<'_>,
+    ) -> Result<Endpoint> {
+        let plugin = self.plugin(&network.driver)?;
+        let address = if who.config.ipv4_address.is_empty() {
+            None
+        } else {
+            Some(who.config.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
+                invalid(format!(
+                    "invalid IPv4 address: {} (network {})",
+                    who.config.ipv4_address, network.name
+                ))
+            })?)
+        };
+        let req = AttachRequest {
+            network: network.spec(Vec::new()),
+            container_id: who.id.to_string(),
+            ifname: who.ifname.to_string(),
+            address,
+            ports: Vec::new(),
+            bandwidth: who.bandwidth,
+            default_route: who.default_route,
+        };
+        let att = plugin.add(&req, netns).await?;
+        let ip = att.address.addr();
+        let mut names = vec![
+            who.name.to_string(),
+            who.id[..12.min(who.id.len())].to_string(),
+        ];
+        if !who.hostname.is_empty() && !names.iter().any(|n| n == who.hostname) {
+            names.push(who.hostname.to_string());
+        }
+        names.extend(who.config.aliases.iter().cloned());
+        self.dns
+            .add(&network.id, who.id, &names, ip, parse_servers(who.dns));
+        Ok(Endpoint {
+            network_id: network.id.clone(),
+            endpoint_id: random_id(),
+            ip_address: ip.to_string(),
+            prefix_len: att.address.prefix_len(),
+            gateway: att.gateway.map(|g| g.to_string()).unwrap_or_default(),
+            // The plugin's MAC is not applied by the host yet: show none rather than a wrong one.
+            mac_address: String::new(),
+            aliases: who.config.aliases.clone(),
+            ifname: who.ifname.to_string(),
+        })
+    }
+
+    /// Re-registers a running container's names (after a daemon restart).
+    pub fn readopt(&self, container_id: &str, names: &[String], ep: &Endpoint, dns: &[String]) {
+        if let Ok(ip) = ep.ip_address.parse() {
+            let mut names = names.to_vec();
+            names.extend(ep.aliases.iter().cloned());
+            self.dns
+                .add(&ep.network_id, container_id, &names, ip, parse_servers(dns));
+        }
+    }
+
+    /// Detaches a container from a network: undoes what was applied and
+    /// releases its address. Safe to call again.
+    pub async fn detach(
+        &self,
+        network_id: &str,
+        container_id: &str,
+        netns: Option<BorrowedFd<'_>>,
+    ) -> Result<()> {
+        self.dns.remove(network_id, container_id);
+        let Some(r) = self.find(network_id) else {
+            return Ok(());
+        };
+        if !r.is_plugin() {
+            return Ok(());
+        }
+        let plugin = self.plugin(&r.driver)?;
+        plugin.del(&r.spec(Vec::new()), container_id, netns).await?;
+        Ok(())
+    }
+
+    /// Releases every attachment whose container is not in `keep` (after a
+    /// crash: links, rules and leases nothing owns).
+    pub async fn gc(&self, keep: &[String]) -> Vec<String> {
+        let mut gone = Vec::new();
+        for r in self.list().into_iter().filter(|r| r.is_plugin()) {
+            match self.plugin(&r.driver) {
+                Ok(p) => match p.gc(&r.spec(Vec::new()), keep).await {
+                    Ok(ids) => gone.extend(ids),
+                    Err(e) => tracing::warn!("network {}: gc: {e}", r.name),
+                },
+                Err(e) => tracing::warn!("network {}: {e}", r.name),
+            }
+        }
+        gone
+    }
+}
+
+/// docker's rule for network names.
+fn check_name(name: &str) -> Result<()> {
+    let mut c = name.chars();
+    let ok = c.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && c.all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
