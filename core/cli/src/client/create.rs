@@ -111,9 +111,30 @@ pub struct ContainerArgs {
     /// Disable any container-specified HEALTHCHECK.
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
-    /// Connect a container to a network (none, host).
+    /// Connect a container to a network (bridge, none, host or a created network).
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// IPv4 address on the network (user-defined networks only).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Custom DNS servers (the embedded DNS forwards to them).
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Custom DNS search domains.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Limit the container's network egress and ingress (berth's own; e.g. 10mbit, 1gbit, 500kbit).
+    #[arg(long = "network-bandwidth")]
+    pub network_bandwidth: Option<String>,
     /// Set metadata on a container.
     #[arg(short, long)]
     pub label: Vec<String>,
@@ -441,11 +462,36 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         pids_limit: a.pids_limit,
         ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
         console_size: (h > 0).then_some([h, w]),
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        dns_options: a.dns_option.clone(),
+        extra_hosts: a.add_host.clone(),
+        network_bandwidth: match &a.network_bandwidth {
+            Some(r) => berth_engine::containers::config::parse_rate(r).map_err(|e| {
+                anyhow::anyhow!("invalid argument {r:?} for \"--network-bandwidth\": {e}")
+            })? as i64,
+            None => 0,
+        },
         ..Default::default()
     };
+    let mut networking = berth_engine::containers::config::NetworkingConfig::default();
+    if a.ip.is_some() || !a.network_alias.is_empty() {
+        let net = a.network.clone().unwrap_or_else(|| "bridge".into());
+        networking.endpoints_config.insert(
+            net,
+            berth_engine::containers::config::EndpointSettings {
+                ipam_config: a
+                    .ip
+                    .clone()
+                    .map(|ip| berth_engine::containers::config::IpamConfig { ipv4_address: ip }),
+                aliases: a.network_alias.clone(),
+            },
+        );
+    }
     Ok(CreateRequest {
         config,
         host_config: host,
+        networking_config: networking,
     })
 }
 

@@ -84,6 +84,41 @@ fn show(v: &Value) -> String {
     }
 }
 
+/// The value of `.A.B`, `index .A "key"` or `(index .A "key").B`; `None`
+/// for an expression this subset does not know.
+fn eval(expr: &str, v: &Value) -> Option<Value> {
+    let index = |inner: &str| -> Option<Value> {
+        let (path, key) = inner.trim().split_once(' ')?;
+        let key = key.trim().strip_prefix('"')?.strip_suffix('"')?;
+        let base = if path == "." {
+            Some(v)
+        } else {
+            lookup(v, path)
+        };
+        Some(
+            base.and_then(|b| b.get(key))
+                .cloned()
+                .unwrap_or(Value::Null),
+        )
+    };
+    if let Some(rest) = expr.strip_prefix("(index ") {
+        let (inner, tail) = rest.split_once(')')?;
+        let base = index(inner)?;
+        return Some(match tail.trim() {
+            "" => base,
+            t if t.starts_with('.') => lookup(&base, t).cloned().unwrap_or(Value::Null),
+            _ => return None,
+        });
+    }
+    if let Some(inner) = expr.strip_prefix("index ") {
+        return index(inner);
+    }
+    if !expr.starts_with('.') {
+        return None;
+    }
+    Some(lookup(v, expr).cloned().unwrap_or(Value::Null))
+}
+
 /// Renders a template against one object.
 pub fn render(t: &str, v: &Value) -> Result<String> {
     let t = t.replace("\\t", "\t").replace("\\n", "\n");
@@ -99,10 +134,9 @@ pub fn render(t: &str, v: &Value) -> Result<String> {
             Some(p) => (true, p.trim()),
             None => (false, action),
         };
-        if !path.starts_with('.') {
-            bail!("template: berth's --format knows {{{{.Field}}}}, {{{{.A.B}}}} and {{{{json .Field}}}}, not {action:?}");
-        }
-        let val = lookup(v, path).cloned().unwrap_or(Value::Null);
+        let val = eval(path, v).ok_or_else(|| {
+            anyhow::anyhow!("template: berth's --format knows {{{{.Field}}}}, {{{{.A.B}}}}, {{{{json .Field}}}}, {{{{index .Map \"key\"}}}} and {{{{(index .Map \"key\").Field}}}}, not {action:?}")
+        })?;
         if json {
             out.push_str(&serde_json::to_string(&val)?);
         } else {

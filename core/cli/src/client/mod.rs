@@ -7,6 +7,7 @@ pub mod create;
 pub mod format;
 pub mod http;
 pub mod images;
+pub mod networks;
 pub mod volumes;
 
 use anyhow::Result;
@@ -137,6 +138,9 @@ pub enum ContainerCmd {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volumes::VolumeCmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(networks::NetworkCmd),
 }
 
 /// Runs a container command against the daemon.
@@ -202,5 +206,6 @@ pub async fn container(c: &Client, cmd: &ContainerCmd) -> Result<i32> {
         ContainerCmd::Pause { containers } => k::simple(c, containers, "pause").await,
         ContainerCmd::Unpause { containers } => k::simple(c, containers, "unpause").await,
         ContainerCmd::Volume(v) => volumes::main(c, v).await,
+        ContainerCmd::Network(n) => networks::main(c, n).await,
     }
 }

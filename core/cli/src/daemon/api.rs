@@ -37,6 +37,16 @@ impl From<EngineError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             EngineError::Conflict { .. } | EngineError::ImageInUse { .. } => StatusCode::CONFLICT,
+            EngineError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            // A plugin's own "already exists" / "invalid" are the caller's fault.
+            EngineError::Plugin(h) => match h.plugin_error_kind() {
+                Some(berth_engine::berth_host::PluginErrorKind::AlreadyExists) => {
+                    StatusCode::CONFLICT
+                }
+                Some(berth_engine::berth_host::PluginErrorKind::Invalid) => StatusCode::BAD_REQUEST,
+                Some(berth_engine::berth_host::PluginErrorKind::NotFound) => StatusCode::NOT_FOUND,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             EngineError::Invalid { .. }
             | EngineError::Reference { .. }
             | EngineError::Config { .. } => StatusCode::BAD_REQUEST,

@@ -7,6 +7,7 @@ mod api;
 mod containers;
 mod exec;
 mod images;
+mod networks;
 pub mod render;
 pub use render::human;
 mod system;
@@ -98,6 +99,15 @@ fn router(d: Shared) -> Router {
                 .post(images::by_name_post)
                 .delete(images::remove),
         )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))

@@ -133,20 +133,44 @@ fn mounts(r: &Record) -> Value {
     json!(out)
 }
 
-fn network_settings(r: &Record) -> Value {
+fn network_settings(c: &Containers, r: &Record) -> Value {
     let mode = if r.host_config.network_mode.is_empty() {
         "bridge"
     } else {
         r.host_config.network_mode.as_str()
     };
+    let mut networks = serde_json::Map::new();
+    let endpoint = |name: &str| {
+        let cfg = r.networks.get(name).cloned().unwrap_or_default();
+        let ep = r.endpoints.get(name).cloned().unwrap_or_default();
+        let id = c.networks.get(name).map(|n| n.id).unwrap_or_default();
+        json!({
+            "IPAMConfig": if cfg.ipv4_address.is_empty() { Value::Null } else { json!({"IPv4Address": cfg.ipv4_address}) },
+            "Links": null,
+            "Aliases": if cfg.aliases.is_empty() { Value::Null } else { json!(cfg.aliases) },
+            "NetworkID": id, "EndpointID": ep.endpoint_id, "Gateway": ep.gateway,
+            "IPAddress": ep.ip_address, "IPPrefixLen": ep.prefix_len, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": ep.mac_address,
+            "DriverOpts": null
+        })
+    };
+    if r.networks.is_empty() {
+        networks.insert(mode.to_string(), endpoint(mode));
+    }
+    for name in r.networks.keys() {
+        networks.insert(name.clone(), endpoint(name));
+    }
+    // The top-level fields describe the default bridge network, as docker's.
+    let primary = r.endpoints.get("bridge").cloned().unwrap_or_default();
+    let bandwidth = r.host_config.network_bandwidth;
     json!({
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": false,
+        "Bridge": "", "SandboxID": "", "SandboxKey": if r.pid > 0 && r.status.is_live() { format!("/proc/{}/ns/net", r.pid) } else { String::new() },
+        "Ports": {}, "HairpinMode": false,
         "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": { mode: {"IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "", "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null} }
+        "SecondaryIPv6Addresses": null, "EndpointID": primary.endpoint_id, "Gateway": primary.gateway, "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": primary.ip_address, "IPPrefixLen": primary.prefix_len, "IPv6Gateway": "", "MacAddress": primary.mac_address,
+        "Bandwidth": bandwidth,
+        "Networks": networks
     })
 }
 
@@ -190,7 +214,7 @@ pub fn inspect(c: &Containers, r: &Record, execs: Vec<String>) -> Value {
         "GraphDriver": {"Name": r.driver, "Data": {}},
         "Mounts": mounts(r),
         "Config": config(c, r),
-        "NetworkSettings": network_settings(r),
+        "NetworkSettings": network_settings(c, r),
     })
 }
 
@@ -220,7 +244,10 @@ pub fn summary(c: &Containers, r: &Record) -> Value {
         "State": r.status.as_str(),
         "Status": status_text(r, c.health(&r.id).filter(|_| r.status.is_live()).map(|h| h.status).as_deref()),
         "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "bridge" } else { r.host_config.network_mode.as_str() }},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": r.endpoints.iter().map(|(n, e)| (n.clone(), json!({
+            "NetworkID": e.network_id, "EndpointID": e.endpoint_id, "Gateway": e.gateway,
+            "IPAddress": e.ip_address, "IPPrefixLen": e.prefix_len, "MacAddress": e.mac_address,
+        }))).collect::<serde_json::Map<String, Value>>()},
         "Mounts": mounts(r),
     })
 }

@@ -76,7 +76,7 @@ pub async fn info(State(d): State<Shared>) -> ApiResult {
             "Images": images,
             "Driver": d.engine.storage_driver(),
             "DriverStatus": [],
-            "Plugins": {"Volume": ["local"], "Network": ["host", "none"], "Authorization": null, "Log": ["json-file"]},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
             "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
             "IPv4Forwarding": false, "Debug": false, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
             "SystemTime": berth_engine::containers::now(),
