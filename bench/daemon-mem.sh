@@ -104,6 +104,7 @@ cleanup() {
     [ "$made_ns" = 0 ] || ip netns del "$ns"
     for p in "${leftovers[@]}"; do rm -rf "$p"; done
     for p in "${empty_dirs[@]}"; do [ ! -d "$p" ] || find "$p" -depth -type d -exec rmdir {} + 2>/dev/null; done
+    [ "${made_bns:-0}" = 0 ] || ip netns del "$bns"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -161,7 +162,11 @@ rm -rf "$bundle"
 # so the daemon below starts as it would on any day but the first.
 "$berth" --root "$root" --config /dev/null load -i "$layout" -q >/dev/null
 "$berth" --root "$root" --config /dev/null tag localhost/busybox:latest busybox:latest
-"$berth" daemon --root "$root" --config /dev/null -H "unix://$bsock" >"$work/berth-daemon.log" 2>&1 &
+# In a network namespace of its own: berth0, its rules and ip_forward stay there.
+bns=berth-bench-memb-$$
+ip netns add "$bns" && made_bns=1
+ip -n "$bns" link set lo up
+nsenter --net="/run/netns/$bns" "$berth" daemon --root "$root" --config /dev/null -H "unix://$bsock" >"$work/berth-daemon.log" 2>&1 &
 bpid=$!
 wait_ping "$bsock" "$bpid" "berth daemon" "$work/berth-daemon.log"
 sleep "$settle"

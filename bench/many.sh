@@ -88,6 +88,7 @@ cleanup() {
     for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
         umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
     done
+    [ "${made_bns:-0}" = 0 ] || ip netns del "$bns"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -113,7 +114,11 @@ rm -rf "$bundle"
 
 "$berth" --root "$root" --config /dev/null load -i "$layout" -q >/dev/null
 "$berth" --root "$root" --config /dev/null tag localhost/busybox:latest busybox:latest
-"$berth" daemon --root "$root" --config /dev/null -H "unix://$bsock" >"$work/berth-daemon.log" 2>&1 &
+# In a network namespace of its own: berth0, its rules and ip_forward stay there.
+bns=berth-bench-manyb-$$
+ip netns add "$bns" && made_bns=1
+ip -n "$bns" link set lo up
+nsenter --net="/run/netns/$bns" "$berth" daemon --root "$root" --config /dev/null -H "unix://$bsock" >"$work/berth-daemon.log" 2>&1 &
 bpid=$!
 for _ in $(seq 300); do
     curl -fs --unix-socket "$bsock" http://d/_ping >/dev/null 2>&1 && break

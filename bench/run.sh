@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bench/run.sh — `run --rm --network none busybox true` through a warm daemon,
-# image present: berth (its daemon, its CLI) vs docker (Debian's docker.io:
-# dockerd + containerd + runc) vs podman (Debian's podman, daemonless, runc),
-# in one hyperfine run with alternating rounds; prints medians and the ratios
-# berth/docker (target ≤ 0.15×) and berth/podman.
+# bench/run.sh — `run --rm busybox true` through a warm daemon, image
+# present, with `--network none` and on the default bridge network: berth (its
+# daemon, its CLI) vs docker (Debian's docker.io: dockerd + containerd + runc)
+# vs podman (Debian's podman, daemonless, runc; `none` only), in one hyperfine
+# run with alternating rounds; prints medians and the ratios berth/docker for
+# both networks (target ≤ 0.15× each) and berth/podman.
 #
 # Usage (as root):  bash bench/run.sh
 #   BENCH_RUNS=N       runs per engine (default 50), BENCH_WARMUP=N per round (default 2)
@@ -15,8 +16,9 @@
 # berth's root and socket; dockerd's data root, exec root, pid file and
 # socket, with dockerd (and the containerd it starts) inside a network
 # namespace made for it (`nsenter --net`, not `ip netns exec`, which remounts
-# /sys and hides the cgroups), --iptables=false --bridge=none, so the host's
-# network is never touched; podman's --root/--runroot/--tmpdir. podman runs
+# /sys and hides the cgroups), and berth's daemon inside another: their
+# bridges (docker0, berth0), NAT rules and ip_forward live there, and the
+# host's network is never touched; podman's --root/--runroot/--tmpdir. podman runs
 # with --cgroup-manager cgroupfs --events-backend file --runtime runc and
 # `--ulimit nofile=20000:20000 --ulimit nproc=32768:32768` (this machine's
 # bounding set lacks CAP_SYS_RESOURCE: podman's default rlimits fail).
@@ -66,8 +68,8 @@ if [ ! -x "$berth" ]; then
 fi
 
 work=$(mktemp -d /tmp/berth-bench-run-XXXXXX)
-ns=berth-bench-run-$$
-bpid='' dpid='' dcpid='' made_ns=0
+ns=berth-bench-run-$$ bns=berth-bench-runb-$$
+bpid='' dpid='' dcpid='' made_ns=0 made_bns=0
 # Paths dockerd/containerd/podman may create outside --data-root & co; removed
 # at exit only if they did not exist before.
 leftovers=()
@@ -119,6 +121,7 @@ cleanup() {
         umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
     done
     [ "$made_ns" = 0 ] || ip netns del "$ns"
+    [ "$made_bns" = 0 ] || ip netns del "$bns"
     for p in "${leftovers[@]}"; do rm -rf "$p"; done
     for p in "${empty_dirs[@]}"; do [ ! -d "$p" ] || find "$p" -depth -type d -exec rmdir {} + 2>/dev/null; done
     rm -rf "$work"
@@ -148,7 +151,9 @@ rm -rf "$bundle"
 root=$work/berth bsock=$work/berth.sock
 "$berth" --root "$root" --config /dev/null load -i "$layout" -q >/dev/null
 "$berth" --root "$root" --config /dev/null tag localhost/busybox:latest busybox:latest
-"$berth" daemon --root "$root" --config /dev/null -H "unix://$bsock" >"$work/berth-daemon.log" 2>&1 &
+ip netns add "$bns" && made_bns=1
+ip -n "$bns" link set lo up
+nsenter --net="/run/netns/$bns" "$berth" daemon --root "$root" --config /dev/null -H "unix://$bsock" >"$work/berth-daemon.log" 2>&1 &
 bpid=$!
 wait_ping() {  # SOCKET PID NAME LOG
     for _ in $(seq 300); do
@@ -161,9 +166,11 @@ wait_ping() {  # SOCKET PID NAME LOG
 wait_ping "$bsock" "$bpid" "berth daemon" "$work/berth-daemon.log"
 berth_c=("$berth" -H "unix://$bsock")
 "${berth_c[@]}" run --rm --network none busybox true   # fails loudly here, not in hyperfine
+"${berth_c[@]}" run --rm busybox true
 "${berth_c[@]}" save -o "$work/busybox.tar" busybox:latest
 
-cmds=(-n berth "$berth -H unix://$bsock run --rm --network none busybox true")
+cmds=(-n berth "$berth -H unix://$bsock run --rm --network none busybox true"
+      -n berth-bridge "$berth -H unix://$bsock run --rm busybox true")
 
 if [ "$with_docker" != 0 ]; then
     ip netns add "$ns" && made_ns=1
@@ -171,7 +178,7 @@ if [ "$with_docker" != 0 ]; then
     mkdir -p "$work/docker"
     nsenter --net="/run/netns/$ns" dockerd --data-root "$work/docker/data" \
         --exec-root "$work/docker/exec" --pidfile "$work/docker/dockerd.pid" \
-        -H "unix://$work/docker.sock" --iptables=false --ip-masq=false --bridge=none \
+        -H "unix://$work/docker.sock" \
         >"$work/dockerd.log" 2>&1 &
     dpid=$!
     wait_ping "$work/docker.sock" "$dpid" dockerd "$work/dockerd.log"
@@ -179,8 +186,10 @@ if [ "$with_docker" != 0 ]; then
     docker_c=("$docker_cli" -H "unix://$work/docker.sock")
     "${docker_c[@]}" load -q -i "$work/busybox.tar" >/dev/null
     "${docker_c[@]}" run --rm --network none busybox true
+    "${docker_c[@]}" run --rm busybox true
     echo "docker: $("${docker_c[@]}" version -f 'server {{.Server.Version}}, client {{.Client.Version}}'), containerd $(containerd --version | awk '{print $3}'), $(runc --version | head -1)" >&2
-    cmds+=(-n docker "$docker_cli -H unix://$work/docker.sock run --rm --network none busybox true")
+    cmds+=(-n docker "$docker_cli -H unix://$work/docker.sock run --rm --network none busybox true"
+           -n docker-bridge "$docker_cli -H unix://$work/docker.sock run --rm busybox true")
 fi
 
 if [ "$with_podman" != 0 ]; then
@@ -224,6 +233,7 @@ jq -r '
   | ["engine", "runs", "median ms", "mean ms", "stddev ms", "min ms"],
     (.results | sort_by(.median)[] | [.command, .runs, (.median | ms), (.mean | ms), (.stddev // 0 | ms), (.min | ms)]),
     [],
-    (if $m.docker then ["berth/docker median", ($m.berth / $m.docker | r), "target <= 0.15"] else empty end),
+    (if $m.docker then ["berth/docker median (none)", ($m.berth / $m.docker | r), "target <= 0.15"] else empty end),
+    (if $m."docker-bridge" then ["berth/docker median (bridge)", ($m."berth-bridge" / $m."docker-bridge" | r), "target <= 0.15"] else empty end),
     (if $m.podman then ["berth/podman median", ($m.berth / $m.podman | r)] else empty end)
   | @tsv' "$work/results.json" | column -t -s $'\t'

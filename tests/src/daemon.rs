@@ -103,6 +103,9 @@ pub struct Daemon {
     ids: Arc<Mutex<BTreeSet<String>>>,
     stop_watch: Arc<AtomicBool>,
     watcher: Option<JoinHandle<()>>,
+    /// The daemon's own network namespace (never the machine's): its
+    /// bridges, rules and published ports live there.
+    netns: crate::netns::NetNs,
 }
 
 fn is_id(s: &str) -> bool {
@@ -128,7 +131,10 @@ impl Daemon {
         let root = dir.path().join("root");
         let socket = dir.path().join("d.sock");
         std::fs::create_dir_all(dir.path().join("docker")).expect("DOCKER_CONFIG dir");
+        let netns = crate::netns::NetNs::new();
+        netns.ip(&["link", "set", "lo", "up"]);
         let mut d = Daemon {
+            netns,
             bin,
             root,
             socket,
@@ -205,7 +211,7 @@ impl Daemon {
             .append(true)
             .open(self.log_path())
             .map_err(|e| format!("opening the daemon log: {e}"))?;
-        let mut c = Command::new(&self.bin);
+        let mut c = self.netns.command(&self.bin);
         c.env(
             "BERTH_PLUGIN_CACHE",
             target_dir().join("berth-test-plugin-cache"),
@@ -254,6 +260,19 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// The daemon's network namespace.
+    pub fn netns(&self) -> &crate::netns::NetNs {
+        &self.netns
+    }
+
+    /// Runs `program args…` inside the daemon's network namespace (the
+    /// "host" the containers see).
+    pub fn in_netns(&self, program: &str, args: &[&str]) -> Output {
+        let mut c = self.netns.command(program);
+        c.args(args);
+        cmd::run(c, None, COMMAND_TIMEOUT)
     }
 
     /// Whether the daemon answers `GET /_ping` with 200 OK.
@@ -462,6 +481,18 @@ impl Daemon {
         }
         for p in processes(&self.root, &ids) {
             found.push(format!("process {p}"));
+        }
+        for link in self.netns.links() {
+            if link.starts_with("veth") {
+                found.push(format!("link {link} in the daemon's network namespace"));
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.root.join("net/journal")) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with("att-") {
+                    found.push(format!("network attachment journal {}", e.path().display()));
+                }
+            }
         }
         for sub in ["containers", "runtime"] {
             if let Ok(rd) = std::fs::read_dir(self.root.join(sub)) {

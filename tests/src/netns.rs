@@ -24,6 +24,26 @@ impl NetNs {
     pub fn path(&self) -> PathBuf {
         PathBuf::from("/run/netns").join(&self.name)
     }
+    /// A command that runs `program` inside the namespace (through
+    /// `nsenter --net`, which execs it: the child's pid is the program's).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", self.path().display()))
+            .arg("--")
+            .arg(program);
+        c
+    }
+    /// The names of the links in the namespace.
+    pub fn links(&self) -> Vec<String> {
+        self.ip(&["-o", "link", "show"])
+            .stdout
+            .lines()
+            .filter_map(|l| {
+                let name = l.split(": ").nth(1)?;
+                Some(name.split('@').next()?.to_string())
+            })
+            .collect()
+    }
     /// Runs `ip -n NAME args…` and panics if it fails.
     pub fn ip(&self, args: &[&str]) -> cmd::Output {
         let mut all = vec!["-n", self.name.as_str()];

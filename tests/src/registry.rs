@@ -16,6 +16,8 @@ pub struct Registry {
     child: Child,
     dir: tempfile::TempDir,
     pub addr: String,
+    /// The network namespace it listens in (`None`: the test's own).
+    netns: Option<PathBuf>,
 }
 
 fn require(bin: &str, pkg: &str) {
@@ -32,15 +34,21 @@ fn free_port() -> u16 {
 impl Registry {
     /// Starts a registry without authentication.
     pub fn start() -> Registry {
-        Registry::start_with(None)
+        Registry::start_with(None, None)
+    }
+
+    /// Starts a registry without authentication inside the network
+    /// namespace `netns` (a daemon's: its loopback is not the test's).
+    pub fn start_in(netns: &crate::netns::NetNs) -> Registry {
+        Registry::start_with(None, Some(netns.path()))
     }
 
     /// Starts a registry with htpasswd basic auth for `user`/`password`.
     pub fn start_with_auth(user: &str, password: &str) -> Registry {
-        Registry::start_with(Some((user, password)))
+        Registry::start_with(Some((user, password)), None)
     }
 
-    fn start_with(auth: Option<(&str, &str)>) -> Registry {
+    fn start_with(auth: Option<(&str, &str)>, netns: Option<PathBuf>) -> Registry {
         require("/usr/bin/docker-registry", "docker-registry");
         let dir = tempfile::Builder::new()
             .prefix("berth-registry-")
@@ -67,7 +75,15 @@ impl Registry {
         let cfg_path = dir.path().join("config.yml");
         std::fs::write(&cfg_path, cfg).expect("write registry config");
         let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
-        let child = Command::new("/usr/bin/docker-registry")
+        let mut c = Command::new("nsenter");
+        match &netns {
+            Some(ns) => c.arg(format!("--net={}", ns.display())),
+            // nsenter without a namespace just runs the program.
+            None => c.arg("--preserve-credentials"),
+        };
+        let child = c
+            .arg("--")
+            .arg("/usr/bin/docker-registry")
             .arg("serve")
             .arg(&cfg_path)
             .stdin(Stdio::null())
@@ -75,15 +91,37 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
-        let r = Registry { child, dir, addr };
+        let r = Registry {
+            child,
+            dir,
+            addr,
+            netns,
+        };
         r.wait_ready();
         r
+    }
+
+    /// Connects to the registry from its namespace (on a thread that
+    /// joined it: a socket belongs to the namespace it was made in).
+    fn connect(&self) -> std::io::Result<TcpStream> {
+        let Some(ns) = self.netns.clone() else {
+            return TcpStream::connect(&self.addr);
+        };
+        let addr = self.addr.clone();
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&ns)?;
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)?;
+            TcpStream::connect(&addr)
+        })
+        .join()
+        .expect("the connecting thread")
     }
 
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(mut s) = TcpStream::connect(&self.addr) {
+            if let Ok(mut s) = self.connect() {
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
                 let mut buf = [0u8; 12];
                 if s.read(&mut buf).map(|n| n > 0).unwrap_or(false) {
@@ -133,7 +171,15 @@ impl Registry {
         }
         args.push(&src);
         args.push(&dst);
-        cmd::host("skopeo", &args);
+        match &self.netns {
+            Some(ns) => {
+                let net = format!("--net={}", ns.display());
+                let mut all = vec![net.as_str(), "--", "skopeo"];
+                all.extend(args);
+                cmd::host("nsenter", &all)
+            }
+            None => cmd::host("skopeo", &args),
+        };
     }
 }
 

@@ -480,7 +480,8 @@ fn detach_keys_leave_the_container_running() {
 #[test]
 fn image_commands_go_through_the_daemon() {
     let d = Daemon::start();
-    let reg = berth_tests::registry::Registry::start();
+    // In the daemon's network namespace: its loopback is not the test's.
+    let reg = berth_tests::registry::Registry::start_in(d.netns());
     reg.push_layout(
         &berth_tests::daemon::layout().join("oci"),
         "latest",
@@ -549,14 +550,11 @@ fn image_commands_go_through_the_daemon() {
     ] {
         assert!(ev.stdout.contains(action), "no {action} in {ev}");
     }
-    // -p is checked (docker's rules), and refused until berth has networking.
+    // -p is checked with docker's rules (publishing itself: daemon_network.rs).
     let out = b(&d, &["run", "--rm", "-p", "70000:80", IMAGE, "true"]);
     assert!(out.code == 125 && out.stderr.contains("70000"), "{out}");
-    let out = b(&d, &["run", "--rm", "-p", "8080:80", IMAGE, "true"]);
-    assert!(
-        out.code == 125 && out.stderr.contains("networking"),
-        "{out}"
-    );
+    let out = b(&d, &["run", "--rm", "-p", "8080:80/sctp", IMAGE, "true"]);
+    assert!(out.code == 125 && out.stderr.contains("sctp"), "{out}");
 }
 
 #[test]
@@ -568,7 +566,12 @@ fn a_tcp_listener_only_when_configured() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("d.sock");
-    let mut daemon = std::process::Command::new(berth())
+    // Its own network namespace: the daemon makes its default bridge there,
+    // and the TCP listener is on that namespace's loopback.
+    let ns = berth_tests::netns::NetNs::new();
+    ns.ip(&["link", "set", "lo", "up"]);
+    let mut daemon = ns
+        .command(berth())
         .args(["daemon", "--root"])
         .arg(dir.path().join("root"))
         .args(["--config", "/nonexistent", "-H"])
@@ -579,7 +582,8 @@ fn a_tcp_listener_only_when_configured() {
         .unwrap();
     let host = format!("tcp://127.0.0.1:{port}");
     let seen = until("the TCP listener", || {
-        let o = std::process::Command::new(berth())
+        let o = ns
+            .command(berth())
             .env_remove("BERTH_ROOT")
             .args(["-H", &host, "ps"])
             .output()
@@ -590,7 +594,8 @@ fn a_tcp_listener_only_when_configured() {
         )
     });
     assert!(seen.contains("CONTAINER ID"), "{seen}");
-    let v = std::process::Command::new(DOCKER)
+    let v = ns
+        .command(DOCKER)
         .env("DOCKER_HOST", &host)
         .env("DOCKER_CONFIG", dir.path())
         .args(["version", "--format", "{{.Server.APIVersion}}"])
@@ -606,7 +611,17 @@ fn a_tcp_listener_only_when_configured() {
     assert!(st.success(), "{st}");
     assert!(!sock.exists(), "the socket was left behind");
     // Stopped: the TCP port is closed too.
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    let closed = ns
+        .command("/usr/bin/curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:{port}/_ping"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!closed.status.success(), "the TCP port still answers");
 }
 
 #[test]

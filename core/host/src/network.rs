@@ -580,6 +580,22 @@ impl NetworkPlugin {
                             .map_err(|e| self.denied(&call, e))?,
                     )
                 };
+                if let Some(p) = plan
+                    .rules
+                    .ports
+                    .iter()
+                    .find(|p| p.container_ip != address.addr())
+                {
+                    return Err(self.denied(
+                        &call,
+                        format!(
+                            "published port {} goes to {}, not to the container's address {}",
+                            p.host_port,
+                            p.container_ip,
+                            address.addr()
+                        ),
+                    ));
+                }
                 Ok((plan, address, gateway))
             });
         let (plan, address, gateway) = match parsed {

@@ -192,10 +192,14 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // No fsync: a lease only has to outlive the daemon (kill -9), for which
+    // the page cache suffices; after a power loss no container runs, the
+    // kernel's links are gone too, and gc releases every lease. The rename
+    // keeps readers from ever seeing half a file. (An fsync here cost
+    // milliseconds on every attach.)
     let tmp = tmp_path(path);
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(data)?;
-    f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)
 }

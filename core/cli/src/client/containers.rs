@@ -489,6 +489,27 @@ fn filters_json(f: &[String]) -> Result<String> {
     Ok(serde_json::to_string(&m)?)
 }
 
+/// docker's PORTS column: `0.0.0.0:8080->80/tcp, …`.
+fn ports_text(r: &Value) -> String {
+    r["Ports"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    format!(
+                        "{}:{}->{}/{}",
+                        p["IP"].as_str().unwrap_or("0.0.0.0"),
+                        p["PublicPort"],
+                        p["PrivatePort"],
+                        p["Type"].as_str().unwrap_or("tcp")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32> {
     let mut q = format!(
         "/containers/json?all={}",
@@ -537,7 +558,7 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32> {
             "STATUS",
             Box::new(|r: &Value| r["Status"].as_str().unwrap_or("").to_string()),
         ),
-        ("PORTS", Box::new(|_r: &Value| String::new())),
+        ("PORTS", Box::new(ports_text)),
         (
             "NAMES",
             Box::new(|r: &Value| {
@@ -601,7 +622,7 @@ fn ps_view(r: &Value, trunc: &dyn Fn(&str, usize) -> String) -> Value {
         "State": r["State"],
         "Names": r["Names"].as_array().and_then(|n| n.first()).and_then(|n| n.as_str()).unwrap_or("").trim_start_matches('/'),
         "Labels": labels.unwrap_or_default(),
-        "Ports": "",
+        "Ports": ports_text(r),
         "Mounts": "",
         "Networks": r["HostConfig"]["NetworkMode"],
     })

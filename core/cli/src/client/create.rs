@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Context, Result};
 use berth_engine::containers::config::{
     parse_size, ContainerConfig, CreateRequest, HealthConfig, HostConfig, LogConfig, MountSpec,
-    RestartPolicy, Ulimit,
+    PortBinding, RestartPolicy, Ulimit,
 };
 use clap::Args;
 
@@ -156,6 +156,9 @@ pub struct ContainerArgs {
     /// Publish a container's port(s) to the host ([IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]).
     #[arg(short, long)]
     pub publish: Vec<String>,
+    /// Expose a port or a range of ports.
+    #[arg(long)]
+    pub expose: Vec<String>,
     /// Publish all exposed ports to random ports.
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
@@ -354,13 +357,90 @@ pub fn check_publish(spec: &str) -> Result<()> {
     }
 }
 
+/// `-p [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]` (already checked) as docker's
+/// client sends it: one binding per container port; ranges pair up, and a
+/// host range for one container port lets the daemon pick from it.
+fn publish_bindings(spec: &str) -> Result<Vec<(String, PortBinding)>> {
+    let (ports, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
+    let parts: Vec<&str> = ports.rsplitn(3, ':').collect();
+    let (container, host, ip) = match parts.as_slice() {
+        [c] => (*c, "", ""),
+        [c, h] => (*c, *h, ""),
+        [c, h, ip] => (*c, *h, *ip),
+        _ => bail!("invalid --publish {spec:?}"),
+    };
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    let span = |r: &str| -> Result<(u16, u16)> {
+        Ok(match r.split_once('-') {
+            Some((x, y)) => (x.parse()?, y.parse()?),
+            None => {
+                let p = r.parse()?;
+                (p, p)
+            }
+        })
+    };
+    let (c0, c1) = span(container)?;
+    let host_span = if host.is_empty() {
+        None
+    } else {
+        Some(span(host)?)
+    };
+    let mut out = Vec::new();
+    for (i, c) in (c0..=c1).enumerate() {
+        let host_port = match host_span {
+            None => String::new(),
+            Some((h0, h1)) if c0 == c1 && h0 != h1 => format!("{h0}-{h1}"),
+            Some((h0, h1)) => {
+                if h1 - h0 != c1 - c0 {
+                    bail!("invalid --publish {spec:?}: the host and container port ranges differ in size");
+                }
+                (h0 + i as u16).to_string()
+            }
+        };
+        out.push((
+            format!("{c}/{proto}"),
+            PortBinding {
+                host_ip: ip.to_string(),
+                host_port,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// `--expose` and every published port, as docker's `ExposedPorts`.
+fn exposed(
+    expose: &[String],
+    bindings: &BTreeMap<String, Vec<PortBinding>>,
+) -> Result<BTreeMap<String, serde_json::Value>> {
+    let mut out: BTreeMap<String, serde_json::Value> = bindings
+        .keys()
+        .map(|k| (k.clone(), serde_json::json!({})))
+        .collect();
+    for e in expose {
+        let (ports, proto) = e.rsplit_once('/').unwrap_or((e, "tcp"));
+        let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+        let (a, b): (u16, u16) = (
+            a.parse()
+                .map_err(|_| anyhow!("invalid range format for --expose: {e}"))?,
+            b.parse()
+                .map_err(|_| anyhow!("invalid range format for --expose: {e}"))?,
+        );
+        for p in a..=b {
+            out.insert(format!("{p}/{proto}"), serde_json::json!({}));
+        }
+    }
+    Ok(out)
+}
+
 /// Builds the create request (the flags are checked here as docker's client does).
 pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<CreateRequest> {
+    let mut port_bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for p in &a.publish {
         check_publish(p)?;
-    }
-    if !a.publish.is_empty() || a.publish_all {
-        bail!("publishing ports (-p/-P) comes with berth's networking, which is not there yet: only --network none or host for now");
+        for (key, binding) in publish_bindings(p)? {
+            port_bindings.entry(key).or_default().push(binding);
+        }
     }
     let mut tmpfs = BTreeMap::new();
     for t in &a.tmpfs {
@@ -433,6 +513,7 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         labels: key_values("--label", &a.label)?,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
+        exposed_ports: exposed(&a.expose, &port_bindings)?,
         ..Default::default()
     };
     let (h, w) = if a.tty { terminal_size() } else { (0, 0) };
@@ -466,6 +547,8 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         dns_search: a.dns_search.clone(),
         dns_options: a.dns_option.clone(),
         extra_hosts: a.add_host.clone(),
+        port_bindings: port_bindings.clone(),
+        publish_all_ports: a.publish_all,
         network_bandwidth: match &a.network_bandwidth {
             Some(r) => berth_engine::containers::config::parse_rate(r).map_err(|e| {
                 anyhow::anyhow!("invalid argument {r:?} for \"--network-bandwidth\": {e}")

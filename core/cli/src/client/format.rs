@@ -89,17 +89,17 @@ fn show(v: &Value) -> String {
 fn eval(expr: &str, v: &Value) -> Option<Value> {
     let index = |inner: &str| -> Option<Value> {
         let (path, key) = inner.trim().split_once(' ')?;
-        let key = key.trim().strip_prefix('"')?.strip_suffix('"')?;
+        let key = key.trim();
         let base = if path == "." {
             Some(v)
         } else {
             lookup(v, path)
         };
-        Some(
-            base.and_then(|b| b.get(key))
-                .cloned()
-                .unwrap_or(Value::Null),
-        )
+        let got = match key.strip_prefix('"').and_then(|k| k.strip_suffix('"')) {
+            Some(k) => base.and_then(|b| b.get(k)),
+            None => base.and_then(|b| b.get(key.parse::<usize>().ok()?)),
+        };
+        Some(got.cloned().unwrap_or(Value::Null))
     };
     if let Some(rest) = expr.strip_prefix("(index ") {
         let (inner, tail) = rest.split_once(')')?;

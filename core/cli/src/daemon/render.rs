@@ -133,6 +133,33 @@ fn mounts(r: &Record) -> Value {
     json!(out)
 }
 
+/// docker's `NetworkSettings.Ports`: every exposed port, with its host
+/// bindings while the container runs (`null` when not published).
+fn ports(c: &Containers, r: &Record) -> Value {
+    let mut m = serde_json::Map::new();
+    let image_exposed = c
+        .image_config(&r.id)
+        .and_then(|i| i.config().clone())
+        .and_then(|c| c.exposed_ports().clone())
+        .unwrap_or_default();
+    for k in r.config.exposed_ports.keys().cloned().chain(image_exposed) {
+        m.insert(k, Value::Null);
+    }
+    for ep in r.endpoints.values() {
+        for p in &ep.ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let entry = m.entry(key).or_insert(Value::Null);
+            if entry.is_null() {
+                *entry = json!([]);
+            }
+            if let Some(a) = entry.as_array_mut() {
+                a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
 fn network_settings(c: &Containers, r: &Record) -> Value {
     let mode = if r.host_config.network_mode.is_empty() {
         "bridge"
@@ -165,7 +192,7 @@ fn network_settings(c: &Containers, r: &Record) -> Value {
     let bandwidth = r.host_config.network_bandwidth;
     json!({
         "Bridge": "", "SandboxID": "", "SandboxKey": if r.pid > 0 && r.status.is_live() { format!("/proc/{}/ns/net", r.pid) } else { String::new() },
-        "Ports": {}, "HairpinMode": false,
+        "Ports": ports(c, r), "HairpinMode": false,
         "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": null,
         "SecondaryIPv6Addresses": null, "EndpointID": primary.endpoint_id, "Gateway": primary.gateway, "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0, "IPAddress": primary.ip_address, "IPPrefixLen": primary.prefix_len, "IPv6Gateway": "", "MacAddress": primary.mac_address,
@@ -239,7 +266,9 @@ pub fn summary(c: &Containers, r: &Record) -> Value {
         "ImageID": r.image_id,
         "Command": command,
         "Created": parse_time(&r.created).unwrap_or(0),
-        "Ports": [],
+        "Ports": r.endpoints.values().flat_map(|e| e.ports.iter()).map(|p| json!({
+            "IP": p.host_ip, "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto,
+        })).collect::<Vec<_>>(),
         "Labels": labels,
         "State": r.status.as_str(),
         "Status": status_text(r, c.health(&r.id).filter(|_| r.status.is_live()).map(|h| h.status).as_deref()),

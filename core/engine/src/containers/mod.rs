@@ -491,10 +491,12 @@ impl Containers {
                 h.network_bandwidth
             )));
         }
-        if !h.port_bindings.is_empty() || h.publish_all_ports {
-            return Err(invalid(
-                "publishing ports (-p/-P) is not supported by this berth yet".into(),
-            ));
+        netops::port_requests(h, req.config.exposed_ports.keys().cloned())?;
+        let mode = h.network_mode.as_str();
+        if (mode == "host" || mode == "none") && !h.port_bindings.is_empty() {
+            return Err(invalid(format!(
+                "published ports are discarded when using the {mode} network: remove -p"
+            )));
         }
         Ok(policy)
     }
@@ -513,8 +515,11 @@ impl Containers {
             mode
         };
         let eps = &req.networking_config.endpoints_config;
+        // docker's client keys the first network's endpoint by the mode it
+        // sent (`default` for the default network).
+        let is_first = |n: &str| n == first || n == mode || (mode.is_empty() && n == "default");
         let mut names: Vec<&str> = vec![first];
-        names.extend(eps.keys().map(String::as_str).filter(|n| *n != first));
+        names.extend(eps.keys().map(String::as_str).filter(|n| !is_first(n)));
         for name in names {
             let net = self.networks.get(name).map_err(|_| EngineError::NotFound {
                 what: "network",
@@ -528,7 +533,13 @@ impl Containers {
                     "container cannot be connected to network {name} together with others"
                 )));
             }
-            let ep = eps.get(name).or_else(|| eps.get(&net.id));
+            let ep = eps.get(name).or_else(|| eps.get(&net.id)).or_else(|| {
+                if name == first {
+                    eps.iter().find(|(k, _)| is_first(k)).map(|(_, v)| v)
+                } else {
+                    None
+                }
+            });
             let cfg = EndpointConfig {
                 aliases: ep.map(|e| e.aliases.clone()).unwrap_or_default(),
                 ipv4_address: ep
@@ -867,6 +878,15 @@ impl Containers {
             let ns =
                 std::fs::File::open(&path).map_err(|e| EngineError::io("opening", &path, e))?;
             let hostname = hostname(rec);
+            let exposed = self
+                .image_config(&rec.id)
+                .and_then(|i| i.config().clone())
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default();
+            let ports = netops::port_requests(
+                &rec.host_config,
+                rec.config.exposed_ports.keys().cloned().chain(exposed),
+            )?;
             for (i, (name, cfg)) in rec.networks.iter().enumerate() {
                 let ifname = format!("eth{i}");
                 let who = Attachee {
@@ -878,6 +898,7 @@ impl Containers {
                     bandwidth: rec.host_config.network_bandwidth.max(0) as u64,
                     dns: &rec.host_config.dns,
                     default_route: i == 0,
+                    ports: if i == 0 { &ports } else { &[] },
                 };
                 let r = match self.networks.get(name) {
                     Ok(net) => self.networks.attach(&net, &who, ns.as_fd()).await,

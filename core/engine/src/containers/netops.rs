@@ -83,6 +83,7 @@ impl Containers {
                 bandwidth: rec.host_config.network_bandwidth.max(0) as u64,
                 dns: &rec.host_config.dns,
                 default_route: rec.endpoints.is_empty(),
+                ports: &[],
             };
             endpoint = Some(self.networks.attach(net, &who, ns.as_fd()).await?);
         }
@@ -144,4 +145,99 @@ impl Containers {
         }
         Ok(())
     }
+}
+
+/// `80/tcp` → (80, "tcp").
+fn port_key(key: &str) -> Result<(u16, String)> {
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let p: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| invalid(format!("invalid container port {key:?}: ports are 1-65535")))?;
+    match proto {
+        "tcp" | "udp" => Ok((p, proto.to_string())),
+        "sctp" => Err(invalid(format!(
+            "publishing {key}: sctp is not supported by berth"
+        ))),
+        other => Err(invalid(format!(
+            "invalid protocol {other:?} in port {key:?}"
+        ))),
+    }
+}
+
+/// The ports to publish for a container: its `-p` bindings, and with `-P`
+/// every port it or its image exposes (on a host port the daemon chooses).
+pub(crate) fn port_requests(
+    h: &super::HostConfig,
+    exposed: impl IntoIterator<Item = String>,
+) -> Result<Vec<crate::networks::proxy::PortRequest>> {
+    use crate::networks::proxy::PortRequest;
+    let mut out = Vec::new();
+    for (key, bindings) in &h.port_bindings {
+        let (cport, proto) = port_key(key)?;
+        let bindings = if bindings.is_empty() {
+            vec![Default::default()]
+        } else {
+            bindings.clone()
+        };
+        for b in bindings {
+            let host_ip: std::net::Ipv4Addr = if b.host_ip.is_empty() {
+                std::net::Ipv4Addr::UNSPECIFIED
+            } else {
+                b.host_ip.parse().map_err(|_| {
+                    invalid(format!(
+                        "invalid host address {:?} for port {key}: berth publishes on IPv4 addresses",
+                        b.host_ip
+                    ))
+                })?
+            };
+            let bad = || {
+                invalid(format!(
+                    "invalid host port {:?} for port {key}",
+                    b.host_port
+                ))
+            };
+            let num = |s: &str| s.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad);
+            let host_ports = match b.host_port.as_str() {
+                "" | "0" => (0, 0),
+                r => match r.split_once('-') {
+                    Some((a, z)) => {
+                        let (a, z) = (num(a)?, num(z)?);
+                        if a > z {
+                            return Err(bad());
+                        }
+                        (a, z)
+                    }
+                    None => {
+                        let p = num(r)?;
+                        (p, p)
+                    }
+                },
+            };
+            out.push(PortRequest {
+                proto: proto.clone(),
+                host_ip,
+                host_ports,
+                container_port: cport,
+            });
+        }
+    }
+    if h.publish_all_ports {
+        for key in exposed {
+            let (cport, proto) = port_key(&key)?;
+            if !out
+                .iter()
+                .any(|r| r.container_port == cport && r.proto == proto)
+            {
+                out.push(PortRequest {
+                    proto,
+                    host_ip: std::net::Ipv4Addr::UNSPECIFIED,
+                    host_ports: (0, 0),
+                    container_port: cport,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

@@ -6,6 +6,7 @@
 
 pub mod dns;
 pub mod files;
+pub mod proxy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -102,6 +103,8 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     /// The interface inside the container.
     pub ifname: String,
+    /// The ports published through this network.
+    pub ports: Vec<proxy::PortMap>,
 }
 
 /// Who is being attached.
@@ -118,6 +121,8 @@ pub struct Attachee<'a> {
     pub dns: &'a [String],
     /// Whether this network gives the container its default route.
     pub default_route: bool,
+    /// Ports to publish through this network.
+    pub ports: &'a [proxy::PortRequest],
 }
 
 /// Every network of one engine.
@@ -131,6 +136,8 @@ pub struct Networks {
     ops: tokio::sync::Mutex<()>,
     /// The embedded resolver.
     pub dns: dns::Dns,
+    /// The userland side of published ports.
+    proxies: proxy::Proxies,
 }
 
 impl std::fmt::Debug for Networks {
@@ -205,6 +212,7 @@ impl Networks {
             records: Mutex::new(BTreeMap::new()),
             ops: tokio::sync::Mutex::new(()),
             dns,
+            proxies: proxy::Proxies::default(),
         });
         let rd = std::fs::read_dir(&n.dir).map_err(|e| EngineError::io("listing", &n.dir, e))?;
         for d in rd.flatten() {
@@ -438,6 +446,7 @@ impl Networks {
         who: &Attachee<'_>,
         netns: BorrowedFd<'_>,
     ) -> Result<Endpoint> {
+        let started = std::time::Instant::now();
         let plugin = self.plugin(&network.driver)?;
         let address = if who.config.ipv4_address.is_empty() {
             None
@@ -449,17 +458,49 @@ impl Networks {
                 ))
             })?)
         };
+        // Host ports are taken now: one in use fails here, before anything is made.
+        let bound = proxy::bind(who.ports).map_err(|reason| EngineError::Start {
+            id: who.id.to_string(),
+            reason,
+        })?;
+        let ports = bound
+            .iter()
+            .map(|b| {
+                let m = b.map();
+                let host_ip: Ipv4Addr = m.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                berth_host::net::plan::PortForward {
+                    protocol: if m.proto == "udp" {
+                        berth_host::net::plan::Protocol::Udp
+                    } else {
+                        berth_host::net::plan::Protocol::Tcp
+                    },
+                    host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                    host_port: m.host_port,
+                    container_ip: Ipv4Addr::UNSPECIFIED,
+                    container_port: m.container_port,
+                }
+            })
+            .collect();
+        let maps: Vec<proxy::PortMap> = bound.iter().map(|b| b.map().clone()).collect();
         let req = AttachRequest {
             network: network.spec(Vec::new()),
             container_id: who.id.to_string(),
             ifname: who.ifname.to_string(),
             address,
-            ports: Vec::new(),
+            ports,
             bandwidth: who.bandwidth,
             default_route: who.default_route,
         };
         let att = plugin.add(&req, netns).await?;
         let ip = att.address.addr();
+        self.proxies.start(&network.id, who.id, bound, ip);
+        // bench/net.sh reads these lines.
+        tracing::debug!(
+            container = who.id,
+            network = %network.name,
+            micros = started.elapsed().as_micros() as u64,
+            "attached"
+        );
         let mut names = vec![
             who.name.to_string(),
             who.id[..12.min(who.id.len())].to_string(),
@@ -480,12 +521,27 @@ impl Networks {
             mac_address: String::new(),
             aliases: who.config.aliases.clone(),
             ifname: who.ifname.to_string(),
+            ports: maps,
         })
     }
 
     /// Re-registers a running container's names (after a daemon restart).
     pub fn readopt(&self, container_id: &str, names: &[String], ep: &Endpoint, dns: &[String]) {
-        if let Ok(ip) = ep.ip_address.parse() {
+        if let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() {
+            let reqs: Vec<proxy::PortRequest> = ep
+                .ports
+                .iter()
+                .map(|m| proxy::PortRequest {
+                    proto: m.proto.clone(),
+                    host_ip: m.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    host_ports: (m.host_port, m.host_port),
+                    container_port: m.container_port,
+                })
+                .collect();
+            match proxy::bind(&reqs) {
+                Ok(bound) => self.proxies.start(&ep.network_id, container_id, bound, ip),
+                Err(e) => tracing::warn!("container {container_id}: published ports: {e}"),
+            }
             let mut names = names.to_vec();
             names.extend(ep.aliases.iter().cloned());
             self.dns
@@ -502,14 +558,22 @@ impl Networks {
         netns: Option<BorrowedFd<'_>>,
     ) -> Result<()> {
         self.dns.remove(network_id, container_id);
+        self.proxies.stop(network_id, container_id);
         let Some(r) = self.find(network_id) else {
             return Ok(());
         };
         if !r.is_plugin() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let plugin = self.plugin(&r.driver)?;
         plugin.del(&r.spec(Vec::new()), container_id, netns).await?;
+        tracing::debug!(
+            container = container_id,
+            network = %r.name,
+            micros = started.elapsed().as_micros() as u64,
+            "detached"
+        );
         Ok(())
     }
 

@@ -299,7 +299,12 @@ pub(crate) fn check(plan: &Plan, g: &NetworkGrants, allowed: &Allowed<'_>) -> Re
         host_link(b, "forwarding rule's bridge")?;
     }
     for p in &plan.rules.ports {
-        if !allowed.ports.contains(p) {
+        // The host chose the host side; the plugin fills in the container's address.
+        let asked = allowed.ports.iter().any(|a| {
+            (a.protocol, a.host_ip, a.host_port, a.container_port)
+                == (p.protocol, p.host_ip, p.host_port, p.container_port)
+        });
+        if !asked {
             return Err(format!(
                 "published port {}:{}/{} -> {}:{} was not asked for",
                 p.host_ip.map(|i| i.to_string()).unwrap_or_default(),

@@ -1,0 +1,769 @@
+//! Networking through the network plugins, end to end: every test's daemon
+//! runs in a network namespace the test made (never the machine's own), and
+//! traffic goes only between containers and that namespace. Containers
+//! reach each other by IP and by name over TCP, UDP and ICMP; `none` has
+//! only `lo`; `--internal` has no way out; bandwidth limits hold; bad input
+//! fails clearly and leaves no link, lease or rule; a daemon killed with
+//! SIGKILL cleans up after containers that ended while it was down.
+
+use std::time::{Duration, Instant};
+
+use berth_tests::daemon::{until, Daemon, DOCKER_CURRENT as DOCKER, IMAGE};
+use berth_tests::runtime::target_dir;
+use berth_tests::Output;
+
+fn berth() -> String {
+    target_dir()
+        .join("debug/berth")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `berth ARGS` against the test's daemon.
+#[track_caller]
+fn b(d: &Daemon, args: &[&str]) -> Output {
+    d.docker(&berth(), args)
+}
+
+#[track_caller]
+fn ok(out: Output) -> String {
+    out.assert_ok();
+    out.stdout.trim().to_string()
+}
+
+#[track_caller]
+fn fails(out: Output, needle: &str) -> Output {
+    assert_ne!(out.code, 0, "expected a failure: {out}");
+    assert!(
+        out.stderr.contains(needle),
+        "the error does not say {needle:?}: {out}"
+    );
+    out
+}
+
+fn ip_of(d: &Daemon, c: &str, net: &str) -> String {
+    ok(b(
+        d,
+        &[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+            c,
+        ],
+    ))
+}
+
+/// The leases the bridge plugin holds on network `name` (its state file).
+fn leases(d: &Daemon, name: &str) -> usize {
+    let id = ok(b(d, &["network", "inspect", "-f", "{{.Id}}", name]));
+    let path = d
+        .root()
+        .join("plugins/bridge/networks")
+        .join(format!("{id}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("the plugin's state is JSON");
+    v["leases"]
+        .as_object()
+        .map(|m| m.len())
+        .unwrap_or_else(|| panic!("no lease table in {text}"))
+}
+
+fn veths(d: &Daemon) -> Vec<String> {
+    d.netns()
+        .links()
+        .into_iter()
+        .filter(|l| l.starts_with("veth"))
+        .collect()
+}
+
+#[test]
+fn containers_reach_each_other_by_ip_and_name_over_tcp_udp_and_icmp() {
+    let d = Daemon::start();
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.77.0.0/24", "front"],
+    ));
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "front",
+            "--name",
+            "srv",
+            "--network-alias",
+            "web",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo hello > /tmp/index.html; httpd -p 80 -h /tmp; sleep 600",
+        ],
+    ));
+    let ip = ip_of(&d, "srv", "front");
+    assert!(
+        ip.starts_with("10.77.0."),
+        "address {ip:?} outside the subnet"
+    );
+    // The gateway is where the embedded DNS answers.
+    let resolv = ok(b(&d, &["exec", "srv", "cat", "/etc/resolv.conf"]));
+    assert!(resolv.contains("nameserver 10.77.0.1"), "{resolv}");
+    let hosts = ok(b(&d, &["exec", "srv", "cat", "/etc/hosts"]));
+    assert!(hosts.contains(&ip), "{hosts}");
+    for target in [ip.as_str(), "srv", "web", "SRV."] {
+        let script = format!(
+            "wget -q -O - http://{target}/index.html && ping -c 1 -W 3 {target} >/dev/null && echo pinged"
+        );
+        let out = b(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "front",
+                IMAGE,
+                "sh",
+                "-c",
+                &script,
+            ],
+        );
+        assert_eq!(ok(out), "hello\npinged", "TCP and ICMP to {target}");
+    }
+    // UDP by name and by IP, both ways. Debian's busybox nc has no -u: the
+    // host's python3 runs in the containers, from read-only binds.
+    let py = [
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/lib:/lib:ro",
+        "-v",
+        "/lib64:/lib64:ro",
+        IMAGE,
+        "/usr/bin/python3",
+        "-c",
+    ];
+    let mut args = vec!["run", "-d", "--network", "front", "--name", "udp"];
+    args.extend(py);
+    args.push(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9000))\n\
+         while True:\n    d, a = s.recvfrom(100)\n    s.sendto(d.upper(), a)",
+    );
+    ok(b(&d, &args));
+    let udp_ip = ip_of(&d, "udp", "front");
+    for target in ["udp", udp_ip.as_str()] {
+        let script = format!(
+            "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(1)\n\
+             for _ in range(20):\n    s.sendto(b'datagram', ('{target}', 9000))\n    \
+             try:\n        print(s.recv(100).decode()); break\n    except socket.timeout:\n        pass"
+        );
+        let mut args = vec!["run", "--rm", "--network", "front"];
+        args.extend(py);
+        args.push(&script);
+        assert_eq!(ok(b(&d, &args)), "DATAGRAM", "UDP to {target}");
+    }
+    // The daemon's namespace (the containers' host) reaches the container too.
+    let out = d.in_netns("/bin/busybox", &["ping", "-c", "1", "-W", "3", &ip]);
+    out.assert_ok();
+    // docker's client sees the network and the endpoint.
+    let inspect = ok(d.docker(DOCKER, &["network", "inspect", "front"]));
+    assert!(
+        inspect.contains("10.77.0.0/24") && inspect.contains("\"srv\""),
+        "{inspect}"
+    );
+    let ls = ok(d.docker(DOCKER, &["network", "ls"]));
+    for n in ["bridge", "host", "none", "front"] {
+        assert!(ls.contains(n), "{ls}");
+    }
+    // A network with a container on it cannot be removed.
+    fails(b(&d, &["network", "rm", "front"]), "active endpoints");
+    ok(b(&d, &["rm", "-f", "srv", "udp"]));
+    assert_eq!(leases(&d, "front"), 0, "the lease was released");
+    assert!(veths(&d).is_empty(), "{:?}", veths(&d));
+    ok(b(&d, &["network", "rm", "front"]));
+    let links = d.netns().links();
+    assert!(!links.iter().any(|l| l.starts_with("br-")), "{links:?}");
+}
+
+#[test]
+fn default_bridge_none_and_internal() {
+    let d = Daemon::start();
+    // The default bridge: an address from its subnet and a default route.
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            IMAGE,
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0; ip route",
+        ],
+    ));
+    assert!(
+        out.contains("inet 172.") && out.contains("default via 172."),
+        "{out}"
+    );
+    // none: only the loopback.
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMAGE,
+            "ip",
+            "-o",
+            "link",
+        ],
+    ));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains(": lo:"), "{out}");
+    // --internal: an address, but no route out.
+    ok(b(&d, &["network", "create", "--internal", "back"]));
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "back",
+            IMAGE,
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0; ip route",
+        ],
+    ));
+    assert!(out.contains("inet ") && !out.contains("default"), "{out}");
+    ok(b(&d, &["network", "rm", "back"]));
+    // docker's client runs on the default bridge and on a created network.
+    ok(d.docker(
+        DOCKER,
+        &["network", "create", "--subnet", "10.78.0.0/24", "dk"],
+    ));
+    let out = ok(d.docker(
+        DOCKER,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "dk",
+            "--ip",
+            "10.78.0.77",
+            IMAGE,
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "eth0",
+        ],
+    ));
+    assert!(out.contains("10.78.0.77/24"), "{out}");
+    ok(d.docker(DOCKER, &["network", "rm", "dk"]));
+}
+
+#[test]
+fn bad_input_fails_clearly_and_leaves_nothing() {
+    let d = Daemon::start();
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.80.0.0/16", "one"],
+    ));
+    fails(
+        b(
+            &d,
+            &["network", "create", "--subnet", "10.80.5.0/24", "two"],
+        ),
+        "overlaps",
+    );
+    fails(b(&d, &["network", "create", "one"]), "already exists");
+    fails(
+        b(&d, &["run", "--rm", "--network", "nope", IMAGE, "true"]),
+        "nope",
+    );
+    fails(
+        b(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "one",
+                "--ip",
+                "10.81.0.5",
+                IMAGE,
+                "true",
+            ],
+        ),
+        "10.81.0.5",
+    );
+    fails(b(&d, &["network", "rm", "bridge"]), "pre-defined");
+    fails(
+        b(
+            &d,
+            &["run", "--rm", "--network-bandwidth", "10xb", IMAGE, "true"],
+        ),
+        "10xb",
+    );
+    fails(
+        b(&d, &["run", "--rm", "--add-host", "nocolon", IMAGE, "true"]),
+        "nocolon",
+    );
+    // An exhausted pool: a /30 has one address besides the gateway.
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.90.0.0/30", "tiny"],
+    ));
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "tiny",
+            "--name",
+            "first",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    ));
+    fails(
+        b(&d, &["run", "--rm", "--network", "tiny", IMAGE, "true"]),
+        "no free address",
+    );
+    // An address in use.
+    let taken = ip_of(&d, "first", "tiny");
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.91.0.0/24", "wide"],
+    ));
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "wide",
+            "--ip",
+            "10.91.0.9",
+            "--name",
+            "nine",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    ));
+    fails(
+        b(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "wide",
+                "--ip",
+                "10.91.0.9",
+                IMAGE,
+                "true",
+            ],
+        ),
+        "10.91.0.9",
+    );
+    assert_eq!(taken, "10.90.0.2");
+    ok(b(&d, &["rm", "-f", "first", "nine"]));
+    for n in ["tiny", "wide"] {
+        assert_eq!(leases(&d, n), 0, "network {n}");
+    }
+    assert!(veths(&d).is_empty(), "{:?}", veths(&d));
+    ok(b(&d, &["network", "rm", "one", "tiny", "wide"]));
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let d = Daemon::start();
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.82.0.0/24", "left"],
+    ));
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.83.0.0/24", "right"],
+    ));
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "left",
+            "--name",
+            "c",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    ));
+    ok(b(
+        &d,
+        &["network", "connect", "--alias", "cee", "right", "c"],
+    ));
+    let out = ok(b(&d, &["exec", "c", "ip", "-o", "-4", "addr"]));
+    assert!(
+        out.contains("10.82.0.") && out.contains("10.83.0."),
+        "{out}"
+    );
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "right",
+            IMAGE,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "3",
+            "cee",
+        ],
+    ));
+    assert!(out.contains("10.83.0."), "{out}");
+    ok(b(&d, &["network", "disconnect", "right", "c"]));
+    let out = ok(b(&d, &["exec", "c", "ip", "-o", "-4", "addr"]));
+    assert!(!out.contains("10.83.0."), "{out}");
+    assert_eq!(leases(&d, "right"), 0);
+    ok(b(&d, &["rm", "-f", "c"]));
+    ok(b(&d, &["network", "rm", "left", "right"]));
+}
+
+/// Seconds `f` takes.
+fn timed(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+#[test]
+fn bandwidth_limit_holds_between_two_containers() {
+    let d = Daemon::start();
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.84.0.0/24", "bw"],
+    ));
+    // 5 MB served over HTTP (wget ends when Content-Length bytes came:
+    // the time is the transfer's, not a socket buffer's).
+    const BYTES: f64 = 5_000_000.0;
+    let serve =
+        "dd if=/dev/zero of=/tmp/f bs=10000 count=500 2>/dev/null; httpd -p 80 -h /tmp; sleep 600";
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "bw",
+            "--name",
+            "free",
+            IMAGE,
+            "sh",
+            "-c",
+            serve,
+        ],
+    ));
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "bw",
+            "--name",
+            "slow",
+            "--network-bandwidth",
+            "10mbit",
+            IMAGE,
+            "sh",
+            "-c",
+            serve,
+        ],
+    ));
+    assert_eq!(
+        ok(b(
+            &d,
+            &["inspect", "-f", "{{.NetworkSettings.Bandwidth}}", "slow"]
+        )),
+        "10000000"
+    );
+    let fetch = |from: &str, limit: Option<&str>| {
+        let url = format!("http://{from}/f");
+        let mut args = vec!["run", "--rm", "--network", "bw"];
+        if let Some(l) = limit {
+            args.extend(["--network-bandwidth", l]);
+        }
+        args.extend([IMAGE, "wget", "-q", "-O", "/dev/null", url.as_str()]);
+        timed(|| {
+            ok(b(&d, &args));
+        })
+    };
+    let unlimited = fetch("free", None);
+    // The limited container's ingress, then its egress.
+    for (what, took) in [
+        ("ingress", fetch("free", Some("10mbit"))),
+        ("egress", fetch("slow", None)),
+    ] {
+        let rate = BYTES * 8.0 / took;
+        assert!(
+            (8.0e6..=12.0e6).contains(&rate),
+            "{what}: 10 Mbit/s asked, {:.1} Mbit/s measured ({took:.2} s for 5 MB; {unlimited:.2} s unlimited)",
+            rate / 1e6
+        );
+    }
+    ok(b(&d, &["rm", "-f", "free", "slow"]));
+    ok(b(&d, &["network", "rm", "bw"]));
+}
+
+#[test]
+fn fifty_containers_attached_and_removed_leave_nothing() {
+    let d = Daemon::start();
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.85.0.0/24", "many"],
+    ));
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        ids.push(ok(b(
+            &d,
+            &[
+                "run",
+                "-d",
+                "--network",
+                "many",
+                "--name",
+                &format!("m{i}"),
+                IMAGE,
+                "sleep",
+                "600",
+            ],
+        )));
+    }
+    assert_eq!(leases(&d, "many"), 50);
+    assert_eq!(veths(&d).len(), 50);
+    let mut ips: Vec<String> = (0..50)
+        .map(|i| ip_of(&d, &format!("m{i}"), "many"))
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 50, "an address was handed out twice");
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    ok(b(&d, &args));
+    assert_eq!(leases(&d, "many"), 0);
+    assert!(veths(&d).is_empty(), "{:?}", veths(&d));
+    ok(b(&d, &["network", "rm", "many"]));
+}
+
+#[test]
+fn after_sigkill_the_daemon_releases_what_no_container_owns() {
+    let mut d = Daemon::start();
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "10.86.0.0/24", "crash"],
+    ));
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "crash",
+            "--name",
+            "goner",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    ));
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "crash",
+            "--name",
+            "stays",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    ));
+    let pid: i32 = ok(b(&d, &["inspect", "-f", "{{.State.Pid}}", "goner"]))
+        .parse()
+        .expect("a pid");
+    d.kill9();
+    // The container dies while no daemon runs.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    d.restart();
+    until("the dead container's attachment is released", || {
+        let n = leases(&d, "crash");
+        (n == 1, format!("{n} leases, links {:?}", d.netns().links()))
+    });
+    assert_eq!(veths(&d).len(), 1, "{:?}", veths(&d));
+    // The survivor still answers by name.
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "crash",
+            IMAGE,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "3",
+            "stays",
+        ],
+    ));
+    assert!(out.contains("10.86.0."), "{out}");
+    ok(b(&d, &["rm", "-f", "goner", "stays"]));
+    ok(b(&d, &["network", "rm", "crash"]));
+}
+
+#[test]
+fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
+    let d = Daemon::start();
+    let serve = "echo hi > /tmp/index.html; httpd -p 80 -h /tmp; httpd -p 81 -h /tmp; sleep 600";
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            "8080:80",
+            "-p",
+            "127.0.0.1::81",
+            "--expose",
+            "82",
+            IMAGE,
+            "sh",
+            "-c",
+            serve,
+        ],
+    ));
+    let ports = ok(b(
+        &d,
+        &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&ports).expect("JSON");
+    assert_eq!(v["80/tcp"][0]["HostPort"], "8080", "{ports}");
+    assert!(
+        v["82/tcp"].is_null(),
+        "an exposed port that is not published: {ports}"
+    );
+    let chosen = v["81/tcp"][0]["HostPort"]
+        .as_str()
+        .expect("a chosen port")
+        .to_string();
+    let ps = ok(b(&d, &["ps", "--format", "{{.Ports}}"]));
+    assert!(ps.contains("0.0.0.0:8080->80/tcp"), "{ps}");
+    let get = |url: &str| d.in_netns("/usr/bin/curl", &["-sS", "--max-time", "10", url]);
+    // The host's loopback (the daemon's proxy) and its own address (DNAT).
+    assert_eq!(ok(get("http://127.0.0.1:8080/index.html")), "hi");
+    assert_eq!(
+        ok(get(&format!("http://127.0.0.1:{chosen}/index.html"))),
+        "hi"
+    );
+    let gw = ok(b(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "bridge",
+        ],
+    ));
+    assert_eq!(ok(get(&format!("http://{gw}:8080/index.html"))), "hi");
+    // Another host: a namespace linked to the daemon's by a veth pair.
+    let other = berth_tests::netns::NetNs::new();
+    d.netns().ip(&[
+        "link",
+        "add",
+        "bt-a",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "bt-b",
+        "netns",
+        other.name(),
+    ]);
+    d.netns()
+        .ip(&["addr", "add", "10.200.0.1/24", "dev", "bt-a"]);
+    d.netns().ip(&["link", "set", "bt-a", "up"]);
+    other.ip(&["addr", "add", "10.200.0.2/24", "dev", "bt-b"]);
+    other.ip(&["link", "set", "bt-b", "up"]);
+    let mut c = other.command("/usr/bin/curl");
+    c.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "http://10.200.0.1:8080/index.html",
+    ]);
+    let out = berth_tests::cmd::run(c, None, Duration::from_secs(30));
+    assert_eq!(ok(out), "hi", "from another host");
+    // docker's client reads the same bindings.
+    let port = ok(d.docker(DOCKER, &["port", "web", "80"]));
+    assert!(port.contains("0.0.0.0:8080"), "{port}");
+    // A host port in use: a clear error, and nothing is left of the attempt.
+    let before = veths(&d).len();
+    fails(
+        b(&d, &["run", "--rm", "-p", "8080:80", IMAGE, "true"]),
+        "port is already allocated",
+    );
+    assert_eq!(veths(&d).len(), before);
+    assert_eq!(leases(&d, "bridge"), 1);
+    // -P publishes what the image or --expose exposes.
+    ok(b(
+        &d,
+        &[
+            "run", "-d", "--name", "all", "--expose", "80", "-P", IMAGE, "sh", "-c", serve,
+        ],
+    ));
+    let p = ok(b(
+        &d,
+        &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "all"],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&p).expect("JSON");
+    let any = v["80/tcp"][0]["HostPort"]
+        .as_str()
+        .expect("a port")
+        .to_string();
+    assert_eq!(ok(get(&format!("http://127.0.0.1:{any}/index.html"))), "hi");
+    ok(b(&d, &["rm", "-f", "web", "all"]));
+    // The ports are free again.
+    ok(b(
+        &d,
+        &[
+            "run", "-d", "--name", "again", "-p", "8080:80", IMAGE, "sh", "-c", serve,
+        ],
+    ));
+    until("the new container answers", || {
+        let out = get("http://127.0.0.1:8080/index.html");
+        (out.stdout.trim() == "hi", out.to_string())
+    });
+    ok(b(&d, &["rm", "-f", "again"]));
+    d.netns().ip(&["link", "del", "bt-a"]);
+}
