@@ -20,9 +20,11 @@ fn target_dir() -> PathBuf {
 pub fn fixture(name: &str) -> &'static [u8] {
     static ESCAPE: OnceLock<Vec<u8>> = OnceLock::new();
     static FETCH: OnceLock<Vec<u8>> = OnceLock::new();
+    static NET_FAULTY: OnceLock<Vec<u8>> = OnceLock::new();
     let cell = match name {
         "escape" => &ESCAPE,
         "fetch" => &FETCH,
+        "net-faulty" => &NET_FAULTY,
         other => panic!("no fixture {other}"),
     };
     cell.get_or_init(|| {
