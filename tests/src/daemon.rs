@@ -115,6 +115,11 @@ fn is_id(s: &str) -> bool {
 impl Daemon {
     /// A fresh root with `busybox:latest`, and a daemon serving it.
     pub fn start() -> Daemon {
+        Daemon::start_with_config("")
+    }
+
+    /// As [`Daemon::start`], with `berth.toml` holding `config`.
+    pub fn start_with_config(config: &str) -> Daemon {
         crate::require_root();
         let bin = target_dir().join("debug/berth");
         if !bin.exists() {
@@ -133,6 +138,7 @@ impl Daemon {
         std::fs::create_dir_all(dir.path().join("docker")).expect("DOCKER_CONFIG dir");
         let netns = crate::netns::NetNs::new();
         netns.ip(&["link", "set", "lo", "up"]);
+        std::fs::write(dir.path().join("berth.toml"), config).expect("writing berth.toml");
         let mut d = Daemon {
             netns,
             bin,
@@ -160,7 +166,7 @@ impl Daemon {
         c.arg("--root")
             .arg(&self.root)
             .arg("--config")
-            .arg("/nonexistent")
+            .arg(self.config_path())
             .args(args);
         c
     }
@@ -221,7 +227,7 @@ impl Daemon {
         .arg("--root")
         .arg(&self.root)
         .arg("--config")
-        .arg("/nonexistent")
+        .arg(self.config_path())
         .arg("-H")
         .arg(self.host())
         .stdin(Stdio::null())
@@ -260,6 +266,11 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// The daemon's `berth.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("berth.toml")
     }
 
     /// The daemon's network namespace.

@@ -55,10 +55,17 @@ fn ip_of(d: &Daemon, c: &str, net: &str) -> String {
 
 /// The leases the bridge plugin holds on network `name` (its state file).
 fn leases(d: &Daemon, name: &str) -> usize {
+    plugin_leases(d, "bridge", name)
+}
+
+/// The leases plugin `plugin` holds on network `name` (its state file).
+fn plugin_leases(d: &Daemon, plugin: &str, name: &str) -> usize {
     let id = ok(b(d, &["network", "inspect", "-f", "{{.Id}}", name]));
     let path = d
         .root()
-        .join("plugins/bridge/networks")
+        .join("plugins")
+        .join(plugin)
+        .join("networks")
         .join(format!("{id}.json"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -67,6 +74,15 @@ fn leases(d: &Daemon, name: &str) -> usize {
         .as_object()
         .map(|m| m.len())
         .unwrap_or_else(|| panic!("no lease table in {text}"))
+}
+
+/// Waits until no veth is left: the host ends of an ended container's links
+/// are deleted in the background (the kernel takes ~20 ms per veth).
+fn no_veths_left(d: &Daemon) {
+    until("every veth is gone", || {
+        let v = veths(d);
+        (v.is_empty(), format!("{v:?}"))
+    });
 }
 
 fn veths(d: &Daemon) -> Vec<String> {
@@ -179,7 +195,7 @@ fn containers_reach_each_other_by_ip_and_name_over_tcp_udp_and_icmp() {
     fails(b(&d, &["network", "rm", "front"]), "active endpoints");
     ok(b(&d, &["rm", "-f", "srv", "udp"]));
     assert_eq!(leases(&d, "front"), 0, "the lease was released");
-    assert!(veths(&d).is_empty(), "{:?}", veths(&d));
+    no_veths_left(&d);
     ok(b(&d, &["network", "rm", "front"]));
     let links = d.netns().links();
     assert!(!links.iter().any(|l| l.starts_with("br-")), "{links:?}");
@@ -377,7 +393,7 @@ fn bad_input_fails_clearly_and_leaves_nothing() {
     for n in ["tiny", "wide"] {
         assert_eq!(leases(&d, n), 0, "network {n}");
     }
-    assert!(veths(&d).is_empty(), "{:?}", veths(&d));
+    no_veths_left(&d);
     ok(b(&d, &["network", "rm", "one", "tiny", "wide"]));
 }
 
@@ -562,7 +578,7 @@ fn fifty_containers_attached_and_removed_leave_nothing() {
     args.extend(ids.iter().map(String::as_str));
     ok(b(&d, &args));
     assert_eq!(leases(&d, "many"), 0);
-    assert!(veths(&d).is_empty(), "{:?}", veths(&d));
+    no_veths_left(&d);
     ok(b(&d, &["network", "rm", "many"]));
 }
 
@@ -766,4 +782,174 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
     });
     ok(b(&d, &["rm", "-f", "again"]));
     d.netns().ip(&["link", "del", "bt-a"]);
+}
+
+#[test]
+fn a_plan_outside_the_plugins_grants_is_refused_and_leaves_nothing() {
+    // The built-in bridge plugin, granted less than it needs: no `veth`
+    // links, and only 172.16.0.0/12.
+    let d = Daemon::start_with_config(
+        "[plugin.bridge]\nkind = \"network\"\nlink-prefixes = [\"berth\", \"br-\"]\npools = [\"172.16.0.0/12\"]\n",
+    );
+    let out = fails(
+        b(
+            &d,
+            &["network", "create", "--subnet", "10.60.0.0/24", "outside"],
+        ),
+        "10.60.0.",
+    );
+    assert!(out.stderr.contains("pools"), "{out}");
+    assert!(!d.netns().links().iter().any(|l| l.starts_with("br-")));
+    ok(b(
+        &d,
+        &["network", "create", "--subnet", "172.30.0.0/24", "inside"],
+    ));
+    let out = fails(
+        b(&d, &["run", "--rm", "--network", "inside", IMAGE, "true"]),
+        "veth",
+    );
+    assert!(
+        out.stderr.contains("refused") && out.stderr.contains("prefixes"),
+        "{out}"
+    );
+    assert_eq!(
+        leases(&d, "inside"),
+        0,
+        "the refused add's lease was released"
+    );
+    no_veths_left(&d);
+    ok(b(&d, &["network", "rm", "inside"]));
+}
+
+/// Builds `examples/network-macvlan` for wasm32-wasip2 (its own workspace)
+/// and returns the component's path.
+fn macvlan_example() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/network-macvlan");
+    let out = target_dir().join("wasm-examples");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&out)
+        .current_dir(&dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("running cargo for the example plugin");
+    assert!(status.success(), "building examples/network-macvlan failed");
+    out.join("wasm32-wasip2/release/network_macvlan.wasm")
+}
+
+#[test]
+fn a_custom_plugin_from_berth_toml_runs_macvlan_networks() {
+    let wasm = macvlan_example();
+    let d = Daemon::start_with_config(&format!(
+        "[plugin.macvlan]\nkind = \"network\"\nwasm = \"{}\"\nlink-prefixes = [\"mv\"]\npools = [\"10.99.0.0/16\"]\nmacvlan-parents = [\"par0\"]\n",
+        wasm.display()
+    ));
+    // The parent: one end of a veth pair (this kernel has no dummy links).
+    d.netns().ip(&[
+        "link", "add", "par0", "type", "veth", "peer", "name", "par1",
+    ]);
+    d.netns().ip(&["link", "set", "par0", "up"]);
+    d.netns().ip(&["link", "set", "par1", "up"]);
+    fails(
+        b(
+            &d,
+            &[
+                "network",
+                "create",
+                "-d",
+                "macvlan",
+                "--subnet",
+                "10.99.0.0/24",
+                "noparent",
+            ],
+        ),
+        "parent",
+    );
+    ok(b(
+        &d,
+        &[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--subnet",
+            "10.99.0.0/24",
+            "-o",
+            "parent=par0",
+            "lan",
+        ],
+    ));
+    ok(b(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "lan",
+            "--name",
+            "m1",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    ));
+    let ip = ip_of(&d, "m1", "lan");
+    assert!(ip.starts_with("10.99.0."), "{ip}");
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "lan",
+            IMAGE,
+            "sh",
+            "-c",
+            &format!("ping -c 1 -W 3 {ip}"),
+        ],
+    ));
+    assert!(out.contains("1 packets received"), "{out}");
+    // A macvlan, not a veth: nothing of it stays on the host's side.
+    let links = d.netns().links();
+    assert!(
+        !links
+            .iter()
+            .any(|l| l.starts_with("veth") || l.starts_with("mv")),
+        "{links:?}"
+    );
+    // A parent the plugin was not granted is refused by the host.
+    ok(b(
+        &d,
+        &[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--subnet",
+            "10.99.1.0/24",
+            "-o",
+            "parent=par1",
+            "other",
+        ],
+    ));
+    fails(
+        b(&d, &["run", "--rm", "--network", "other", IMAGE, "true"]),
+        "par1",
+    );
+    assert_eq!(plugin_leases(&d, "macvlan", "other"), 0);
+    ok(b(&d, &["rm", "-f", "m1"]));
+    assert_eq!(plugin_leases(&d, "macvlan", "lan"), 0);
+    assert!(!d.netns().links().iter().any(|l| l.starts_with("mv")));
+    ok(b(&d, &["network", "rm", "lan", "other"]));
+    d.netns().ip(&["link", "del", "par0"]);
 }

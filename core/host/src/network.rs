@@ -123,6 +123,8 @@ struct Inner {
     firewall: Firewall,
     netlink: tokio::sync::OnceCell<Netlink>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Host links being deleted in the background (name → done).
+    deleting: Mutex<HashMap<String, tokio::sync::watch::Receiver<bool>>>,
 }
 
 impl std::fmt::Debug for Networking {
@@ -154,6 +156,7 @@ impl Networking {
                 firewall: Firewall::new(dir.join("rules.json"), table),
                 netlink: tokio::sync::OnceCell::new(),
                 locks: Mutex::new(HashMap::new()),
+                deleting: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -230,6 +233,9 @@ impl Networking {
     async fn check_absent(&self, plan: &Plan) -> Result<(), NetError> {
         let nl = self.netlink().await?;
         for l in &plan.links {
+            // A link of the same name (the same container, attached again)
+            // may still be going away in the background.
+            self.deleted(&l.name).await;
             if nl.link_exists(&l.name).await? {
                 return Err(NetError::new(
                     format!("creating link {}", l.name),
@@ -287,6 +293,92 @@ impl Networking {
             }
         }
         first
+    }
+
+    /// Waits until a background deletion of link `name`, if any, is done.
+    async fn deleted(&self, name: &str) {
+        let rx = self
+            .inner
+            .deleting
+            .lock()
+            .expect("deleting")
+            .get(name)
+            .cloned();
+        if let Some(mut rx) = rx {
+            let _ = rx.wait_for(|done| *done).await;
+            let mut d = self.inner.deleting.lock().expect("deleting");
+            if d.get(name).is_some_and(|r| *r.borrow()) {
+                d.remove(name);
+            }
+        }
+    }
+
+    /// Waits for every background link deletion (before the daemon exits).
+    pub async fn settle(&self) {
+        let names: Vec<String> = self
+            .inner
+            .deleting
+            .lock()
+            .expect("deleting")
+            .keys()
+            .cloned()
+            .collect();
+        for n in names {
+            self.deleted(&n).await;
+        }
+    }
+
+    /// Deletes host links in the background: deleting a veth waits for the
+    /// kernel's RCU grace periods (~20 ms) and nothing needs to wait for it
+    /// once the container is gone, except a new link of the same name.
+    fn delete_links_later(&self, names: Vec<String>) {
+        for name in names {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            self.inner
+                .deleting
+                .lock()
+                .expect("deleting")
+                .insert(name.clone(), rx);
+            let me = self.clone();
+            tokio::spawn(async move {
+                let step = Step::Link { name: name.clone() };
+                match me.netlink().await {
+                    Ok(nl) => {
+                        if let Err(e) = nl.undo(&step, None).await {
+                            tracing::warn!("deleting link {name}: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("deleting link {name}: {e}"),
+                }
+                let _ = tx.send(true);
+            });
+        }
+    }
+
+    /// Undoes an attachment of a container that is gone: its host links go
+    /// in the background, everything else (rules, journal) now.
+    async fn undo_owner_exited(&self, owner: &str) -> Result<(), NetError> {
+        let Some(j) = self.read_journal(owner) else {
+            let _ = self.inner.firewall.remove(owner);
+            return Ok(());
+        };
+        let (links, rest): (Vec<Step>, Vec<Step>) = steps_of(&j.plan, owner)
+            .into_iter()
+            .partition(|s| matches!(s, Step::Link { .. }));
+        if let Some(e) = self.undo_steps(&rest, None).await {
+            return Err(e);
+        }
+        self.delete_links_later(
+            links
+                .into_iter()
+                .filter_map(|s| match s {
+                    Step::Link { name } => Some(name),
+                    _ => None,
+                })
+                .collect(),
+        );
+        self.remove_journal(owner);
+        Ok(())
     }
 
     /// Undoes everything a journaled plan may have done, and drops the journal.
@@ -445,7 +537,15 @@ impl NetworkPlugin {
                 .call(&call, async |g, s| g.call_remove_network(s, &ws).await)
                 .await;
         };
+        let grants = &self.shared.grants.network;
         let checked = parsed_ok(&info)
+            .and_then(|(subnet, gateway)| {
+                check::check_net_in_pools(&subnet, grants, "the network's subnet")?;
+                if let Some(gw) = gateway.filter(|g| !subnet.contains(g)) {
+                    return Err(format!("the gateway {gw} is outside the subnet {subnet}"));
+                }
+                Ok((subnet, gateway))
+            })
             .map_err(|m| self.denied(&call, m))
             .and_then(|sg| Ok((sg, self.checked(&call, &info.plan, &Allowed::default())?)));
         let ((subnet, gateway), plan) = match checked {
@@ -580,6 +680,20 @@ impl NetworkPlugin {
                             .map_err(|e| self.denied(&call, e))?,
                     )
                 };
+                if !plan
+                    .addresses
+                    .iter()
+                    .any(|a| a.side == Side::Container && a.addr == address)
+                {
+                    return Err(self.denied(
+                        &call,
+                        format!("the attachment's address {address} is not one the plan gives the container"),
+                    ));
+                }
+                if let Some(gw) = gateway {
+                    check::check_in_pools(gw, &self.shared.grants.network, "the attachment's gateway")
+                        .map_err(|e| self.denied(&call, e))?;
+                }
                 if let Some(p) = plan
                     .rules
                     .ports
@@ -651,6 +765,27 @@ impl NetworkPlugin {
             .await
     }
 
+    /// Detaches a container that has ended: as [`NetworkPlugin::del`], but
+    /// its host links are deleted in the background (an attach that needs
+    /// the same link name waits for it; [`Networking::settle`] waits for all).
+    pub async fn del_exited(
+        &self,
+        spec: &NetworkSpec,
+        container_id: &str,
+    ) -> Result<(), HostError> {
+        let short = &container_id[..container_id.len().min(12)];
+        let call = format!("del {short} from {}", spec.name);
+        let lock = self.net.lock(&spec.id);
+        let _g = lock.lock().await;
+        self.net
+            .undo_owner_exited(&owner_att(&spec.id, container_id))
+            .await
+            .map_err(|e| self.net_err(&call, e))?;
+        let ws = wit_spec(spec);
+        self.call(&call, async |g, s| g.call_del(s, &ws, container_id).await)
+            .await
+    }
+
     /// Checks that the plugin still holds the container's lease and that
     /// its host links exist.
     pub async fn check(&self, spec: &NetworkSpec, container_id: &str) -> Result<(), HostError> {
@@ -672,7 +807,13 @@ impl NetworkPlugin {
             .netlink()
             .await
             .map_err(|e| self.net_err(&call, e))?;
-        for l in &j.plan.links {
+        // A macvlan was moved into the container: only host links are checked.
+        for l in j
+            .plan
+            .links
+            .iter()
+            .filter(|l| !matches!(l.kind, LinkKind::Macvlan { .. }))
+        {
             if !nl
                 .link_exists(&l.name)
                 .await

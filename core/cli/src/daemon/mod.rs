@@ -243,6 +243,7 @@ async fn serve(a: DaemonArgs) -> Result<()> {
     let containers = Containers::open(engine.clone(), exe)
         .await
         .context("loading the containers")?;
+    let networks = containers.networks.clone();
     let d = Arc::new(Daemon {
         engine,
         containers,
@@ -298,6 +299,8 @@ async fn serve(a: DaemonArgs) -> Result<()> {
         }
     })
     .await;
+    // Links of ended containers still being deleted.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), networks.settle()).await;
     // Only our own sockets: a daemon started meanwhile may have replaced one.
     for (p, ino) in paths.iter().zip(bound) {
         if ino.is_some() && inode(p) == ino {

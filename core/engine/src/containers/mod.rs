@@ -944,7 +944,11 @@ impl Containers {
             .find(|e| e.ifname == "eth0")
             .or_else(|| eps.values().next());
         let gateway = primary.map(|e| e.gateway.clone()).filter(|g| !g.is_empty());
-        let nameservers = match &gateway {
+        let resolver = primary
+            .filter(|e| self.networks.resolves(&e.network_id))
+            .map(|e| e.gateway.clone())
+            .filter(|g| !g.is_empty());
+        let nameservers = match &resolver {
             // The embedded DNS answers on the gateway and forwards the rest.
             Some(gw) => vec![gw.clone()],
             None if !rec.host_config.dns.is_empty() => rec.host_config.dns.clone(),
@@ -1004,7 +1008,11 @@ impl Containers {
                 }
             });
         let _ = crate::mount::unmount_all(&cdir.join("rootfs"));
-        self.detach_networks(&rec.id, &rec.endpoints).await;
+        for (name, ep) in &rec.endpoints {
+            if let Err(e) = self.networks.detach_exited(&ep.network_id, &rec.id).await {
+                tracing::warn!("detaching container {} from network {name}: {e}", rec.id);
+            }
+        }
         let rec = match self.update(e, |r| {
             r.endpoints.clear();
             r.status = Status::Exited;

@@ -138,6 +138,8 @@ pub struct Networks {
     pub dns: dns::Dns,
     /// The userland side of published ports.
     proxies: proxy::Proxies,
+    /// The networks whose gateway the embedded DNS answers on.
+    resolving: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Networks {
@@ -213,6 +215,7 @@ impl Networks {
             ops: tokio::sync::Mutex::new(()),
             dns,
             proxies: proxy::Proxies::default(),
+            resolving: Mutex::new(Default::default()),
         });
         let rd = std::fs::read_dir(&n.dir).map_err(|e| EngineError::io("listing", &n.dir, e))?;
         for d in rd.flatten() {
@@ -291,12 +294,25 @@ impl Networks {
         let Ok(gw) = r.gateway.parse::<Ipv4Addr>() else {
             return;
         };
-        if let Err(e) = self.dns.serve(&r.id, SocketAddr::new(gw.into(), 53)).await {
-            tracing::warn!(
-                "network {}: the embedded DNS cannot listen on {gw}:53: {e}",
+        match self.dns.serve(&r.id, SocketAddr::new(gw.into(), 53)).await {
+            Ok(()) => {
+                self.resolving
+                    .lock()
+                    .expect("resolving")
+                    .insert(r.id.clone());
+            }
+            // A gateway that is not an address of this host (a macvlan
+            // network's router): containers use their --dns or the host's.
+            Err(e) => tracing::info!(
+                "network {}: no embedded DNS on {gw}:53 ({e}); containers get the host's resolvers",
                 r.name
-            );
+            ),
         }
+    }
+
+    /// Whether the embedded DNS answers on network `id`'s gateway.
+    pub fn resolves(&self, id: &str) -> bool {
+        self.resolving.lock().expect("resolving").contains(id)
     }
 
     fn save_new(&self, r: NetworkRecord) -> Result<()> {
@@ -431,6 +447,7 @@ impl Networks {
             });
         }
         self.dns.stop(&r.id);
+        self.resolving.lock().expect("resolving").remove(&r.id);
         let plugin = self.plugin(&r.driver)?;
         plugin.remove_network(&r.spec(Vec::new())).await?;
         let path = self.dir.join(format!("{}.json", r.id));
@@ -557,6 +574,27 @@ impl Networks {
         container_id: &str,
         netns: Option<BorrowedFd<'_>>,
     ) -> Result<()> {
+        self.detach_as(network_id, container_id, netns, false).await
+    }
+
+    /// Detaches a container that has ended (its namespace is going away):
+    /// the host side of its links is deleted in the background.
+    pub async fn detach_exited(&self, network_id: &str, container_id: &str) -> Result<()> {
+        self.detach_as(network_id, container_id, None, true).await
+    }
+
+    /// Waits for background work (link deletions) before the daemon exits.
+    pub async fn settle(&self) {
+        self.net.settle().await;
+    }
+
+    async fn detach_as(
+        &self,
+        network_id: &str,
+        container_id: &str,
+        netns: Option<BorrowedFd<'_>>,
+        exited: bool,
+    ) -> Result<()> {
         self.dns.remove(network_id, container_id);
         self.proxies.stop(network_id, container_id);
         let Some(r) = self.find(network_id) else {
@@ -567,7 +605,11 @@ impl Networks {
         }
         let started = std::time::Instant::now();
         let plugin = self.plugin(&r.driver)?;
-        plugin.del(&r.spec(Vec::new()), container_id, netns).await?;
+        if exited {
+            plugin.del_exited(&r.spec(Vec::new()), container_id).await?;
+        } else {
+            plugin.del(&r.spec(Vec::new()), container_id, netns).await?;
+        }
         tracing::debug!(
             container = container_id,
             network = %r.name,

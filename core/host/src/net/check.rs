@@ -83,6 +83,27 @@ pub(crate) fn port_to_wit(p: &PortForward) -> wit::PortForward {
     }
 }
 
+/// Fails unless `net` lies in one of the granted pools.
+pub(crate) fn check_net_in_pools(
+    net: &Ipv4Net,
+    g: &NetworkGrants,
+    what: &str,
+) -> Result<(), String> {
+    if g.pools.iter().any(|p| p.contains(net)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {net} is outside the plugin's granted address pools {:?}",
+            g.pools.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+        ))
+    }
+}
+
+/// Fails unless `ip` lies in one of the granted pools.
+pub(crate) fn check_in_pools(ip: Ipv4Addr, g: &NetworkGrants, what: &str) -> Result<(), String> {
+    check_net_in_pools(&Ipv4Net::from(ip), g, what)
+}
+
 /// Parses the WIT plan (syntax only).
 pub(crate) fn from_wit(p: &wit::Plan) -> Result<Plan, String> {
     let links = p
