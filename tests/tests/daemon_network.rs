@@ -740,6 +740,70 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
     ]);
     let out = berth_tests::cmd::run(c, None, Duration::from_secs(30));
     assert_eq!(ok(out), "hi", "from another host");
+    // UDP: published, answered through the proxy (loopback) and DNAT (the other host).
+    ok(b(
+        &d,
+        &[
+            "run", "-d", "--name", "udp", "-p", "9999:9999/udp", "-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro",
+            "-v", "/lib64:/lib64:ro", IMAGE, "/usr/bin/python3", "-c",
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9999))\n\
+             while True:\n    d, a = s.recvfrom(100)\n    s.sendto(d.upper(), a)",
+        ],
+    ));
+    let udp_probe = |host: &str| {
+        format!(
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(1)\n\
+             for _ in range(20):\n    s.sendto(b'datagram', ('{host}', 9999))\n    \
+             try:\n        print(s.recv(100).decode()); break\n    except socket.timeout:\n        pass"
+        )
+    };
+    let out = d.in_netns("/usr/bin/python3", &["-c", &udp_probe("127.0.0.1")]);
+    assert_eq!(ok(out), "DATAGRAM", "UDP on the host's loopback");
+    let mut c = other.command("/usr/bin/python3");
+    c.args(["-c", &udp_probe("10.200.0.1")]);
+    let out = berth_tests::cmd::run(c, None, Duration::from_secs(60));
+    assert_eq!(ok(out), "DATAGRAM", "UDP from another host");
+    ok(b(&d, &["rm", "-f", "udp"]));
+    // Outbound: a container reaches the other host, which has no route back
+    // to the bridge's subnet: only masquerading makes the answer come back.
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            IMAGE,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "3",
+            "10.200.0.2",
+        ],
+    ));
+    assert!(out.contains("1 packets received"), "{out}");
+    // An internal network has no way there.
+    ok(b(&d, &["network", "create", "--internal", "closed"]));
+    let out = b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "closed",
+            IMAGE,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "10.200.0.2",
+        ],
+    );
+    assert_ne!(
+        out.code, 0,
+        "an internal network reached another host: {out}"
+    );
+    ok(b(&d, &["network", "rm", "closed"]));
     // docker's client reads the same bindings.
     let port = ok(d.docker(DOCKER, &["port", "web", "80"]));
     assert!(port.contains("0.0.0.0:8080"), "{port}");
