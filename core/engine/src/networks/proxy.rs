@@ -120,10 +120,13 @@ pub fn bind(reqs: &[PortRequest]) -> Result<Vec<Bound>, String> {
     Ok(out)
 }
 
+/// The relay tasks of one (network, container).
+type Tasks = HashMap<(String, String), Vec<JoinHandle<()>>>;
+
 /// The running proxies, per (network, container).
 #[derive(Debug, Default, Clone)]
 pub struct Proxies {
-    tasks: Arc<Mutex<HashMap<(String, String), Vec<JoinHandle<()>>>>>,
+    tasks: Arc<Mutex<Tasks>>,
 }
 
 /// How long a UDP client's relay lives without traffic.
