@@ -122,6 +122,29 @@ fn containers_reach_each_other_by_ip_and_name_over_tcp_udp_and_icmp() {
         ip.starts_with("10.77.0."),
         "address {ip:?} outside the subnet"
     );
+    // The MAC the plugin chose is the interface's, and inspect says so.
+    let mac = ok(b(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{(index .NetworkSettings.Networks \"front\").MacAddress}}",
+            "srv",
+        ],
+    ));
+    assert!(
+        mac.starts_with("02:42:"),
+        "{mac:?}; {}",
+        ok(b(
+            &d,
+            &["inspect", "-f", "{{json .NetworkSettings}}", "srv"]
+        ))
+    );
+    let real = ok(b(
+        &d,
+        &["exec", "srv", "cat", "/sys/class/net/eth0/address"],
+    ));
+    assert_eq!(real, mac);
     // The gateway is where the embedded DNS answers.
     let resolv = ok(b(&d, &["exec", "srv", "cat", "/etc/resolv.conf"]));
     assert!(resolv.contains("nameserver 10.77.0.1"), "{resolv}");
@@ -218,6 +241,25 @@ fn default_bridge_none_and_internal() {
     ));
     assert!(
         out.contains("inet 172.") && out.contains("default via 172."),
+        "{out}"
+    );
+    // --add-host lands in /etc/hosts, with the container's own address.
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--add-host",
+            "db:10.9.9.9",
+            "--hostname",
+            "me",
+            IMAGE,
+            "cat",
+            "/etc/hosts",
+        ],
+    ));
+    assert!(
+        out.contains("10.9.9.9\tdb") && out.contains("\tme"),
         "{out}"
     );
     // none: only the loopback.
@@ -764,6 +806,33 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
     let out = berth_tests::cmd::run(c, None, Duration::from_secs(60));
     assert_eq!(ok(out), "DATAGRAM", "UDP from another host");
     ok(b(&d, &["rm", "-f", "udp"]));
+    // --dns: the embedded DNS forwards names it does not know to the
+    // container's own servers (here a listener on the other host that
+    // notes the question and answers with an empty NOERROR).
+    let fake_dns = "import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.200.0.2', 53))\n\
+         d, a = s.recvfrom(512)\nprint(d[12:].split(b'\\0')[0].decode('ascii', 'replace'), flush=True)\n\
+         s.sendto(d[:2] + b'\\x81\\x80' + d[4:6] + b'\\0\\0\\0\\0\\0\\0' + d[12:], a)";
+    let mut c = other.command("/usr/bin/python3");
+    c.args(["-c", fake_dns]);
+    let listener = berth_tests::Spawned::start(c, None, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--dns",
+            "10.200.0.2",
+            IMAGE,
+            "nslookup",
+            "outside.example",
+        ],
+    );
+    let heard = listener.wait();
+    assert!(
+        heard.stdout.contains("outside") && heard.stdout.contains("example"),
+        "{heard}"
+    );
     // Outbound: a container reaches the other host, which has no route back
     // to the bridge's subnet: only masquerading makes the answer come back.
     let out = ok(b(

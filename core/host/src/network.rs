@@ -725,6 +725,29 @@ impl NetworkPlugin {
             let _ = self.net.undo_owner(&owner, None).await;
         }
         let host_links = plan.links.iter().map(|l| l.name.clone()).collect();
+        // The MAC goes on the container's interface that carries the address.
+        let mac = if att.mac.is_empty() {
+            None
+        } else {
+            let link = plan
+                .addresses
+                .iter()
+                .find(|a| a.side == Side::Container && a.addr == address)
+                .map(|a| a.link.clone());
+            match (parse_mac(&att.mac), link) {
+                (Some(m), Some(l)) => Some((l, m)),
+                _ => {
+                    release().await;
+                    return Err(self.denied(
+                        &call,
+                        format!(
+                            "the attachment's MAC address {:?} is not a unicast MAC",
+                            att.mac
+                        ),
+                    ));
+                }
+            }
+        };
         let j = Journal {
             owner,
             plugin: self.shared.plugin.to_string(),
@@ -732,7 +755,17 @@ impl NetworkPlugin {
             container: Some(req.container_id.clone()),
             plan,
         };
-        if let Err(e) = self.net.apply(&j, Some(netns)).await {
+        let mut applied = self.net.apply(&j, Some(netns)).await;
+        if let (Ok(()), Some((link, m))) = (&applied, &mac) {
+            applied = match Netlink::in_netns(netns) {
+                Ok(nl) => nl.set_mac(link, *m).await,
+                Err(e) => Err(e),
+            };
+            if applied.is_err() {
+                let _ = self.net.undo_owner(&j.owner, Some(netns)).await;
+            }
+        }
+        if let Err(e) = applied {
             release().await;
             return Err(self.net_err(&call, e));
         }
@@ -856,6 +889,16 @@ impl NetworkPlugin {
         }
         Ok(gone)
     }
+}
+
+/// `02:42:ac:11:00:02` → bytes, if it is a unicast MAC.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in out.iter_mut() {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    (parts.next().is_none() && out[0] & 1 == 0 && out != [0; 6]).then_some(out)
 }
 
 /// The subnet and gateway of a `create-network` answer.

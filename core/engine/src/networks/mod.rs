@@ -534,8 +534,8 @@ impl Networks {
             ip_address: ip.to_string(),
             prefix_len: att.address.prefix_len(),
             gateway: att.gateway.map(|g| g.to_string()).unwrap_or_default(),
-            // The plugin's MAC is not applied by the host yet: show none rather than a wrong one.
-            mac_address: String::new(),
+            // The host set it on the container's interface (empty: the kernel chose).
+            mac_address: att.mac,
             aliases: who.config.aliases.clone(),
             ifname: who.ifname.to_string(),
             ports: maps,

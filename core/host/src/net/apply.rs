@@ -286,6 +286,27 @@ impl Netlink {
         }
     }
 
+    /// Sets the MAC address of link `name` (here).
+    pub(crate) async fn set_mac(&self, name: &str, mac: [u8; 6]) -> Result<(), NetError> {
+        let what = format!(
+            "setting the MAC address of {name} to {}",
+            mac.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        );
+        let index = self.index(name, &what).await?;
+        let message = LinkUnspec::new_with_index(index)
+            .address(mac.to_vec())
+            .build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(|e| NetError::new(what, reason(&e)))
+    }
+
     async fn set_up(&self, name: &str, what: &str) -> Result<(), NetError> {
         let index = self.index(name, what).await?;
         let message = LinkUnspec::new_with_index(index).up().build();
