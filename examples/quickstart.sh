@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends busybox-static libseccomp-dev pkg-config gcc libc6-dev \
-    docker-registry skopeo umoci curl python3 >/dev/null
+    docker-registry skopeo umoci curl python3 nftables iproute2 util-linux >/dev/null
 rustup target add wasm32-wasip2
 cargo build --release -p berth
 berth=$PWD/target/release/berth
@@ -24,6 +24,7 @@ cleanup() {
         kill "$daemonpid" 2>/dev/null
         wait "$daemonpid" 2>/dev/null || true
     fi
+    [ -z "${netns:-}" ] || ip netns del "$netns"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,14 +58,26 @@ export BERTH_ROOT=$work/berth BERTH_CONFIG=/dev/null
 "$berth" run --rm "127.0.0.1:$port/busybox" sh -c 'echo "hello from $(hostname), pid $$"; ps; ls /sys/class/net'
 
 # The same through the daemon: it owns the containers; the CLI is its client.
+# The daemon gets a network namespace of its own here, so that its default
+# bridge (berth0), NAT rules and published ports stay out of this machine's
+# network while you try it (on a real host, run it as is: it makes berth0 as
+# docker makes docker0). Its root gets the image with `save` + `load`.
 unset BERTH_ROOT
-"$berth" daemon --root "$work/berthd" --config /dev/null -H "unix://$work/berth.sock" 2>"$work/daemon.log" &
+"$berth" --root "$work/berth" save -o "$work/busybox.tar" "127.0.0.1:$port/busybox"
+"$berth" --root "$work/berthd" load -q -i "$work/busybox.tar"
+netns=berth-quickstart-$$
+ip netns add "$netns" && ip -n "$netns" link set lo up
+nsenter --net="/run/netns/$netns" "$berth" daemon --root "$work/berthd" --config /dev/null \
+    -H "unix://$work/berth.sock" 2>"$work/daemon.log" &
 daemonpid=$!
 export BERTH_HOST=unix://$work/berth.sock
 for _ in $(seq 100); do "$berth" ps >/dev/null 2>&1 && break; sleep 0.1; done
-id=$("$berth" run -d --name hello "127.0.0.1:$port/busybox" sh -c 'echo "hello from the daemon"; sleep 1000')
+id=$("$berth" run -d --name hello -p 8080:80 "127.0.0.1:$port/busybox" \
+    sh -c 'echo "hello from the daemon" | tee /tmp/index.html; httpd -p 80 -h /tmp; sleep 1000')
 "$berth" ps
-"$berth" exec hello sh -c 'echo "exec in $(hostname)"'
+"$berth" exec hello sh -c 'echo "exec in $(hostname), $(ip -o -4 addr show eth0 | cut -d" " -f7)"'
+"$berth" run --rm "127.0.0.1:$port/busybox" wget -qO- http://hello/index.html   # by name
+nsenter --net="/run/netns/$netns" curl -s http://127.0.0.1:8080/index.html      # published port
 "$berth" logs hello
 if command -v docker >/dev/null; then
     DOCKER_HOST=$BERTH_HOST docker ps

@@ -351,6 +351,12 @@ impl Networking {
                     Err(e) => tracing::warn!("deleting link {name}: {e}"),
                 }
                 let _ = tx.send(true);
+                // Forget the finished deletion (a newer one of the same name
+                // has not finished, so it stays).
+                let mut d = me.inner.deleting.lock().expect("deleting");
+                if d.get(&name).is_some_and(|r| *r.borrow()) {
+                    d.remove(&name);
+                }
             });
         }
     }

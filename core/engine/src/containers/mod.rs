@@ -233,7 +233,7 @@ fn random_bytes(b: &mut [u8]) {
     }
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     random_bytes(&mut b);
     hex::encode(b)

@@ -160,12 +160,7 @@ fn not_found(name: &str) -> EngineError {
 }
 
 fn random_id() -> String {
-    let mut b = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read as _;
-        let _ = f.read_exact(&mut b);
-    }
-    hex::encode(b)
+    crate::containers::random_hex(32)
 }
 
 /// The upstream resolvers for the embedded DNS: `[network] dns` or the host's.
