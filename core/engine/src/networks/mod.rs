@@ -230,13 +230,24 @@ impl Networks {
         if let Err(e) = n.net.restore_rules() {
             tracing::warn!("restoring the network rules: {e}");
         }
-        // Rebuild what a reboot took (idempotent when all is there).
+        // Rebuild what a reboot took (idempotent when all is there). The
+        // default bridge must come up; a user network that cannot (its
+        // plugin gone from berth.toml, say) is reported, and its containers
+        // fail to start naming it, but the daemon serves the rest.
         for r in n.list() {
             if r.is_plugin() {
-                let plugin = n.plugin(&r.driver)?;
-                let spec = r.spec(n.taken(&r.id));
-                plugin.create_network(&spec).await?;
-                n.serve_dns(&r).await;
+                let rebuilt = match n.plugin(&r.driver) {
+                    Ok(plugin) => plugin
+                        .create_network(&r.spec(n.taken(&r.id)))
+                        .await
+                        .map_err(EngineError::from),
+                    Err(e) => Err(e),
+                };
+                match rebuilt {
+                    Ok(_) => n.serve_dns(&r).await,
+                    Err(e) if r.name == "bridge" => return Err(e),
+                    Err(e) => tracing::warn!("network {} cannot be brought up: {e}", r.name),
+                }
             }
         }
         for (name, driver) in [("host", "host"), ("none", "null")] {
