@@ -295,6 +295,46 @@ fn default_bridge_none_and_internal() {
     ));
     assert!(out.contains("inet ") && !out.contains("default"), "{out}");
     ok(b(&d, &["network", "rm", "back"]));
+    // --gateway and --ip-range: addresses come from the range, the route
+    // goes through the given gateway.
+    ok(b(
+        &d,
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.87.0.0/24",
+            "--gateway",
+            "10.87.0.254",
+            "--ip-range",
+            "10.87.0.128/25",
+            "ranged",
+        ],
+    ));
+    let out = ok(b(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "ranged",
+            IMAGE,
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0; ip route",
+        ],
+    ));
+    assert!(
+        out.contains("inet 10.87.0.1") && out.contains("default via 10.87.0.254"),
+        "{out}"
+    );
+    let addr = out
+        .split_whitespace()
+        .find(|w| w.starts_with("10.87.0."))
+        .and_then(|w| w.split('/').next()?.rsplit('.').next()?.parse::<u8>().ok())
+        .expect("an address");
+    assert!(addr >= 128, "{out}");
+    ok(b(&d, &["network", "rm", "ranged"]));
     // docker's client runs on the default bridge and on a created network.
     ok(d.docker(
         DOCKER,
