@@ -4,13 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::binary;
 use crate::cmd::{self, Output};
-use crate::runtime::target_dir;
 
 /// berth with a private state root.
 #[derive(Debug)]
 pub struct Berth {
-    pub bin: PathBuf,
     pub root: tempfile::TempDir,
     pub config: PathBuf,
 }
@@ -19,39 +18,19 @@ impl Berth {
     /// A fresh root; `config` is the text of berth.toml.
     pub fn new(config: &str) -> Berth {
         crate::require_root();
-        let bin = target_dir().join("debug/berth");
-        if !bin.exists() {
-            panic!(
-                "{} is missing: run `cargo build -p berth` first",
-                bin.display()
-            );
-        }
+        binary::berth(); // fail early, naming the build to make
         let root = tempfile::Builder::new()
             .prefix("berth-root-")
             .tempdir()
             .expect("temp root");
         let path = root.path().join("berth.toml");
         std::fs::write(&path, config).expect("write berth.toml");
-        Berth {
-            bin,
-            root,
-            config: path,
-        }
+        Berth { root, config: path }
     }
 
+    /// `berth --root ROOT --config CONFIG ARGS`, not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        // Compile the plugins once for all test roots.
-        c.env(
-            "BERTH_PLUGIN_CACHE",
-            target_dir().join("berth-test-plugin-cache"),
-        );
-        c.arg("--root")
-            .arg(self.root.path())
-            .arg("--config")
-            .arg(&self.config)
-            .args(args);
-        c
+        binary::on_root(self.root.path(), &self.config, args)
     }
 
     /// Runs `berth ARGS` (5 minute deadline: pulls of large images).

@@ -9,7 +9,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::poll::poll;
 
 /// What a finished command did.
 #[derive(Debug, Clone)]
@@ -129,23 +131,18 @@ impl Spawned {
     #[track_caller]
     pub fn wait(mut self) -> Output {
         let mut child = self.child.take().expect("waited twice");
-        let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            match child.try_wait().expect("wait for child") {
-                Some(st) => break st,
-                None if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let p = self.collect(ExitStatus::from_raw(9));
-                    panic!(
-                        "timed out after {:?}, killed: `{}`\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                        self.timeout, p.argv, p.stdout, p.stderr
-                    );
-                }
-                None => std::thread::sleep(Duration::from_millis(10)),
+        match poll(self.timeout, || child.try_wait().expect("wait for child")) {
+            Ok(status) => self.collect(status),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let p = self.collect(ExitStatus::from_raw(9));
+                panic!(
+                    "timed out after {:?}, killed: `{}`\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.timeout, p.argv, p.stdout, p.stderr
+                );
             }
-        };
-        self.collect(status)
+        }
     }
 
     fn collect(&mut self, status: ExitStatus) -> Output {
@@ -174,6 +171,14 @@ impl Drop for Spawned {
 #[track_caller]
 pub fn run(cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
     Spawned::start(cmd, stdin, timeout).wait()
+}
+
+/// The trimmed stdout of a command that must succeed (an id, a name);
+/// panics unless it exited 0.
+#[track_caller]
+pub fn ok(out: Output) -> String {
+    out.assert_ok();
+    out.stdout.trim().to_string()
 }
 
 /// Runs a host helper (`ip`, `cp`, …) and panics if it fails.
@@ -209,16 +214,18 @@ pub fn run_quiet(mut cmd: Command, timeout: Duration) -> Option<i32> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = cmd.spawn().ok()?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => return st.code(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
+    // Done when it exited (`Some(status)`) or cannot be waited for (`None`).
+    let exited = poll(timeout, || match child.try_wait() {
+        Ok(None) => None,
+        Ok(Some(st)) => Some(Some(st)),
+        Err(_) => Some(None),
+    });
+    match exited {
+        Ok(Some(st)) => st.code(),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
         }
     }
 }

@@ -43,17 +43,16 @@ impl ConsoleSocket {
     /// Accepts the runtime's connection and returns the pty master it sends.
     #[track_caller]
     pub fn receive(&self, timeout: Duration) -> Pty {
-        let deadline = Instant::now() + timeout;
-        let stream = loop {
-            match self.listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                Err(e) => panic!("no connection on the console socket within {timeout:?}: {e}"),
-            }
+        // Done with the connection, or with an error other than "not yet".
+        let accepted = crate::poll::poll(timeout, || match self.listener.accept() {
+            Ok((s, _)) => Some(Ok(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(Err(e)),
+        });
+        let stream = match accepted {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => panic!("accepting on the console socket: {e}"),
+            Err(_) => panic!("no connection on the console socket within {timeout:?}"),
         };
         stream.set_nonblocking(false).expect("blocking stream");
         stream

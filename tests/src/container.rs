@@ -2,7 +2,8 @@
 //! cleaned up when dropped, even when the test failed.
 
 use crate::cmd::{Output, Spawned};
-use crate::{cgroup, leak, wait_for, Bundle, Runtime};
+use crate::poll::{poll, until};
+use crate::{cgroup, leak, Bundle, Runtime};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -18,6 +19,45 @@ impl<'r> Container<'r> {
     pub fn new(rt: &'r Runtime, bundle: Bundle) -> Container<'r> {
         bundle.write();
         Container { rt, bundle }
+    }
+
+    /// A container running `sleep 600` (the bundle's process arguments are
+    /// replaced), created and started; returns once `state` says it runs.
+    #[track_caller]
+    pub fn started(rt: &'r Runtime, mut bundle: Bundle) -> Container<'r> {
+        bundle.args(&["sleep", "600"]);
+        let c = Container::new(rt, bundle);
+        c.create(&[]).assert_ok();
+        c.start().assert_ok();
+        c.wait_status("running");
+        c
+    }
+
+    /// A container whose init is `sh` waiting for `sleeps` (at least one)
+    /// background `sleep 600`, created and started; returns once init has
+    /// started them all (it writes `/ready` then).
+    #[track_caller]
+    pub fn started_sh(rt: &'r Runtime, mut bundle: Bundle, sleeps: usize) -> Container<'r> {
+        assert!(sleeps > 0, "with nothing to wait for, init exits at once");
+        bundle.sh(&format!(
+            "{} : > /ready; wait",
+            "sleep 600 & ".repeat(sleeps)
+        ));
+        let c = Container::new(rt, bundle);
+        c.create(&[]).assert_ok();
+        c.start().assert_ok();
+        c.wait_file("/ready");
+        c
+    }
+
+    /// Kills the container with SIGKILL, waits until it is stopped, deletes
+    /// it and checks that it left nothing behind.
+    #[track_caller]
+    pub fn stop_and_delete(&self) {
+        self.kill("KILL").assert_ok();
+        self.wait_status("stopped");
+        self.delete().assert_ok();
+        self.assert_no_leaks();
     }
 
     pub fn id(&self) -> &str {
@@ -109,8 +149,8 @@ impl<'r> Container<'r> {
     #[track_caller]
     pub fn wait_status(&self, status: &str) {
         let what = format!("container {} to be {status}", self.id());
-        wait_for(&what, self.rt.timeout(), || {
-            (self.state().is_some_and(|s| s["status"] == status)).then_some(())
+        until(&what, self.rt.timeout(), || {
+            self.state().is_some_and(|s| s["status"] == status)
         });
     }
     /// Waits until a file appears in the rootfs (the container's readiness marker).
@@ -120,8 +160,8 @@ impl<'r> Container<'r> {
             .bundle
             .rootfs()
             .join(path_in_rootfs.trim_start_matches('/'));
-        wait_for(&format!("{}", p.display()), self.rt.timeout(), || {
-            p.exists().then_some(())
+        until(&format!("{}", p.display()), self.rt.timeout(), || {
+            p.exists()
         });
     }
 
@@ -149,19 +189,13 @@ impl<'r> Container<'r> {
     #[track_caller]
     pub fn assert_no_leaks(&self) {
         // A runtime may finish cleaning just after its command returns.
-        let mut found = self.leaks();
-        for _ in 0..10 {
-            if found.is_empty() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-            found = self.leaks();
+        let clean = poll(Duration::from_secs(2), || {
+            let found = self.leaks();
+            (found.is_empty(), found.join("\n  "))
+        });
+        if let Err(found) = clean {
+            panic!("container {} left behind:\n  {found}", self.id());
         }
-        panic!(
-            "container {} left behind:\n  {}",
-            self.id(),
-            found.join("\n  ")
-        );
     }
 }
 

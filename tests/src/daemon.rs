@@ -6,6 +6,7 @@
 //! cgroups, monitor (`berth shim`) or container processes, container state.
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -13,10 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::binary;
 use crate::cmd::{self, Output, Spawned};
-use crate::runtime::target_dir;
+use crate::poll::poll;
 
 /// docker 28 (API 1.50), as installed on the CI machine.
 pub const DOCKER_CURRENT: &str = "/usr/local/bin/docker";
@@ -25,6 +27,10 @@ pub const DOCKER_20_10: &str = "/opt/docker-20.10/docker";
 
 /// The image every daemon has.
 pub const IMAGE: &str = "busybox:latest";
+
+/// How long a daemon test waits for something to happen
+/// ([`crate::poll::until`]): a restart, a health status, a log line.
+pub const WAIT: Duration = Duration::from_secs(90);
 
 /// Deadline for one client command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -48,23 +54,6 @@ pub fn clients() -> [(&'static str, &'static str); 2] {
         }
     }
     all
-}
-
-/// Polls `check` (which says whether it is done, and what it saw) until it
-/// is done; panics after a generous deadline with the last thing seen.
-#[track_caller]
-pub fn until(what: &str, mut check: impl FnMut() -> (bool, String)) -> String {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (done, seen) = check();
-        if done {
-            return seen;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}; last seen: {seen}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The busybox OCI layout, built once per test process and removed at exit.
@@ -121,13 +110,7 @@ impl Daemon {
     /// As [`Daemon::start`], with `berth.toml` holding `config`.
     pub fn start_with_config(config: &str) -> Daemon {
         crate::require_root();
-        let bin = target_dir().join("debug/berth");
-        if !bin.exists() {
-            panic!(
-                "{} is missing: run `cargo build -p berth` first",
-                bin.display()
-            );
-        }
+        let bin = binary::berth();
         // Short: the socket path must fit in 107 bytes.
         let dir = tempfile::Builder::new()
             .prefix("berth-d-")
@@ -156,25 +139,16 @@ impl Daemon {
         d
     }
 
-    fn berth(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        // Compile the plugins once for all test roots.
-        c.env(
-            "BERTH_PLUGIN_CACHE",
-            target_dir().join("berth-test-plugin-cache"),
-        );
-        c.arg("--root")
-            .arg(&self.root)
-            .arg("--config")
-            .arg(self.config_path())
-            .args(args);
-        c
+    /// `berth --root ROOT ARGS`: berth on this root itself, not through
+    /// the daemon (for loading the image before it starts).
+    fn on_root(&self, args: &[&str]) -> Command {
+        binary::on_root(&self.root, &self.config_path(), args)
     }
 
     fn load_image(&self) {
         let l = layout().join("oci");
         let out = cmd::run(
-            self.berth(&["load", "-i", &l.to_string_lossy(), "-q"]),
+            self.on_root(&["load", "-i", &l.to_string_lossy(), "-q"]),
             None,
             COMMAND_TIMEOUT,
         );
@@ -187,7 +161,7 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no `Loaded image:` line: {out}"))
             .trim()
             .to_string();
-        cmd::run(self.berth(&["tag", &name, IMAGE]), None, COMMAND_TIMEOUT).assert_ok();
+        cmd::run(self.on_root(&["tag", &name, IMAGE]), None, COMMAND_TIMEOUT).assert_ok();
     }
 
     /// Notes the id of every container directory that appears under the
@@ -218,54 +192,53 @@ impl Daemon {
             .open(self.log_path())
             .map_err(|e| format!("opening the daemon log: {e}"))?;
         let mut c = self.netns.command(&self.bin);
-        c.env(
-            "BERTH_PLUGIN_CACHE",
-            target_dir().join("berth-test-plugin-cache"),
-        )
-        .env("BERTH_LOG", "debug")
-        .arg("daemon")
-        .arg("--root")
-        .arg(&self.root)
-        .arg("--config")
-        .arg(self.config_path())
-        .arg("-H")
-        .arg(self.host())
-        .stdin(Stdio::null())
-        .stdout(
-            log.try_clone()
-                .map_err(|e| format!("dup of the log: {e}"))?,
-        )
-        .stderr(log);
+        c.env("BERTH_PLUGIN_CACHE", binary::plugin_cache())
+            .env("BERTH_LOG", "debug")
+            .arg("daemon")
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("-H")
+            .arg(self.host())
+            .stdin(Stdio::null())
+            .stdout(
+                log.try_clone()
+                    .map_err(|e| format!("dup of the log: {e}"))?,
+            )
+            .stderr(log);
         let child = c
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
         self.child = Some(child);
-        let deadline = Instant::now() + DAEMON_TIMEOUT;
-        while !self.ping() {
-            if let Some(st) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+        // Done when it answers, or when it has exited (with its status).
+        let answered = poll(DAEMON_TIMEOUT, || {
+            if self.ping() {
+                return Some(Ok(()));
+            }
+            let exited = self.child.as_mut()?.try_wait().ok().flatten();
+            exited.map(Err)
+        });
+        match answered {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(st)) => {
                 self.child = None;
-                return Err(format!(
+                Err(format!(
                     "berth daemon exited ({st}) before answering /_ping; log:\n{}",
                     self.log()
-                ));
+                ))
             }
-            if Instant::now() > deadline {
+            Err(_) => {
                 if let Some(mut c) = self.child.take() {
                     let _ = c.kill();
                     let _ = c.wait();
                 }
-                return Err(format!(
+                Err(format!(
                     "berth daemon did not answer /_ping within {DAEMON_TIMEOUT:?}; log:\n{}",
                     self.log()
-                ));
+                ))
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(())
     }
 
     /// The daemon's `berth.toml`.
@@ -364,7 +337,7 @@ impl Daemon {
     }
 
     /// `client ARGS` against this daemon, not yet run.
-    pub fn docker_cmd(&self, client: &str, args: &[&str]) -> Command {
+    pub fn docker_cmd(&self, client: impl AsRef<OsStr>, args: &[&str]) -> Command {
         let mut c = Command::new(client);
         self.client_env(&mut c);
         c.args(args);
@@ -373,20 +346,32 @@ impl Daemon {
 
     /// Runs `client ARGS` against this daemon.
     #[track_caller]
-    pub fn docker(&self, client: &str, args: &[&str]) -> Output {
+    pub fn docker(&self, client: impl AsRef<OsStr>, args: &[&str]) -> Output {
         self.docker_in(client, args, None)
     }
 
     /// Runs `client ARGS` with `stdin` as its input (else /dev/null).
     #[track_caller]
-    pub fn docker_in(&self, client: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    pub fn docker_in(
+        &self,
+        client: impl AsRef<OsStr>,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Output {
         let out = cmd::run(self.docker_cmd(client, args), stdin, COMMAND_TIMEOUT);
         self.note_ids(&out.stdout);
         out
     }
 
+    /// Runs the `berth` command line under test as a client of this daemon
+    /// (`BERTH_HOST`), as [`Daemon::docker`] runs a docker client.
+    #[track_caller]
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.docker(binary::berth(), args)
+    }
+
     /// Starts `client ARGS` in the background.
-    pub fn spawn_docker(&self, client: &str, args: &[&str]) -> Spawned {
+    pub fn spawn_docker(&self, client: impl AsRef<OsStr>, args: &[&str]) -> Spawned {
         Spawned::start(self.docker_cmd(client, args), None, COMMAND_TIMEOUT)
     }
 
@@ -528,10 +513,9 @@ impl Daemon {
             }
         }
         // Never panics: this runs in `Drop`, maybe while unwinding.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !processes(&self.root, &ids).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let _ = poll(Duration::from_secs(10), || {
+            processes(&self.root, &ids).is_empty()
+        });
         crate::leak::unmount_under(self.dir.path());
         for id in &ids {
             for dir in crate::cgroup::dirs(&format!("/berth/{id}")) {
@@ -564,19 +548,21 @@ impl Daemon {
 fn stop(mut c: Child) -> Result<(), String> {
     let pid = nix::unistd::Pid::from_raw(c.id() as i32);
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + DAEMON_TIMEOUT;
-    loop {
-        match c.try_wait() {
-            Ok(Some(st)) if st.success() => return Ok(()),
-            Ok(Some(st)) => return Err(format!("berth daemon exited with {st} on SIGTERM")),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = c.kill();
-                let _ = c.wait();
-                return Err(format!(
-                    "berth daemon did not exit within {DAEMON_TIMEOUT:?} of SIGTERM (killed)"
-                ));
-            }
+    // Done when it exited (`Some(status)`) or cannot be waited for (`None`).
+    let exited = poll(DAEMON_TIMEOUT, || match c.try_wait() {
+        Ok(None) => None,
+        Ok(Some(st)) => Some(Some(st)),
+        Err(_) => Some(None),
+    });
+    match exited {
+        Ok(Some(st)) if st.success() => Ok(()),
+        Ok(Some(st)) => Err(format!("berth daemon exited with {st} on SIGTERM")),
+        _ => {
+            let _ = c.kill();
+            let _ = c.wait();
+            Err(format!(
+                "berth daemon did not exit within {DAEMON_TIMEOUT:?} of SIGTERM (killed)"
+            ))
         }
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! The runtime under test is chosen by `BERTH_TEST_RUNTIME` (a command line,
 //! e.g. `runc` or `/path/to/berth runtime`); by default it is
-//! `<workspace>/target/debug/berth runtime`.
+//! `<workspace>/target/debug/berth runtime`. `BERTH_TEST_PROFILE=release`
+//! tests `target/release/berth` instead, there and in the daemon and image
+//! tests ([`binary`]).
 //!
 //! ```no_run
 //! use berth_tests::{Bundle, Container, Runtime};
@@ -16,6 +18,7 @@
 //! ```
 
 pub mod berth;
+pub mod binary;
 pub mod bundle;
 pub mod caps;
 pub mod cgroup;
@@ -29,6 +32,7 @@ pub mod images;
 pub mod layouts;
 pub mod leak;
 pub mod netns;
+pub mod poll;
 pub mod proxy;
 pub mod registry;
 pub mod rootfs;
@@ -36,18 +40,18 @@ pub mod runtime;
 
 pub use berth::Berth;
 pub use bundle::Bundle;
-pub use cmd::{Output, Spawned};
+pub use cmd::{ok, Output, Spawned};
 pub use console::{ConsoleSocket, Pty};
 pub use container::Container;
 pub use daemon::Daemon;
 pub use netns::NetNs;
+pub use poll::until;
 pub use proxy::Proxy;
 pub use registry::Registry;
 pub use runtime::Runtime;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 /// Fails the test unless it runs as root: these tests need namespaces,
 /// cgroups and mounts, and a test that cannot run must not pass quietly.
@@ -69,21 +73,6 @@ pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     format!("{prefix}-{}-{n}", std::process::id())
-}
-
-/// Polls `f` every 20 ms until it returns `Some`, or panics after `timeout`
-/// with `what` in the message.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Every non-directory path below `dir` (recursively); a missing dir is empty.

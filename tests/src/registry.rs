@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cmd;
 
@@ -119,16 +119,15 @@ impl Registry {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(mut s) = self.connect() {
+        let answered = crate::poll::poll(Duration::from_secs(30), || {
+            self.connect().is_ok_and(|mut s| {
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
                 let mut buf = [0u8; 12];
-                if s.read(&mut buf).map(|n| n > 0).unwrap_or(false) {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
+                s.read(&mut buf).map(|n| n > 0).unwrap_or(false)
+            })
+        });
+        if answered.is_ok() {
+            return;
         }
         panic!(
             "docker-registry did not answer on {} within 30 s; log:\n{}",

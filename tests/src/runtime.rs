@@ -2,7 +2,7 @@
 
 use crate::cmd::{self, Output, Spawned};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -21,7 +21,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// The runtime from `BERTH_TEST_RUNTIME`, or berth's debug build.
+    /// The runtime from `BERTH_TEST_RUNTIME`, or `berth runtime` of the build
+    /// under test (see [`crate::binary`]).
     /// Panics unless running as root or when the berth binary is missing.
     pub fn new() -> Runtime {
         crate::require_root();
@@ -142,24 +143,8 @@ impl Default for Runtime {
 }
 
 fn default_argv() -> Vec<String> {
-    let bin = target_dir().join("debug/berth");
-    if !bin.exists() {
-        panic!(
-            "{} not found: run `cargo build -p berth` first, or set {RUNTIME_ENV} \
-             to a runtime command line (e.g. {RUNTIME_ENV}=runc)",
-            bin.display()
-        );
-    }
+    let bin = crate::binary::berth_or(&format!(
+        ", or set {RUNTIME_ENV} to a runtime command line (e.g. {RUNTIME_ENV}=runc)"
+    ));
     vec![bin.to_string_lossy().into_owned(), "runtime".into()]
-}
-
-/// `CARGO_TARGET_DIR` if set, else `<workspace>/target`.
-pub fn target_dir() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace dir");
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => workspace.join(d),
-        None => workspace.join("target"),
-    }
 }

@@ -6,53 +6,29 @@
 
 use std::time::Duration;
 
-use berth_tests::daemon::{until, Daemon, DOCKER_CURRENT as DOCKER, IMAGE};
-use berth_tests::runtime::target_dir;
-use berth_tests::Output;
-
-fn berth() -> String {
-    target_dir()
-        .join("debug/berth")
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// `berth ARGS` against the test's daemon.
-#[track_caller]
-fn b(d: &Daemon, args: &[&str]) -> Output {
-    d.docker(&berth(), args)
-}
-
-#[track_caller]
-fn ok(out: Output) -> String {
-    out.assert_ok();
-    out.stdout.trim().to_string()
-}
+use berth_tests::binary::berth;
+use berth_tests::daemon::{Daemon, DOCKER_CURRENT as DOCKER, IMAGE, WAIT};
+use berth_tests::{ok, until, Output};
 
 fn state(d: &Daemon, id: &str, format: &str) -> String {
-    ok(b(d, &["inspect", "-f", format, id]))
+    ok(d.berth(&["inspect", "-f", format, id]))
 }
 
 #[test]
 fn run_passes_output_exit_codes_and_options() {
     let d = Daemon::start();
-    let out = b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            IMAGE,
-            "sh",
-            "-c",
-            "echo out; echo err >&2; exit 3",
-        ],
-    );
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
     out.assert_code(3);
     assert_eq!(out.stdout.trim(), "out", "{out}");
     assert!(out.stderr.contains("err"), "{out}");
-    let out = b(
-        &d,
-        &[
+    let out = d.berth(&[
             "run", "--rm", "-e", "A=1", "-w", "/tmp", "-u", "65534", "--hostname", "box", "--read-only",
             "--tmpfs", "/scratch", "-m", "64m", "--pids-limit", "20", "--cap-drop", "ALL",
             IMAGE, "sh", "-c",
@@ -68,10 +44,11 @@ fn run_passes_output_exit_codes_and_options() {
         "{out}"
     );
     // A command that is not in the image: docker's 127, and --rm leaves nothing.
-    b(&d, &["run", "--rm", IMAGE, "no-such-command"]).assert_code(127);
+    d.berth(&["run", "--rm", IMAGE, "no-such-command"])
+        .assert_code(127);
     // stdin reaches the container with -i.
     let out = d.docker_in(
-        &berth(),
+        berth(),
         &[
             "run",
             "--rm",
@@ -85,68 +62,59 @@ fn run_passes_output_exit_codes_and_options() {
     );
     assert_eq!(out.stdout.trim(), "got hello", "{out}");
     // --init: tini is PID 1 and the command its child.
-    let out = b(
-        &d,
-        &["run", "--rm", "--init", IMAGE, "cat", "/proc/1/cmdline"],
-    );
+    let out = d.berth(&["run", "--rm", "--init", IMAGE, "cat", "/proc/1/cmdline"]);
     out.assert_ok();
     assert!(out.stdout.starts_with("/sbin/docker-init"), "{out}");
-    assert_eq!(ok(b(&d, &["ps", "-aq"])), "");
+    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
 }
 
 #[test]
 fn detached_logs_exec_stop_and_inspect() {
     let d = Daemon::start();
-    let id = ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            IMAGE,
-            "sh",
-            "-c",
-            "trap 'echo bye; exit 0' TERM; echo one; echo two; while :; do sleep 0.1; done",
-        ],
-    ));
+    let id = ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 0' TERM; echo one; echo two; while :; do sleep 0.1; done",
+    ]));
     assert_eq!(id.len(), 64, "{id}");
-    until("the log", || {
-        let o = b(&d, &["logs", "web"]);
+    until("the log", WAIT, || {
+        let o = d.berth(&["logs", "web"]);
         (o.stdout.contains("two"), o.to_string())
     });
-    let tail = ok(b(&d, &["logs", "--tail", "1", "web"]));
+    let tail = ok(d.berth(&["logs", "--tail", "1", "web"]));
     assert_eq!(tail, "two");
-    let ts = ok(b(&d, &["logs", "-t", "web"]));
+    let ts = ok(d.berth(&["logs", "-t", "web"]));
     assert!(
         ts.lines()
             .all(|l| l.len() > 31 && &l[4..5] == "-" && l.contains('Z')),
         "{ts}"
     );
     // exec without a terminal: output, exit code, env, workdir, user.
-    let out = b(
-        &d,
-        &[
-            "exec",
-            "-e",
-            "V=9",
-            "-w",
-            "/etc",
-            "-u",
-            "65534",
-            "web",
-            "sh",
-            "-c",
-            "echo $V $(pwd) $(id -u); exit 4",
-        ],
-    );
+    let out = d.berth(&[
+        "exec",
+        "-e",
+        "V=9",
+        "-w",
+        "/etc",
+        "-u",
+        "65534",
+        "web",
+        "sh",
+        "-c",
+        "echo $V $(pwd) $(id -u); exit 4",
+    ]);
     out.assert_code(4);
     assert_eq!(out.stdout.trim(), "9 /etc 65534", "{out}");
     // exec with a terminal of a given size.
     let out = d.script(
         &format!(
             "stty rows 33 cols 101; {} exec -it web sh -c 'tty; stty size'",
-            berth()
+            berth().display()
         ),
         b"",
     );
@@ -156,18 +124,18 @@ fn detached_logs_exec_stop_and_inspect() {
         "{out}"
     );
     // ps, formats, top, stats.
-    let ps = ok(b(&d, &["ps", "--format", "{{.Names}} {{.State}}"]));
+    let ps = ok(d.berth(&["ps", "--format", "{{.Names}} {{.State}}"]));
     assert_eq!(ps, "web running");
-    let top = ok(b(&d, &["top", "web"]));
+    let top = ok(d.berth(&["top", "web"]));
     assert!(top.contains("PID") && top.contains("sleep"), "{top}");
-    let stats = ok(b(&d, &["stats", "--no-stream", "web"]));
+    let stats = ok(d.berth(&["stats", "--no-stream", "web"]));
     assert!(
         stats.contains("MEM USAGE") && stats.contains("web"),
         "{stats}"
     );
     // logs -f follows until the container stops; stop sends its stop signal.
-    let follow = d.spawn_docker(&berth(), &["logs", "-f", "web"]);
-    ok(b(&d, &["stop", "web"]));
+    let follow = d.spawn_docker(berth(), &["logs", "-f", "web"]);
+    ok(d.berth(&["stop", "web"]));
     let out = follow.wait();
     assert!(out.stdout.contains("bye"), "{out}");
     assert_eq!(
@@ -175,23 +143,23 @@ fn detached_logs_exec_stop_and_inspect() {
         "exited 0"
     );
     // Bad input: unknown names, conflicts, a running container without -f.
-    let out = b(&d, &["logs", "nope"]);
+    let out = d.berth(&["logs", "nope"]);
     assert!(
         out.code != 0 && out.stderr.contains("No such container: nope"),
         "{out}"
     );
-    let out = b(&d, &["run", "-d", "--name", "web", IMAGE, "true"]);
+    let out = d.berth(&["run", "-d", "--name", "web", IMAGE, "true"]);
     assert!(out.stderr.contains("is already in use"), "{out}");
-    ok(b(&d, &["start", "web"]));
-    let out = b(&d, &["rm", "web"]);
+    ok(d.berth(&["start", "web"]));
+    let out = d.berth(&["rm", "web"]);
     assert!(
         out.stderr.contains("cannot remove a running container"),
         "{out}"
     );
-    let out = b(&d, &["run", "--rm", "-m", "12q", IMAGE, "true"]);
+    let out = d.berth(&["run", "--rm", "-m", "12q", IMAGE, "true"]);
     assert!(out.code == 125 && out.stderr.contains("12q"), "{out}");
-    ok(b(&d, &["rm", "-f", "web"]));
-    let out = b(&d, &["exec", "web", "true"]);
+    ok(d.berth(&["rm", "-f", "web"]));
+    let out = d.berth(&["exec", "web", "true"]);
     assert!(out.stderr.contains("No such container"), "{out}");
 }
 
@@ -199,7 +167,10 @@ fn detached_logs_exec_stop_and_inspect() {
 fn interactive_terminal_run() {
     let d = Daemon::start();
     let out = d.script(
-        &format!("stty rows 20 cols 70; {} run -it --rm {IMAGE} sh", berth()),
+        &format!(
+            "stty rows 20 cols 70; {} run -it --rm {IMAGE} sh",
+            berth().display()
+        ),
         b"stty size; echo marker-$((40+2)); exit 5\n",
     );
     let text = out.stdout.replace('\r', "");
@@ -208,56 +179,50 @@ fn interactive_terminal_run() {
         "{out}"
     );
     assert_eq!(out.code, 5, "{out}");
-    assert_eq!(ok(b(&d, &["ps", "-aq"])), "");
+    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
 }
 
 #[test]
 fn restart_policies_survive_a_daemon_crash() {
     let mut d = Daemon::start();
-    let id = ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--restart",
-            "on-failure:2",
-            IMAGE,
-            "sh",
-            "-c",
-            "exit 1",
-        ],
-    ));
-    until("two restarts", || {
+    let id = ok(d.berth(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        IMAGE,
+        "sh",
+        "-c",
+        "exit 1",
+    ]));
+    until("two restarts", WAIT, || {
         let s = state(&d, &id, "{{.RestartCount}} {{.State.Status}}");
         (s == "2 exited", s)
     });
     // `always`: exits while the daemon is dead, and runs again after it restarts.
-    let a = ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--restart",
-            "always",
-            IMAGE,
-            "sh",
-            "-c",
-            "sleep 2; exit 1",
-        ],
-    ));
-    let keep = ok(b(&d, &["run", "-d", IMAGE, "sleep", "1000"]));
+    let a = ok(d.berth(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 2; exit 1",
+    ]));
+    let keep = ok(d.berth(&["run", "-d", IMAGE, "sleep", "1000"]));
     d.kill9();
     std::thread::sleep(Duration::from_secs(3));
     d.restart();
-    until("the always container running again", || {
+    until("the always container running again", WAIT, || {
         let s = state(&d, &a, "{{.State.Status}} {{.RestartCount}}");
         (s.starts_with("running") && !s.ends_with(" 0"), s)
     });
     // The plain container kept running across the crash and is still ours.
     assert_eq!(state(&d, &keep, "{{.State.Status}}"), "running");
-    assert_eq!(ok(b(&d, &["exec", &keep, "echo", "alive"])), "alive");
-    ok(b(&d, &["stop", "-t", "1", &keep]));
-    ok(b(&d, &["rm", "-f", &a, &keep, &id]));
+    assert_eq!(ok(d.berth(&["exec", &keep, "echo", "alive"])), "alive");
+    ok(d.berth(&["stop", "-t", "1", &keep]));
+    ok(d.berth(&["rm", "-f", &a, &keep, &id]));
 }
 
 #[test]
@@ -265,96 +230,84 @@ fn cp_volumes_and_health() {
     let d = Daemon::start();
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("in.txt"), "from-host\n").unwrap();
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "c",
-            "-v",
-            "vol1:/data",
-            "--health-cmd",
-            "test -e /tmp/ok",
-            "--health-interval",
-            "200ms",
-            "--health-retries",
-            "1",
-            IMAGE,
-            "sleep",
-            "1000",
-        ],
-    ));
-    until("unhealthy", || {
-        let s = ok(b(&d, &["ps", "--format", "{{.Status}}"]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "-v",
+        "vol1:/data",
+        "--health-cmd",
+        "test -e /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]));
+    until("unhealthy", WAIT, || {
+        let s = ok(d.berth(&["ps", "--format", "{{.Status}}"]));
         (s.contains("(unhealthy)"), s)
     });
     let src = host.path().join("in.txt");
-    ok(b(&d, &["cp", &src.to_string_lossy(), "c:/tmp/ok"]));
-    until("healthy", || {
+    ok(d.berth(&["cp", &src.to_string_lossy(), "c:/tmp/ok"]));
+    until("healthy", WAIT, || {
         let s = state(&d, "c", "{{.State.Health.Status}}");
         (s == "healthy", s)
     });
-    assert_eq!(ok(b(&d, &["exec", "c", "cat", "/tmp/ok"])), "from-host");
-    ok(b(
-        &d,
-        &[
-            "exec",
-            "c",
-            "sh",
-            "-c",
-            "mkdir -p /tmp/d && echo deep > /tmp/d/f && echo kept > /data/v",
-        ],
-    ));
+    assert_eq!(ok(d.berth(&["exec", "c", "cat", "/tmp/ok"])), "from-host");
+    ok(d.berth(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/d && echo deep > /tmp/d/f && echo kept > /data/v",
+    ]));
     let back = host.path().join("back");
-    ok(b(&d, &["cp", "c:/tmp/d", &back.to_string_lossy()]));
+    ok(d.berth(&["cp", "c:/tmp/d", &back.to_string_lossy()]));
     assert_eq!(std::fs::read_to_string(back.join("f")).unwrap(), "deep\n");
     // A symlink to an absolute path resolves inside the container: copying
     // through it writes the container's /etc, never the host's.
-    ok(b(&d, &["exec", "c", "ln", "-s", "/etc", "/tmp/etclink"]));
+    ok(d.berth(&["exec", "c", "ln", "-s", "/etc", "/tmp/etclink"]));
     let marker = host.path().join("berth-cp-marker");
     std::fs::write(&marker, "m\n").unwrap();
-    ok(b(&d, &["cp", &marker.to_string_lossy(), "c:/tmp/etclink/"]));
+    ok(d.berth(&["cp", &marker.to_string_lossy(), "c:/tmp/etclink/"]));
     assert_eq!(
-        ok(b(&d, &["exec", "c", "cat", "/etc/berth-cp-marker"])),
+        ok(d.berth(&["exec", "c", "cat", "/etc/berth-cp-marker"])),
         "m"
     );
     assert!(
         !std::path::Path::new("/etc/berth-cp-marker").exists(),
         "cp wrote through a symlink onto the host"
     );
-    ok(b(&d, &["rm", "-f", "c"]));
+    ok(d.berth(&["rm", "-f", "c"]));
     // The named volume outlives the container and is in use by the next one.
     assert_eq!(
-        ok(b(
-            &d,
-            &["run", "--rm", "-v", "vol1:/data", IMAGE, "cat", "/data/v"]
-        )),
+        ok(d.berth(&["run", "--rm", "-v", "vol1:/data", IMAGE, "cat", "/data/v"])),
         "kept"
     );
-    assert!(ok(b(&d, &["volume", "ls", "-q"])).contains("vol1"));
-    ok(b(&d, &["volume", "rm", "vol1"]));
-    let out = b(&d, &["volume", "inspect", "vol1"]);
+    assert!(ok(d.berth(&["volume", "ls", "-q"])).contains("vol1"));
+    ok(d.berth(&["volume", "rm", "vol1"]));
+    let out = d.berth(&["volume", "inspect", "vol1"]);
     assert!(out.stderr.contains("No such volume"), "{out}");
     // prune removes what no container uses.
-    ok(b(&d, &["volume", "create", "idle"]));
-    ok(b(
-        &d,
-        &[
-            "run", "-d", "--name", "user", "-v", "busy:/b", IMAGE, "sleep", "1000",
-        ],
-    ));
-    let pruned = ok(b(&d, &["volume", "prune", "-f"]));
+    ok(d.berth(&["volume", "create", "idle"]));
+    ok(d.berth(&[
+        "run", "-d", "--name", "user", "-v", "busy:/b", IMAGE, "sleep", "1000",
+    ]));
+    let pruned = ok(d.berth(&["volume", "prune", "-f"]));
     assert!(
         pruned.contains("idle") && !pruned.contains("busy"),
         "{pruned}"
     );
-    let left = ok(b(&d, &["volume", "ls", "-q"]));
+    let left = ok(d.berth(&["volume", "ls", "-q"]));
     assert_eq!(left, "busy");
-    let out = b(&d, &["volume", "rm", "busy"]);
+    let out = d.berth(&["volume", "rm", "busy"]);
     assert!(out.stderr.contains("in use"), "{out}");
-    ok(b(&d, &["rm", "-f", "user"]));
-    ok(b(&d, &["volume", "rm", "busy"]));
+    ok(d.berth(&["rm", "-f", "user"]));
+    ok(d.berth(&["volume", "rm", "busy"]));
 }
 
 #[test]
@@ -363,7 +316,7 @@ fn sigkill_at_any_moment_leaves_nothing_after_a_restart() {
     for round in 0..3u64 {
         // Clients create and start containers while the daemon dies under them.
         let clients: Vec<_> = (0..8)
-            .map(|_| d.spawn_docker(&berth(), &["run", "-d", IMAGE, "sleep", "1000"]))
+            .map(|_| d.spawn_docker(berth(), &["run", "-d", IMAGE, "sleep", "1000"]))
             .collect();
         std::thread::sleep(Duration::from_millis(100 + round * 150));
         d.kill9();
@@ -373,16 +326,16 @@ fn sigkill_at_any_moment_leaves_nothing_after_a_restart() {
         d.restart();
         // What the records say is true: every container listed can be
         // inspected and removed, and then nothing of any is left.
-        let ids = ok(b(&d, &["ps", "-aq"]));
+        let ids = ok(d.berth(&["ps", "-aq"]));
         for id in ids.lines() {
             let s = state(&d, id, "{{.State.Status}}");
             assert!(
                 ["running", "created", "exited"].contains(&s.as_str()),
                 "{id}: {s}"
             );
-            ok(b(&d, &["rm", "-f", id]));
+            ok(d.berth(&["rm", "-f", id]));
         }
-        until("nothing left after the crash", || {
+        until("nothing left after the crash", WAIT, || {
             let l = d.leaks();
             (l.is_empty(), format!("{l:?}"))
         });
@@ -392,22 +345,19 @@ fn sigkill_at_any_moment_leaves_nothing_after_a_restart() {
 #[test]
 fn logs_rotate_by_size() {
     let d = Daemon::start();
-    let id = ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--log-opt",
-            "max-size=2k",
-            "--log-opt",
-            "max-file=3",
-            IMAGE,
-            "sh",
-            "-c",
-            "for i in $(seq 1 400); do echo line-$i; done",
-        ],
-    ));
-    ok(b(&d, &["wait", &id]));
+    let id = ok(d.berth(&[
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=3",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in $(seq 1 400); do echo line-$i; done",
+    ]));
+    ok(d.berth(&["wait", &id]));
     let dir = d.root().join("containers").join(&id);
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -426,16 +376,13 @@ fn logs_rotate_by_size() {
         assert!(len <= 2048, "{f} is {len} bytes");
     }
     // What is kept is the newest lines, in order, ending with the last.
-    let logs = ok(b(&d, &["logs", &id]));
+    let logs = ok(d.berth(&["logs", &id]));
     let n: Vec<u32> = logs.lines().map(|l| l[5..].parse().unwrap()).collect();
     assert_eq!(n.last(), Some(&400));
     assert!(n.windows(2).all(|w| w[1] == w[0] + 1) && n[0] > 1, "{logs}");
-    let out = b(
-        &d,
-        &["run", "--rm", "--log-opt", "max-size=12q", IMAGE, "true"],
-    );
+    let out = d.berth(&["run", "--rm", "--log-opt", "max-size=12q", IMAGE, "true"]);
     assert!(out.code != 0 && out.stderr.contains("12q"), "{out}");
-    ok(b(&d, &["rm", &id]));
+    ok(d.berth(&["rm", &id]));
 }
 
 /// Runs `berth ARGS` under `script` (a pty), typing `input` only after a
@@ -452,7 +399,7 @@ fn typed(d: &Daemon, args: &str, input: &[&str]) -> Output {
                 .iter()
                 .map(|i| format!("printf '{i}'; sleep 1;"))
                 .collect::<String>(),
-            berth()
+            berth().display()
         ),
     ]);
     berth_tests::cmd::run(c, None, Duration::from_secs(60))
@@ -471,10 +418,10 @@ fn detach_keys_leave_the_container_running() {
     assert!(out.stdout.contains("before"), "{out}");
     assert_eq!(state(&d, "det", "{{.State.Status}}"), "running");
     assert_eq!(
-        ok(b(&d, &["exec", "det", "echo", "still-here"])),
+        ok(d.berth(&["exec", "det", "echo", "still-here"])),
         "still-here"
     );
-    ok(b(&d, &["rm", "-f", "det"]));
+    ok(d.berth(&["rm", "-f", "det"]));
 }
 
 #[test]
@@ -504,39 +451,39 @@ fn image_commands_go_through_the_daemon() {
             &format!("http://berth/v1.41/events?until={until}"),
         ],
     );
-    let out = ok(b(&d, &["pull", &name]));
+    let out = ok(d.berth(&["pull", &name]));
     assert!(
         out.contains("Downloaded newer image") && out.ends_with(&name),
         "{out}"
     );
-    let again = ok(b(&d, &["pull", &name]));
+    let again = ok(d.berth(&["pull", &name]));
     assert!(again.contains("Image is up to date"), "{again}");
-    ok(b(&d, &["tag", &name, "mine:v1"]));
-    let images = ok(b(&d, &["images"]));
+    ok(d.berth(&["tag", &name, "mine:v1"]));
+    let images = ok(d.berth(&["images"]));
     assert!(
         images.contains("mine") && images.contains("lib/bb"),
         "{images}"
     );
-    let inspect = ok(b(&d, &["image", "inspect", "mine:v1"]));
+    let inspect = ok(d.berth(&["image", "inspect", "mine:v1"]));
     assert!(
         inspect.contains("mine:v1") && inspect.contains("\"RootFS\""),
         "{inspect}"
     );
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("mine.tar");
-    ok(b(&d, &["save", "-o", &tar.to_string_lossy(), "mine:v1"]));
-    let rmi = ok(b(&d, &["rmi", "mine:v1", &name]));
+    ok(d.berth(&["save", "-o", &tar.to_string_lossy(), "mine:v1"]));
+    let rmi = ok(d.berth(&["rmi", "mine:v1", &name]));
     // Untagged only: busybox:latest (the same image) still names its content.
     assert!(
         rmi.contains("Untagged: mine:v1") && rmi.contains("lib/bb:latest"),
         "{rmi}"
     );
-    let out = b(&d, &["run", "--rm", "mine:v1", "true"]);
+    let out = d.berth(&["run", "--rm", "mine:v1", "true"]);
     assert!(out.code != 0, "{out}");
-    let loaded = ok(b(&d, &["load", "-i", &tar.to_string_lossy()]));
+    let loaded = ok(d.berth(&["load", "-i", &tar.to_string_lossy()]));
     assert!(loaded.contains("Loaded image: mine:v1"), "{loaded}");
     assert_eq!(
-        ok(b(&d, &["run", "--rm", "mine:v1", "echo", "from-loaded"])),
+        ok(d.berth(&["run", "--rm", "mine:v1", "echo", "from-loaded"])),
         "from-loaded"
     );
     // The run above made and removed a container: the listener saw it.
@@ -551,9 +498,9 @@ fn image_commands_go_through_the_daemon() {
         assert!(ev.stdout.contains(action), "no {action} in {ev}");
     }
     // -p is checked with docker's rules (publishing itself: daemon_network.rs).
-    let out = b(&d, &["run", "--rm", "-p", "70000:80", IMAGE, "true"]);
+    let out = d.berth(&["run", "--rm", "-p", "70000:80", IMAGE, "true"]);
     assert!(out.code == 125 && out.stderr.contains("70000"), "{out}");
-    let out = b(&d, &["run", "--rm", "-p", "8080:80/sctp", IMAGE, "true"]);
+    let out = d.berth(&["run", "--rm", "-p", "8080:80/sctp", IMAGE, "true"]);
     assert!(out.code == 125 && out.stderr.contains("sctp"), "{out}");
 }
 
@@ -581,7 +528,7 @@ fn a_tcp_listener_only_when_configured() {
         .spawn()
         .unwrap();
     let host = format!("tcp://127.0.0.1:{port}");
-    let seen = until("the TCP listener", || {
+    let seen = until("the TCP listener", WAIT, || {
         let o = ns
             .command(berth())
             .env_remove("BERTH_ROOT")
@@ -655,39 +602,33 @@ fn an_image_healthcheck_runs_without_flags() {
             ".",
         ],
     );
-    let loaded = ok(b(&d, &["load", "-i", &tar.to_string_lossy()]));
+    let loaded = ok(d.berth(&["load", "-i", &tar.to_string_lossy()]));
     let name = loaded
         .trim_start_matches("Loaded image: ")
         .trim()
         .to_string();
-    ok(b(
-        &d,
-        &["run", "-d", "--name", "hc", &name, "sleep", "1000"],
-    ));
-    until("unhealthy from the image's check", || {
+    ok(d.berth(&["run", "-d", "--name", "hc", &name, "sleep", "1000"]));
+    until("unhealthy from the image's check", WAIT, || {
         let s = state(&d, "hc", "{{.State.Health.Status}}");
         (s == "unhealthy", s)
     });
-    ok(b(&d, &["exec", "hc", "touch", "/tmp/ok"]));
-    until("healthy", || {
-        let s = ok(b(&d, &["ps", "--format", "{{.Status}}"]));
+    ok(d.berth(&["exec", "hc", "touch", "/tmp/ok"]));
+    until("healthy", WAIT, || {
+        let s = ok(d.berth(&["ps", "--format", "{{.Status}}"]));
         (s.contains("(healthy)"), s)
     });
     // --no-healthcheck turns the image's check off.
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "nohc",
-            "--no-healthcheck",
-            &name,
-            "sleep",
-            "1000",
-        ],
-    ));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "nohc",
+        "--no-healthcheck",
+        &name,
+        "sleep",
+        "1000",
+    ]));
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(state(&d, "nohc", "{{.State.Health}}"), "<no value>");
-    ok(b(&d, &["rm", "-f", "hc", "nohc"]));
+    ok(d.berth(&["rm", "-f", "hc", "nohc"]));
 }

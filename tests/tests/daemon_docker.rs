@@ -5,20 +5,13 @@
 //! the everyday commands. Each test has its own daemon and root; dropping it
 //! fails the test if anything was left behind.
 
-use berth_tests::daemon::{clients, until, Daemon, DOCKER_20_10, IMAGE};
-use berth_tests::Output;
+use berth_tests::daemon::{clients, Daemon, DOCKER_20_10, IMAGE, WAIT};
+use berth_tests::{ok, until, Output};
 
 /// `docker inspect -f FORMAT ID`, trimmed; panics if it fails.
 #[track_caller]
 fn inspect(d: &Daemon, client: &str, id: &str, format: &str) -> String {
     let out = d.docker(client, &["inspect", "-f", format, id]);
-    out.assert_ok();
-    out.stdout.trim().to_string()
-}
-
-/// The trimmed stdout of a command that must succeed (an id, a name).
-#[track_caller]
-fn ok_line(out: Output) -> String {
     out.assert_ok();
     out.stdout.trim().to_string()
 }
@@ -57,8 +50,8 @@ fn detached_containers_have_logs_that_follow_until_stopped() {
         let script = "trap 'echo bye; exit 0' TERM; echo line1; echo line2; echo line3; \
                       while [ ! -f /tmp/go ]; do sleep 0.1; done; echo late; \
                       while :; do sleep 0.1; done";
-        let id = ok_line(d.docker(c, &["run", "-d", IMAGE, "sh", "-c", script]));
-        until("the first lines in the log", || {
+        let id = ok(d.docker(c, &["run", "-d", IMAGE, "sh", "-c", script]));
+        until("the first lines in the log", WAIT, || {
             let out = d.docker(c, &["logs", &id]);
             (out.stdout.contains("line3"), out.to_string())
         });
@@ -82,15 +75,19 @@ fn detached_containers_have_logs_that_follow_until_stopped() {
             );
         }
         let follow = d.spawn_docker(c, &["logs", "-f", &id]);
-        until("logs -f to print what is there", || {
+        until("logs -f to print what is there", WAIT, || {
             let s = follow.stdout_so_far();
             (s.contains("line3"), s)
         });
         d.docker(c, &["exec", &id, "touch", "/tmp/go"]).assert_ok();
-        until("logs -f to print a line written after it started", || {
-            let s = follow.stdout_so_far();
-            (s.contains("late"), s)
-        });
+        until(
+            "logs -f to print a line written after it started",
+            WAIT,
+            || {
+                let s = follow.stdout_so_far();
+                (s.contains("late"), s)
+            },
+        );
         let stop = d.docker(c, &["stop", "-t", "30", &id]);
         stop.assert_ok();
         assert_eq!(stop.stdout.trim(), id, "{name}: {stop}");
@@ -113,7 +110,7 @@ fn detached_containers_have_logs_that_follow_until_stopped() {
 fn exec_without_a_terminal() {
     let d = Daemon::start();
     for (name, c) in clients() {
-        let id = ok_line(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"]));
+        let id = ok(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"]));
         let out = d.docker(c, &["exec", &id, "echo", "hello", "exec"]);
         out.assert_ok();
         assert_eq!(out.stdout.trim(), "hello exec", "{name}: {out}");
@@ -169,7 +166,7 @@ fn screen(out: &Output) -> Vec<String> {
 fn exec_with_a_terminal() {
     let d = Daemon::start();
     for (name, c) in clients() {
-        let id = ok_line(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"]));
+        let id = ok(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"]));
         // docker 28 sends the size with the start: the first instruction
         // sees it. API 1.41 has no size there; the client resizes after the
         // start (so with docker's own daemon too), so wait for it to land.
@@ -222,7 +219,7 @@ fn run_interactive_with_a_terminal() {
 fn restart_policies() {
     let d = Daemon::start();
     for (name, c) in clients() {
-        let id = ok_line(d.docker(
+        let id = ok(d.docker(
             c,
             &[
                 "run",
@@ -235,13 +232,13 @@ fn restart_policies() {
                 "exit 1",
             ],
         ));
-        until("on-failure:3 to give up after 3 restarts", || {
+        until("on-failure:3 to give up after 3 restarts", WAIT, || {
             let s = inspect(&d, c, &id, "{{.State.Status}} {{.RestartCount}}");
             (s == "exited 3", s)
         });
         assert_eq!(inspect(&d, c, &id, "{{.State.ExitCode}}"), "1", "{name}");
 
-        let id = ok_line(d.docker(
+        let id = ok(d.docker(
             c,
             &[
                 "run",
@@ -254,7 +251,7 @@ fn restart_policies() {
                 "sleep 0.5; exit 2",
             ],
         ));
-        until("--restart always to bring the container back", || {
+        until("--restart always to bring the container back", WAIT, || {
             let s = inspect(&d, c, &id, "{{.State.Status}} {{.RestartCount}}");
             let n: u32 = s.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
             (s.starts_with("running ") && n >= 1, s)
@@ -267,7 +264,7 @@ fn restart_policies() {
 fn restart_always_comes_back_after_the_daemon_is_killed() {
     let mut d = Daemon::start();
     for (name, c) in clients() {
-        let id = ok_line(d.docker(
+        let id = ok(d.docker(
             c,
             &[
                 "run",
@@ -283,12 +280,16 @@ fn restart_always_comes_back_after_the_daemon_is_killed() {
         let started = inspect(&d, c, &id, "{{.State.StartedAt}}");
         d.kill9();
         // It ends while no daemon runs: its monitor records the exit and goes.
-        until("the container to exit while the daemon is down", || {
-            let shims = d.shim_pids();
-            (shims.is_empty(), format!("monitors {shims:?}"))
-        });
+        until(
+            "the container to exit while the daemon is down",
+            WAIT,
+            || {
+                let shims = d.shim_pids();
+                (shims.is_empty(), format!("monitors {shims:?}"))
+            },
+        );
         d.restart();
-        until("the container to run again", || {
+        until("the container to run again", WAIT, || {
             let s = inspect(&d, c, &id, "{{.State.Status}} {{.State.StartedAt}}");
             (s.starts_with("running ") && !s.ends_with(&started), s)
         });
@@ -303,8 +304,8 @@ fn containers_outlive_a_daemon_restart() {
     for (name, c) in clients() {
         for kill9 in [false, true] {
             let how = if kill9 { "SIGKILL" } else { "SIGTERM" };
-            let keeps = ok_line(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"]));
-            let ends = ok_line(d.docker(
+            let keeps = ok(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"]));
+            let ends = ok(d.docker(
                 c,
                 &[
                     "run",
@@ -336,7 +337,7 @@ fn containers_outlive_a_daemon_restart() {
                 nix::sys::signal::Signal::SIGUSR1,
             )
             .expect("signal the container");
-            until("the signalled container to end", || {
+            until("the signalled container to end", WAIT, || {
                 let n = d.shim_pids().len();
                 (n == 1, format!("{n} monitors"))
             });
@@ -380,7 +381,7 @@ fn a_hundred_containers_at_once() {
                 s.spawn(move || {
                     let mut ids = Vec::new();
                     for _ in 0..10 {
-                        ids.push(ok_line(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"])));
+                        ids.push(ok(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"])));
                     }
                     for id in &ids {
                         let out = d.docker(c, &["rm", "-f", id]);
@@ -432,7 +433,7 @@ fn bad_input_is_refused_with_docker_messages() {
         out.assert_failed();
         assert!(out.stderr.contains("is already in use"), "{name}: {out}");
 
-        let running = ok_line(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"]));
+        let running = ok(d.docker(c, &["run", "-d", IMAGE, "sleep", "1000"]));
         let out = d.docker(c, &["rm", &running]);
         out.assert_failed();
         assert!(
@@ -440,7 +441,7 @@ fn bad_input_is_refused_with_docker_messages() {
             "{name}: {out}"
         );
 
-        let stopped = ok_line(d.docker(c, &["run", "-d", IMAGE, "true"]));
+        let stopped = ok(d.docker(c, &["run", "-d", IMAGE, "true"]));
         d.docker(c, &["wait", &stopped]).assert_ok();
         let out = d.docker(c, &["exec", &stopped, "true"]);
         out.assert_failed();
@@ -460,7 +461,7 @@ fn bad_input_is_refused_with_docker_messages() {
         );
 
         // A client that goes away in the middle of an attach.
-        let ticker = ok_line(d.docker(
+        let ticker = ok(d.docker(
             c,
             &[
                 "run",
@@ -472,7 +473,7 @@ fn bad_input_is_refused_with_docker_messages() {
             ],
         ));
         let attach = d.spawn_docker(c, &["attach", "--no-stdin", &ticker]);
-        until("attach to stream output", || {
+        until("attach to stream output", WAIT, || {
             let s = attach.stdout_so_far();
             (s.contains("tick"), s)
         });
@@ -528,7 +529,7 @@ fn everyday_commands() {
         let t = tag(name);
         let web = format!("web{t}");
         // The init of a container ignores signals it has no handler for.
-        let id = ok_line(d.docker(
+        let id = ok(d.docker(
             c,
             &[
                 "run",
@@ -618,7 +619,7 @@ fn everyday_commands() {
             "{name}: restart of a running container did not restart it"
         );
 
-        let short = ok_line(d.docker(c, &["run", "-d", IMAGE, "sh", "-c", "sleep 1; exit 5"]));
+        let short = ok(d.docker(c, &["run", "-d", IMAGE, "sh", "-c", "sleep 1; exit 5"]));
         let out = d.docker(c, &["wait", &short]);
         out.assert_ok();
         assert_eq!(out.stdout.trim(), "5", "{name}: {out}");

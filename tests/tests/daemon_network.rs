@@ -8,28 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::daemon::{until, Daemon, DOCKER_CURRENT as DOCKER, IMAGE};
-use berth_tests::runtime::target_dir;
-use berth_tests::Output;
-
-fn berth() -> String {
-    target_dir()
-        .join("debug/berth")
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// `berth ARGS` against the test's daemon.
-#[track_caller]
-fn b(d: &Daemon, args: &[&str]) -> Output {
-    d.docker(&berth(), args)
-}
-
-#[track_caller]
-fn ok(out: Output) -> String {
-    out.assert_ok();
-    out.stdout.trim().to_string()
-}
+use berth_tests::binary::target_dir;
+use berth_tests::daemon::{Daemon, DOCKER_CURRENT as DOCKER, IMAGE, WAIT};
+use berth_tests::{ok, until, Output};
 
 #[track_caller]
 fn fails(out: Output, needle: &str) -> Output {
@@ -42,15 +23,12 @@ fn fails(out: Output, needle: &str) -> Output {
 }
 
 fn ip_of(d: &Daemon, c: &str, net: &str) -> String {
-    ok(b(
-        d,
-        &[
-            "inspect",
-            "-f",
-            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
-            c,
-        ],
-    ))
+    ok(d.berth(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+        c,
+    ]))
 }
 
 /// The leases the bridge plugin holds on network `name` (its state file).
@@ -60,7 +38,7 @@ fn leases(d: &Daemon, name: &str) -> usize {
 
 /// The leases plugin `plugin` holds on network `name` (its state file).
 fn plugin_leases(d: &Daemon, plugin: &str, name: &str) -> usize {
-    let id = ok(b(d, &["network", "inspect", "-f", "{{.Id}}", name]));
+    let id = ok(d.berth(&["network", "inspect", "-f", "{{.Id}}", name]));
     let path = d
         .root()
         .join("plugins")
@@ -79,7 +57,7 @@ fn plugin_leases(d: &Daemon, plugin: &str, name: &str) -> usize {
 /// Waits until no veth is left: the host ends of an ended container's links
 /// are deleted in the background (the kernel takes ~20 ms per veth).
 fn no_veths_left(d: &Daemon) {
-    until("every veth is gone", || {
+    until("every veth is gone", WAIT, || {
         let v = veths(d);
         (v.is_empty(), format!("{v:?}"))
     });
@@ -96,77 +74,59 @@ fn veths(d: &Daemon) -> Vec<String> {
 #[test]
 fn containers_reach_each_other_by_ip_and_name_over_tcp_udp_and_icmp() {
     let d = Daemon::start();
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.77.0.0/24", "front"],
-    ));
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "front",
-            "--name",
-            "srv",
-            "--network-alias",
-            "web",
-            IMAGE,
-            "sh",
-            "-c",
-            "echo hello > /tmp/index.html; httpd -p 80 -h /tmp; sleep 600",
-        ],
-    ));
+    ok(d.berth(&["network", "create", "--subnet", "10.77.0.0/24", "front"]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "front",
+        "--name",
+        "srv",
+        "--network-alias",
+        "web",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello > /tmp/index.html; httpd -p 80 -h /tmp; sleep 600",
+    ]));
     let ip = ip_of(&d, "srv", "front");
     assert!(
         ip.starts_with("10.77.0."),
         "address {ip:?} outside the subnet"
     );
     // The MAC the plugin chose is the interface's, and inspect says so.
-    let mac = ok(b(
-        &d,
-        &[
-            "inspect",
-            "-f",
-            "{{(index .NetworkSettings.Networks \"front\").MacAddress}}",
-            "srv",
-        ],
-    ));
+    let mac = ok(d.berth(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"front\").MacAddress}}",
+        "srv",
+    ]));
     assert!(
         mac.starts_with("02:42:"),
         "{mac:?}; {}",
-        ok(b(
-            &d,
-            &["inspect", "-f", "{{json .NetworkSettings}}", "srv"]
-        ))
+        ok(d.berth(&["inspect", "-f", "{{json .NetworkSettings}}", "srv"]))
     );
-    let real = ok(b(
-        &d,
-        &["exec", "srv", "cat", "/sys/class/net/eth0/address"],
-    ));
+    let real = ok(d.berth(&["exec", "srv", "cat", "/sys/class/net/eth0/address"]));
     assert_eq!(real, mac);
     // The gateway is where the embedded DNS answers.
-    let resolv = ok(b(&d, &["exec", "srv", "cat", "/etc/resolv.conf"]));
+    let resolv = ok(d.berth(&["exec", "srv", "cat", "/etc/resolv.conf"]));
     assert!(resolv.contains("nameserver 10.77.0.1"), "{resolv}");
-    let hosts = ok(b(&d, &["exec", "srv", "cat", "/etc/hosts"]));
+    let hosts = ok(d.berth(&["exec", "srv", "cat", "/etc/hosts"]));
     assert!(hosts.contains(&ip), "{hosts}");
     for target in [ip.as_str(), "srv", "web", "SRV."] {
         let script = format!(
             "wget -q -O - http://{target}/index.html && ping -c 1 -W 3 {target} >/dev/null && echo pinged"
         );
-        let out = b(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "front",
-                IMAGE,
-                "sh",
-                "-c",
-                &script,
-            ],
-        );
+        let out = d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            IMAGE,
+            "sh",
+            "-c",
+            &script,
+        ]);
         assert_eq!(ok(out), "hello\npinged", "TCP and ICMP to {target}");
     }
     // UDP by name and by IP, both ways. Debian's busybox nc has no -u: the
@@ -188,7 +148,7 @@ fn containers_reach_each_other_by_ip_and_name_over_tcp_udp_and_icmp() {
         "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9000))\n\
          while True:\n    d, a = s.recvfrom(100)\n    s.sendto(d.upper(), a)",
     );
-    ok(b(&d, &args));
+    ok(d.berth(&args));
     let udp_ip = ip_of(&d, "udp", "front");
     for target in ["udp", udp_ip.as_str()] {
         let script = format!(
@@ -199,7 +159,7 @@ fn containers_reach_each_other_by_ip_and_name_over_tcp_udp_and_icmp() {
         let mut args = vec!["run", "--rm", "--network", "front"];
         args.extend(py);
         args.push(&script);
-        assert_eq!(ok(b(&d, &args)), "DATAGRAM", "UDP to {target}");
+        assert_eq!(ok(d.berth(&args)), "DATAGRAM", "UDP to {target}");
     }
     // The daemon's namespace (the containers' host) reaches the container too.
     let out = d.in_netns("/bin/busybox", &["ping", "-c", "1", "-W", "3", &ip]);
@@ -215,11 +175,11 @@ fn containers_reach_each_other_by_ip_and_name_over_tcp_udp_and_icmp() {
         assert!(ls.contains(n), "{ls}");
     }
     // A network with a container on it cannot be removed.
-    fails(b(&d, &["network", "rm", "front"]), "active endpoints");
-    ok(b(&d, &["rm", "-f", "srv", "udp"]));
+    fails(d.berth(&["network", "rm", "front"]), "active endpoints");
+    ok(d.berth(&["rm", "-f", "srv", "udp"]));
     assert_eq!(leases(&d, "front"), 0, "the lease was released");
     no_veths_left(&d);
-    ok(b(&d, &["network", "rm", "front"]));
+    ok(d.berth(&["network", "rm", "front"]));
     let links = d.netns().links();
     assert!(!links.iter().any(|l| l.starts_with("br-")), "{links:?}");
 }
@@ -228,102 +188,84 @@ fn containers_reach_each_other_by_ip_and_name_over_tcp_udp_and_icmp() {
 fn default_bridge_none_and_internal() {
     let d = Daemon::start();
     // The default bridge: an address from its subnet and a default route.
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            IMAGE,
-            "sh",
-            "-c",
-            "ip -o -4 addr show eth0; ip route",
-        ],
-    ));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; ip route",
+    ]));
     assert!(
         out.contains("inet 172.") && out.contains("default via 172."),
         "{out}"
     );
     // --add-host lands in /etc/hosts, with the container's own address.
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--add-host",
-            "db:10.9.9.9",
-            "--hostname",
-            "me",
-            IMAGE,
-            "cat",
-            "/etc/hosts",
-        ],
-    ));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "db:10.9.9.9",
+        "--hostname",
+        "me",
+        IMAGE,
+        "cat",
+        "/etc/hosts",
+    ]));
     assert!(
         out.contains("10.9.9.9\tdb") && out.contains("\tme"),
         "{out}"
     );
     // none: only the loopback.
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            IMAGE,
-            "ip",
-            "-o",
-            "link",
-        ],
-    ));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMAGE,
+        "ip",
+        "-o",
+        "link",
+    ]));
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains(": lo:"), "{out}");
     // --internal: an address, but no route out.
-    ok(b(&d, &["network", "create", "--internal", "back"]));
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "back",
-            IMAGE,
-            "sh",
-            "-c",
-            "ip -o -4 addr show eth0; ip route",
-        ],
-    ));
+    ok(d.berth(&["network", "create", "--internal", "back"]));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; ip route",
+    ]));
     assert!(out.contains("inet ") && !out.contains("default"), "{out}");
-    ok(b(&d, &["network", "rm", "back"]));
+    ok(d.berth(&["network", "rm", "back"]));
     // --gateway and --ip-range: addresses come from the range, the route
     // goes through the given gateway.
-    ok(b(
-        &d,
-        &[
-            "network",
-            "create",
-            "--subnet",
-            "10.87.0.0/24",
-            "--gateway",
-            "10.87.0.254",
-            "--ip-range",
-            "10.87.0.128/25",
-            "ranged",
-        ],
-    ));
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "ranged",
-            IMAGE,
-            "sh",
-            "-c",
-            "ip -o -4 addr show eth0; ip route",
-        ],
-    ));
+    ok(d.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.87.0.0/24",
+        "--gateway",
+        "10.87.0.254",
+        "--ip-range",
+        "10.87.0.128/25",
+        "ranged",
+    ]));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "ranged",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; ip route",
+    ]));
     assert!(
         out.contains("inet 10.87.0.1") && out.contains("default via 10.87.0.254"),
         "{out}"
@@ -334,7 +276,7 @@ fn default_bridge_none_and_internal() {
         .and_then(|w| w.split('/').next()?.rsplit('.').next()?.parse::<u8>().ok())
         .expect("an address");
     assert!(addr >= 128, "{out}");
-    ok(b(&d, &["network", "rm", "ranged"]));
+    ok(d.berth(&["network", "rm", "ranged"]));
     // docker's client runs on the default bridge and on a created network.
     ok(d.docker(
         DOCKER,
@@ -365,177 +307,135 @@ fn default_bridge_none_and_internal() {
 #[test]
 fn bad_input_fails_clearly_and_leaves_nothing() {
     let d = Daemon::start();
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.80.0.0/16", "one"],
-    ));
+    ok(d.berth(&["network", "create", "--subnet", "10.80.0.0/16", "one"]));
     fails(
-        b(
-            &d,
-            &["network", "create", "--subnet", "10.80.5.0/24", "two"],
-        ),
+        d.berth(&["network", "create", "--subnet", "10.80.5.0/24", "two"]),
         "overlaps",
     );
-    fails(b(&d, &["network", "create", "one"]), "already exists");
+    fails(d.berth(&["network", "create", "one"]), "already exists");
     fails(
-        b(&d, &["run", "--rm", "--network", "nope", IMAGE, "true"]),
+        d.berth(&["run", "--rm", "--network", "nope", IMAGE, "true"]),
         "nope",
     );
     fails(
-        b(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "one",
-                "--ip",
-                "10.81.0.5",
-                IMAGE,
-                "true",
-            ],
-        ),
+        d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "one",
+            "--ip",
+            "10.81.0.5",
+            IMAGE,
+            "true",
+        ]),
         "10.81.0.5",
     );
-    fails(b(&d, &["network", "rm", "bridge"]), "pre-defined");
+    fails(d.berth(&["network", "rm", "bridge"]), "pre-defined");
     fails(
-        b(
-            &d,
-            &["run", "--rm", "--network-bandwidth", "10xb", IMAGE, "true"],
-        ),
+        d.berth(&["run", "--rm", "--network-bandwidth", "10xb", IMAGE, "true"]),
         "10xb",
     );
     fails(
-        b(&d, &["run", "--rm", "--add-host", "nocolon", IMAGE, "true"]),
+        d.berth(&["run", "--rm", "--add-host", "nocolon", IMAGE, "true"]),
         "nocolon",
     );
     // An exhausted pool: a /30 has one address besides the gateway.
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.90.0.0/30", "tiny"],
-    ));
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "tiny",
-            "--name",
-            "first",
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    ));
+    ok(d.berth(&["network", "create", "--subnet", "10.90.0.0/30", "tiny"]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "tiny",
+        "--name",
+        "first",
+        IMAGE,
+        "sleep",
+        "600",
+    ]));
     fails(
-        b(&d, &["run", "--rm", "--network", "tiny", IMAGE, "true"]),
+        d.berth(&["run", "--rm", "--network", "tiny", IMAGE, "true"]),
         "no free address",
     );
     // An address in use.
     let taken = ip_of(&d, "first", "tiny");
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.91.0.0/24", "wide"],
-    ));
-    ok(b(
-        &d,
-        &[
+    ok(d.berth(&["network", "create", "--subnet", "10.91.0.0/24", "wide"]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "wide",
+        "--ip",
+        "10.91.0.9",
+        "--name",
+        "nine",
+        IMAGE,
+        "sleep",
+        "600",
+    ]));
+    fails(
+        d.berth(&[
             "run",
-            "-d",
+            "--rm",
             "--network",
             "wide",
             "--ip",
             "10.91.0.9",
-            "--name",
-            "nine",
             IMAGE,
-            "sleep",
-            "600",
-        ],
-    ));
-    fails(
-        b(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "wide",
-                "--ip",
-                "10.91.0.9",
-                IMAGE,
-                "true",
-            ],
-        ),
+            "true",
+        ]),
         "10.91.0.9",
     );
     assert_eq!(taken, "10.90.0.2");
-    ok(b(&d, &["rm", "-f", "first", "nine"]));
+    ok(d.berth(&["rm", "-f", "first", "nine"]));
     for n in ["tiny", "wide"] {
         assert_eq!(leases(&d, n), 0, "network {n}");
     }
     no_veths_left(&d);
-    ok(b(&d, &["network", "rm", "one", "tiny", "wide"]));
+    ok(d.berth(&["network", "rm", "one", "tiny", "wide"]));
 }
 
 #[test]
 fn connect_and_disconnect_a_running_container() {
     let d = Daemon::start();
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.82.0.0/24", "left"],
-    ));
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.83.0.0/24", "right"],
-    ));
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "left",
-            "--name",
-            "c",
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    ));
-    ok(b(
-        &d,
-        &["network", "connect", "--alias", "cee", "right", "c"],
-    ));
-    let out = ok(b(&d, &["exec", "c", "ip", "-o", "-4", "addr"]));
+    ok(d.berth(&["network", "create", "--subnet", "10.82.0.0/24", "left"]));
+    ok(d.berth(&["network", "create", "--subnet", "10.83.0.0/24", "right"]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "left",
+        "--name",
+        "c",
+        IMAGE,
+        "sleep",
+        "600",
+    ]));
+    ok(d.berth(&["network", "connect", "--alias", "cee", "right", "c"]));
+    let out = ok(d.berth(&["exec", "c", "ip", "-o", "-4", "addr"]));
     assert!(
         out.contains("10.82.0.") && out.contains("10.83.0."),
         "{out}"
     );
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "right",
-            IMAGE,
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "3",
-            "cee",
-        ],
-    ));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "right",
+        IMAGE,
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "cee",
+    ]));
     assert!(out.contains("10.83.0."), "{out}");
-    ok(b(&d, &["network", "disconnect", "right", "c"]));
-    let out = ok(b(&d, &["exec", "c", "ip", "-o", "-4", "addr"]));
+    ok(d.berth(&["network", "disconnect", "right", "c"]));
+    let out = ok(d.berth(&["exec", "c", "ip", "-o", "-4", "addr"]));
     assert!(!out.contains("10.83.0."), "{out}");
     assert_eq!(leases(&d, "right"), 0);
-    ok(b(&d, &["rm", "-f", "c"]));
-    ok(b(&d, &["network", "rm", "left", "right"]));
+    ok(d.berth(&["rm", "-f", "c"]));
+    ok(d.berth(&["network", "rm", "left", "right"]));
 }
 
 /// Seconds `f` takes.
@@ -548,52 +448,40 @@ fn timed(f: impl FnOnce()) -> f64 {
 #[test]
 fn bandwidth_limit_holds_between_two_containers() {
     let d = Daemon::start();
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.84.0.0/24", "bw"],
-    ));
+    ok(d.berth(&["network", "create", "--subnet", "10.84.0.0/24", "bw"]));
     // 5 MB served over HTTP (wget ends when Content-Length bytes came:
     // the time is the transfer's, not a socket buffer's).
     const BYTES: f64 = 5_000_000.0;
     let serve =
         "dd if=/dev/zero of=/tmp/f bs=10000 count=500 2>/dev/null; httpd -p 80 -h /tmp; sleep 600";
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "bw",
-            "--name",
-            "free",
-            IMAGE,
-            "sh",
-            "-c",
-            serve,
-        ],
-    ));
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "bw",
-            "--name",
-            "slow",
-            "--network-bandwidth",
-            "10mbit",
-            IMAGE,
-            "sh",
-            "-c",
-            serve,
-        ],
-    ));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "bw",
+        "--name",
+        "free",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    ]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "bw",
+        "--name",
+        "slow",
+        "--network-bandwidth",
+        "10mbit",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    ]));
     assert_eq!(
-        ok(b(
-            &d,
-            &["inspect", "-f", "{{.NetworkSettings.Bandwidth}}", "slow"]
-        )),
+        ok(d.berth(&["inspect", "-f", "{{.NetworkSettings.Bandwidth}}", "slow"])),
         "10000000"
     );
     let fetch = |from: &str, limit: Option<&str>| {
@@ -604,7 +492,7 @@ fn bandwidth_limit_holds_between_two_containers() {
         }
         args.extend([IMAGE, "wget", "-q", "-O", "/dev/null", url.as_str()]);
         timed(|| {
-            ok(b(&d, &args));
+            ok(d.berth(&args));
         })
     };
     let unlimited = fetch("free", None);
@@ -620,33 +508,27 @@ fn bandwidth_limit_holds_between_two_containers() {
             rate / 1e6
         );
     }
-    ok(b(&d, &["rm", "-f", "free", "slow"]));
-    ok(b(&d, &["network", "rm", "bw"]));
+    ok(d.berth(&["rm", "-f", "free", "slow"]));
+    ok(d.berth(&["network", "rm", "bw"]));
 }
 
 #[test]
 fn fifty_containers_attached_and_removed_leave_nothing() {
     let d = Daemon::start();
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.85.0.0/24", "many"],
-    ));
+    ok(d.berth(&["network", "create", "--subnet", "10.85.0.0/24", "many"]));
     let mut ids = Vec::new();
     for i in 0..50 {
-        ids.push(ok(b(
-            &d,
-            &[
-                "run",
-                "-d",
-                "--network",
-                "many",
-                "--name",
-                &format!("m{i}"),
-                IMAGE,
-                "sleep",
-                "600",
-            ],
-        )));
+        ids.push(ok(d.berth(&[
+            "run",
+            "-d",
+            "--network",
+            "many",
+            "--name",
+            &format!("m{i}"),
+            IMAGE,
+            "sleep",
+            "600",
+        ])));
     }
     assert_eq!(leases(&d, "many"), 50);
     assert_eq!(veths(&d).len(), 50);
@@ -658,48 +540,39 @@ fn fifty_containers_attached_and_removed_leave_nothing() {
     assert_eq!(ips.len(), 50, "an address was handed out twice");
     let mut args = vec!["rm", "-f"];
     args.extend(ids.iter().map(String::as_str));
-    ok(b(&d, &args));
+    ok(d.berth(&args));
     assert_eq!(leases(&d, "many"), 0);
     no_veths_left(&d);
-    ok(b(&d, &["network", "rm", "many"]));
+    ok(d.berth(&["network", "rm", "many"]));
 }
 
 #[test]
 fn after_sigkill_the_daemon_releases_what_no_container_owns() {
     let mut d = Daemon::start();
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "10.86.0.0/24", "crash"],
-    ));
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "crash",
-            "--name",
-            "goner",
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    ));
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "crash",
-            "--name",
-            "stays",
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    ));
-    let pid: i32 = ok(b(&d, &["inspect", "-f", "{{.State.Pid}}", "goner"]))
+    ok(d.berth(&["network", "create", "--subnet", "10.86.0.0/24", "crash"]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "crash",
+        "--name",
+        "goner",
+        IMAGE,
+        "sleep",
+        "600",
+    ]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "crash",
+        "--name",
+        "stays",
+        IMAGE,
+        "sleep",
+        "600",
+    ]));
+    let pid: i32 = ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", "goner"]))
         .parse()
         .expect("a pid");
     d.kill9();
@@ -710,60 +583,51 @@ fn after_sigkill_the_daemon_releases_what_no_container_owns() {
     );
     std::thread::sleep(Duration::from_millis(300));
     d.restart();
-    until("the dead container's attachment is released", || {
+    until("the dead container's attachment is released", WAIT, || {
         let n = leases(&d, "crash");
         (n == 1, format!("{n} leases, links {:?}", d.netns().links()))
     });
     assert_eq!(veths(&d).len(), 1, "{:?}", veths(&d));
     // The survivor still answers by name.
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "crash",
-            IMAGE,
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "3",
-            "stays",
-        ],
-    ));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "crash",
+        IMAGE,
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "stays",
+    ]));
     assert!(out.contains("10.86.0."), "{out}");
-    ok(b(&d, &["rm", "-f", "goner", "stays"]));
-    ok(b(&d, &["network", "rm", "crash"]));
+    ok(d.berth(&["rm", "-f", "goner", "stays"]));
+    ok(d.berth(&["network", "rm", "crash"]));
 }
 
 #[test]
 fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
     let d = Daemon::start();
     let serve = "echo hi > /tmp/index.html; httpd -p 80 -h /tmp; httpd -p 81 -h /tmp; sleep 600";
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "-p",
-            "8080:80",
-            "-p",
-            "127.0.0.1::81",
-            "--expose",
-            "82",
-            IMAGE,
-            "sh",
-            "-c",
-            serve,
-        ],
-    ));
-    let ports = ok(b(
-        &d,
-        &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"],
-    ));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "8080:80",
+        "-p",
+        "127.0.0.1::81",
+        "--expose",
+        "82",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    ]));
+    let ports = ok(d.berth(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]));
     let v: serde_json::Value = serde_json::from_str(&ports).expect("JSON");
     assert_eq!(v["80/tcp"][0]["HostPort"], "8080", "{ports}");
     assert!(
@@ -774,7 +638,7 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
         .as_str()
         .expect("a chosen port")
         .to_string();
-    let ps = ok(b(&d, &["ps", "--format", "{{.Ports}}"]));
+    let ps = ok(d.berth(&["ps", "--format", "{{.Ports}}"]));
     assert!(ps.contains("0.0.0.0:8080->80/tcp"), "{ps}");
     let get = |url: &str| d.in_netns("/usr/bin/curl", &["-sS", "--max-time", "10", url]);
     // The host's loopback (the daemon's proxy) and its own address (DNAT).
@@ -783,16 +647,13 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
         ok(get(&format!("http://127.0.0.1:{chosen}/index.html"))),
         "hi"
     );
-    let gw = ok(b(
-        &d,
-        &[
-            "network",
-            "inspect",
-            "-f",
-            "{{(index .IPAM.Config 0).Gateway}}",
-            "bridge",
-        ],
-    ));
+    let gw = ok(d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "bridge",
+    ]));
     assert_eq!(ok(get(&format!("http://{gw}:8080/index.html"))), "hi");
     // Another host: a namespace linked to the daemon's by a veth pair.
     let other = berth_tests::netns::NetNs::new();
@@ -823,15 +684,25 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
     let out = berth_tests::cmd::run(c, None, Duration::from_secs(30));
     assert_eq!(ok(out), "hi", "from another host");
     // UDP: published, answered through the proxy (loopback) and DNAT (the other host).
-    ok(b(
-        &d,
-        &[
-            "run", "-d", "--name", "udp", "-p", "9999:9999/udp", "-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro",
-            "-v", "/lib64:/lib64:ro", IMAGE, "/usr/bin/python3", "-c",
-            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9999))\n\
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        "9999:9999/udp",
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/lib:/lib:ro",
+        "-v",
+        "/lib64:/lib64:ro",
+        IMAGE,
+        "/usr/bin/python3",
+        "-c",
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9999))\n\
              while True:\n    d, a = s.recvfrom(100)\n    s.sendto(d.upper(), a)",
-        ],
-    ));
+    ]));
     let udp_probe = |host: &str| {
         format!(
             "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(1)\n\
@@ -845,7 +716,7 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
     c.args(["-c", &udp_probe("10.200.0.1")]);
     let out = berth_tests::cmd::run(c, None, Duration::from_secs(60));
     assert_eq!(ok(out), "DATAGRAM", "UDP from another host");
-    ok(b(&d, &["rm", "-f", "udp"]));
+    ok(d.berth(&["rm", "-f", "udp"]));
     // --dns: the embedded DNS forwards names it does not know to the
     // container's own servers (here a listener on the other host that
     // notes the question and answers with an empty NOERROR).
@@ -856,18 +727,15 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
     c.args(["-c", fake_dns]);
     let listener = berth_tests::Spawned::start(c, None, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(300));
-    let _ = b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--dns",
-            "10.200.0.2",
-            IMAGE,
-            "nslookup",
-            "outside.example",
-        ],
-    );
+    let _ = d.berth(&[
+        "run",
+        "--rm",
+        "--dns",
+        "10.200.0.2",
+        IMAGE,
+        "nslookup",
+        "outside.example",
+    ]);
     let heard = listener.wait();
     assert!(
         heard.stdout.contains("outside") && heard.stdout.contains("example"),
@@ -875,85 +743,70 @@ fn published_ports_answer_on_loopback_the_host_and_from_other_hosts() {
     );
     // Outbound: a container reaches the other host, which has no route back
     // to the bridge's subnet: only masquerading makes the answer come back.
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            IMAGE,
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "3",
-            "10.200.0.2",
-        ],
-    ));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "10.200.0.2",
+    ]));
     assert!(out.contains("1 packets received"), "{out}");
     // An internal network has no way there.
-    ok(b(&d, &["network", "create", "--internal", "closed"]));
-    let out = b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "closed",
-            IMAGE,
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "2",
-            "10.200.0.2",
-        ],
-    );
+    ok(d.berth(&["network", "create", "--internal", "closed"]));
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "closed",
+        IMAGE,
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "10.200.0.2",
+    ]);
     assert_ne!(
         out.code, 0,
         "an internal network reached another host: {out}"
     );
-    ok(b(&d, &["network", "rm", "closed"]));
+    ok(d.berth(&["network", "rm", "closed"]));
     // docker's client reads the same bindings.
     let port = ok(d.docker(DOCKER, &["port", "web", "80"]));
     assert!(port.contains("0.0.0.0:8080"), "{port}");
     // A host port in use: a clear error, and nothing is left of the attempt.
     let before = veths(&d).len();
     fails(
-        b(&d, &["run", "--rm", "-p", "8080:80", IMAGE, "true"]),
+        d.berth(&["run", "--rm", "-p", "8080:80", IMAGE, "true"]),
         "port is already allocated",
     );
     assert_eq!(veths(&d).len(), before);
     assert_eq!(leases(&d, "bridge"), 1);
     // -P publishes what the image or --expose exposes.
-    ok(b(
-        &d,
-        &[
-            "run", "-d", "--name", "all", "--expose", "80", "-P", IMAGE, "sh", "-c", serve,
-        ],
-    ));
-    let p = ok(b(
-        &d,
-        &["inspect", "-f", "{{json .NetworkSettings.Ports}}", "all"],
-    ));
+    ok(d.berth(&[
+        "run", "-d", "--name", "all", "--expose", "80", "-P", IMAGE, "sh", "-c", serve,
+    ]));
+    let p = ok(d.berth(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "all"]));
     let v: serde_json::Value = serde_json::from_str(&p).expect("JSON");
     let any = v["80/tcp"][0]["HostPort"]
         .as_str()
         .expect("a port")
         .to_string();
     assert_eq!(ok(get(&format!("http://127.0.0.1:{any}/index.html"))), "hi");
-    ok(b(&d, &["rm", "-f", "web", "all"]));
+    ok(d.berth(&["rm", "-f", "web", "all"]));
     // The ports are free again.
-    ok(b(
-        &d,
-        &[
-            "run", "-d", "--name", "again", "-p", "8080:80", IMAGE, "sh", "-c", serve,
-        ],
-    ));
-    until("the new container answers", || {
+    ok(d.berth(&[
+        "run", "-d", "--name", "again", "-p", "8080:80", IMAGE, "sh", "-c", serve,
+    ]));
+    until("the new container answers", WAIT, || {
         let out = get("http://127.0.0.1:8080/index.html");
         (out.stdout.trim() == "hi", out.to_string())
     });
-    ok(b(&d, &["rm", "-f", "again"]));
+    ok(d.berth(&["rm", "-f", "again"]));
     d.netns().ip(&["link", "del", "bt-a"]);
 }
 
@@ -965,20 +818,14 @@ fn a_plan_outside_the_plugins_grants_is_refused_and_leaves_nothing() {
         "[plugin.bridge]\nkind = \"network\"\nlink-prefixes = [\"berth\", \"br-\"]\npools = [\"172.16.0.0/12\"]\n",
     );
     let out = fails(
-        b(
-            &d,
-            &["network", "create", "--subnet", "10.60.0.0/24", "outside"],
-        ),
+        d.berth(&["network", "create", "--subnet", "10.60.0.0/24", "outside"]),
         "10.60.0.",
     );
     assert!(out.stderr.contains("pools"), "{out}");
     assert!(!d.netns().links().iter().any(|l| l.starts_with("br-")));
-    ok(b(
-        &d,
-        &["network", "create", "--subnet", "172.30.0.0/24", "inside"],
-    ));
+    ok(d.berth(&["network", "create", "--subnet", "172.30.0.0/24", "inside"]));
     let out = fails(
-        b(&d, &["run", "--rm", "--network", "inside", IMAGE, "true"]),
+        d.berth(&["run", "--rm", "--network", "inside", IMAGE, "true"]),
         "veth",
     );
     assert!(
@@ -991,7 +838,7 @@ fn a_plan_outside_the_plugins_grants_is_refused_and_leaves_nothing() {
         "the refused add's lease was released"
     );
     no_veths_left(&d);
-    ok(b(&d, &["network", "rm", "inside"]));
+    ok(d.berth(&["network", "rm", "inside"]));
 }
 
 /// Builds `examples/network-macvlan` for wasm32-wasip2 (its own workspace)
@@ -1034,63 +881,51 @@ fn a_custom_plugin_from_berth_toml_runs_macvlan_networks() {
     d.netns().ip(&["link", "set", "par0", "up"]);
     d.netns().ip(&["link", "set", "par1", "up"]);
     fails(
-        b(
-            &d,
-            &[
-                "network",
-                "create",
-                "-d",
-                "macvlan",
-                "--subnet",
-                "10.99.0.0/24",
-                "noparent",
-            ],
-        ),
-        "parent",
-    );
-    ok(b(
-        &d,
-        &[
+        d.berth(&[
             "network",
             "create",
             "-d",
             "macvlan",
             "--subnet",
             "10.99.0.0/24",
-            "-o",
-            "parent=par0",
-            "lan",
-        ],
-    ));
-    ok(b(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "lan",
-            "--name",
-            "m1",
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    ));
+            "noparent",
+        ]),
+        "parent",
+    );
+    ok(d.berth(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        "10.99.0.0/24",
+        "-o",
+        "parent=par0",
+        "lan",
+    ]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "lan",
+        "--name",
+        "m1",
+        IMAGE,
+        "sleep",
+        "600",
+    ]));
     let ip = ip_of(&d, "m1", "lan");
     assert!(ip.starts_with("10.99.0."), "{ip}");
-    let out = ok(b(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "lan",
-            IMAGE,
-            "sh",
-            "-c",
-            &format!("ping -c 1 -W 3 {ip}"),
-        ],
-    ));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "lan",
+        IMAGE,
+        "sh",
+        "-c",
+        &format!("ping -c 1 -W 3 {ip}"),
+    ]));
     assert!(out.contains("1 packets received"), "{out}");
     // A macvlan, not a veth: nothing of it stays on the host's side.
     let links = d.netns().links();
@@ -1101,28 +936,25 @@ fn a_custom_plugin_from_berth_toml_runs_macvlan_networks() {
         "{links:?}"
     );
     // A parent the plugin was not granted is refused by the host.
-    ok(b(
-        &d,
-        &[
-            "network",
-            "create",
-            "-d",
-            "macvlan",
-            "--subnet",
-            "10.99.1.0/24",
-            "-o",
-            "parent=par1",
-            "other",
-        ],
-    ));
+    ok(d.berth(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        "10.99.1.0/24",
+        "-o",
+        "parent=par1",
+        "other",
+    ]));
     fails(
-        b(&d, &["run", "--rm", "--network", "other", IMAGE, "true"]),
+        d.berth(&["run", "--rm", "--network", "other", IMAGE, "true"]),
         "par1",
     );
     assert_eq!(plugin_leases(&d, "macvlan", "other"), 0);
-    ok(b(&d, &["rm", "-f", "m1"]));
+    ok(d.berth(&["rm", "-f", "m1"]));
     assert_eq!(plugin_leases(&d, "macvlan", "lan"), 0);
     assert!(!d.netns().links().iter().any(|l| l.starts_with("mv")));
-    ok(b(&d, &["network", "rm", "lan", "other"]));
+    ok(d.berth(&["network", "rm", "lan", "other"]));
     d.netns().ip(&["link", "del", "par0"]);
 }

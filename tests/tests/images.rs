@@ -323,7 +323,7 @@ fn rmi_refuses_an_image_a_container_uses_unless_forced_and_nothing_is_left() {
         .spawn()
         .unwrap();
     let containers = b.root().join("containers");
-    berth_tests::wait_for(
+    berth_tests::until(
         "the container's root filesystem",
         Duration::from_secs(30),
         || {

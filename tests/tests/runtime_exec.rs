@@ -5,27 +5,17 @@ use berth_tests::{Bundle, ConsoleSocket, Container, Runtime};
 use serde_json::json;
 use std::time::Duration;
 
-fn started<'r>(rt: &'r Runtime, hostname: &str) -> Container<'r> {
+/// A bundle with the hostname `exec-box` (its process is set when started).
+fn exec_box() -> Bundle {
     let mut b = Bundle::new();
-    b.hostname(hostname).args(&["sleep", "600"]);
-    let c = Container::new(rt, b);
-    c.create(&[]).assert_ok();
-    c.start().assert_ok();
-    c.wait_status("running");
-    c
-}
-
-fn stop_and_delete(c: &Container<'_>) {
-    c.kill("KILL").assert_ok();
-    c.wait_status("stopped");
-    c.delete().assert_ok();
-    c.assert_no_leaks();
+    b.hostname("exec-box");
+    b
 }
 
 #[test]
 fn exec_runs_in_the_container_namespaces() {
     let rt = Runtime::new();
-    let c = started(&rt, "exec-box");
+    let c = Container::started(&rt, exec_box());
     let init = c.pid();
     let out = c.exec(&[], &["sh", "-c", "hostname; for n in pid mnt net; do readlink /proc/self/ns/$n; done; cat /proc/1/cmdline | tr '\\0' ' '"]);
     out.assert_ok();
@@ -43,13 +33,13 @@ fn exec_runs_in_the_container_namespaces() {
         lines[4], "sleep 600",
         "PID 1 is not the container init: {out}"
     );
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }
 
 #[test]
 fn exec_flags_env_cwd_user_and_exit_code() {
     let rt = Runtime::new();
-    let c = started(&rt, "exec-box");
+    let c = Container::started(&rt, exec_box());
     let out = c.exec(
         &["-e", "FOO=bar", "--cwd", "/tmp", "-u", "65534:65534"],
         &["sh", "-c", "echo $FOO; pwd; id -u; id -g"],
@@ -60,13 +50,13 @@ fn exec_flags_env_cwd_user_and_exit_code() {
     let out = c.exec(&[], &["/nonexistent"]);
     out.assert_failed();
     c.runtime().expect_message(&out, &["/nonexistent"]);
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }
 
 #[test]
 fn exec_process_file_and_detached() {
     let rt = Runtime::new();
-    let c = started(&rt, "exec-box");
+    let c = Container::started(&rt, exec_box());
     let process = json!({
         "terminal": false,
         "user": { "uid": 0, "gid": 0 },
@@ -82,7 +72,7 @@ fn exec_process_file_and_detached() {
     c.exec(&["-d"], &["sh", "-c", "echo detached > /tmp/exec-d.out"])
         .assert_ok();
     c.wait_file("/tmp/exec-d.out");
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }
 
 #[test]

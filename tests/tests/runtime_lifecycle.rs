@@ -105,30 +105,12 @@ fn stdin_stdout_stderr_pass_through() {
     c.assert_no_leaks();
 }
 
-/// A started container whose init is `sh` with one child `sleep`.
-fn started<'r>(rt: &'r Runtime) -> Container<'r> {
-    let mut b = Bundle::new();
-    b.sh("sleep 600 & : > /ready; wait");
-    let c = Container::new(rt, b);
-    c.create(&[]).assert_ok();
-    c.start().assert_ok();
-    c.wait_file("/ready");
-    c
-}
-
-fn stop_and_delete(c: &Container<'_>) {
-    c.kill("KILL").assert_ok();
-    c.wait_status("stopped");
-    c.delete().assert_ok();
-    c.assert_no_leaks();
-}
-
 #[test]
 fn ps_lists_the_container_pids() {
     let rt = Runtime::new();
-    let c = started(&rt);
+    let c = Container::started_sh(&rt, Bundle::new(), 1);
     let pid = c.pid();
-    let pids: Vec<u64> = berth_tests::wait_for("two processes in ps", rt.timeout(), || {
+    let pids: Vec<u64> = berth_tests::until("two processes in ps", rt.timeout(), || {
         let out = rt.cmd(&["ps", "--format", "json", c.id()]);
         out.assert_ok();
         let v: Vec<u64> =
@@ -144,13 +126,13 @@ fn ps_lists_the_container_pids() {
             "{p} not in table: {table}"
         );
     }
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }
 
 #[test]
 fn pause_freezes_and_resume_thaws() {
     let rt = Runtime::new();
-    let c = started(&rt);
+    let c = Container::started_sh(&rt, Bundle::new(), 1);
     let cg = c.bundle().cgroups_path();
     rt.cmd(&["pause", c.id()]).assert_ok();
     assert_eq!(c.status(), "paused");
@@ -158,7 +140,7 @@ fn pause_freezes_and_resume_thaws() {
     rt.cmd(&["resume", c.id()]).assert_ok();
     assert_eq!(c.status(), "running");
     assert_eq!(cgroup::freezer_state(&cg), "THAWED");
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }
 
 #[test]
@@ -185,6 +167,6 @@ fn list_shows_the_container() {
         .find(|l| l.starts_with(c.id()))
         .unwrap_or_else(|| panic!("{table}"));
     assert!(row.contains("created"), "{table}");
-    stop_and_delete(&c);
+    c.stop_and_delete();
     assert!(rt.list_ids().is_empty());
 }

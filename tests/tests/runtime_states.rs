@@ -2,39 +2,17 @@
 //! running, delete before start, kill --all, state of an unknown id, and
 //! `events --stats`.
 
-use berth_tests::{wait_for, Bundle, Container, Runtime};
+use berth_tests::{until, Bundle, Container, Runtime};
 use serde_json::Value;
 use std::fs;
 
 /// Exit code runc uses for every runtime error.
 const RUNC_ERROR: i32 = 1;
 
-/// A started container whose init is `sh` waiting for `sleeps` (at least one)
-/// background sleeps.
-fn started<'r>(rt: &'r Runtime, mut b: Bundle, sleeps: usize) -> Container<'r> {
-    assert!(sleeps > 0, "with nothing to wait for, init exits at once");
-    b.sh(&format!(
-        "{} : > /ready; wait",
-        "sleep 600 & ".repeat(sleeps)
-    ));
-    let c = Container::new(rt, b);
-    c.create(&[]).assert_ok();
-    c.start().assert_ok();
-    c.wait_file("/ready");
-    c
-}
-
-fn stop_and_delete(c: &Container<'_>) {
-    c.kill("KILL").assert_ok();
-    c.wait_status("stopped");
-    c.delete().assert_ok();
-    c.assert_no_leaks();
-}
-
 /// The container's host pids from `ps --format json`, once there are `n`.
 fn pids(c: &Container<'_>, n: usize) -> Vec<u64> {
     let rt = c.runtime();
-    wait_for(&format!("{n} processes in ps"), rt.timeout(), || {
+    until(&format!("{n} processes in ps"), rt.timeout(), || {
         let out = rt.cmd(&["ps", "--format", "json", c.id()]);
         out.assert_ok();
         let v: Vec<u64> =
@@ -56,20 +34,20 @@ fn dead(pid: u64) -> bool {
 #[test]
 fn start_twice_fails_and_the_container_keeps_running() {
     let rt = Runtime::new();
-    let c = started(&rt, Bundle::new(), 1);
+    let c = Container::started_sh(&rt, Bundle::new(), 1);
     let pid = c.pid();
     let out = c.start();
     out.assert_code(RUNC_ERROR);
     rt.expect_message(&out, &[c.id(), "running"]);
     assert_eq!(c.status(), "running", "{out}");
     assert_eq!(c.pid(), pid, "init changed");
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }
 
 #[test]
 fn delete_of_a_running_container_needs_force() {
     let rt = Runtime::new();
-    let c = started(&rt, Bundle::new(), 1);
+    let c = Container::started_sh(&rt, Bundle::new(), 1);
     let pid = c.pid();
     let out = c.delete();
     out.assert_code(RUNC_ERROR);
@@ -112,12 +90,12 @@ fn kill_all_signals_every_process() {
     let rt = Runtime::new();
     let mut b = Bundle::new();
     b.remove_namespace("pid");
-    let c = started(&rt, b, 2);
+    let c = Container::started_sh(&rt, b, 2);
     let all = pids(&c, 3);
     rt.cmd(&["kill", "--all", c.id(), "KILL"]).assert_ok();
     for pid in &all {
-        wait_for(&format!("process {pid} to die"), rt.timeout(), || {
-            dead(*pid).then_some(())
+        until(&format!("process {pid} to die"), rt.timeout(), || {
+            dead(*pid)
         });
     }
     c.wait_status("stopped");
@@ -141,7 +119,7 @@ fn state_of_an_unknown_id_fails() {
 #[test]
 fn events_stats_reports_memory_and_pids() {
     let rt = Runtime::new();
-    let c = started(&rt, Bundle::new(), 1);
+    let c = Container::started_sh(&rt, Bundle::new(), 1);
     let out = rt.cmd(&["events", "--stats", c.id()]);
     out.assert_ok();
     let ev: Value = serde_json::from_str(out.stdout.trim())
@@ -157,5 +135,5 @@ fn events_stats_reports_memory_and_pids() {
     } else {
         eprintln!("runtime is not berth: berth's memory.usage layout not checked");
     }
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }

@@ -39,16 +39,6 @@ fn foreground_run_relays_the_terminal_to_its_stdio() {
     c.assert_no_leaks();
 }
 
-fn started(rt: &Runtime) -> Container<'_> {
-    let mut b = Bundle::new();
-    b.args(&["sleep", "600"]);
-    let c = Container::new(rt, b);
-    c.create(&[]).assert_ok();
-    c.start().assert_ok();
-    c.wait_status("running");
-    c
-}
-
 /// `exec -t --console-socket S [flags…] ID sh`: runs `tty; exit 6` on the
 /// pty received and checks it printed a /dev/pts/N; returns exec's output.
 fn exec_on_console(c: &Container<'_>, flags: &[&str]) -> Output {
@@ -71,21 +61,14 @@ fn exec_on_console(c: &Container<'_>, flags: &[&str]) -> Output {
     out
 }
 
-fn stop_and_delete(c: &Container<'_>) {
-    c.kill("KILL").assert_ok();
-    c.wait_status("stopped");
-    c.delete().assert_ok();
-    c.assert_no_leaks();
-}
-
 /// What containerd's shim does: `exec --detach` returns once the process runs.
 #[test]
 fn detached_exec_with_a_terminal_over_the_console_socket() {
     let rt = Runtime::new();
-    let c = started(&rt);
+    let c = Container::started(&rt, Bundle::new());
     let out = exec_on_console(&c, &["--detach"]);
     out.assert_ok();
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }
 
 #[test]
@@ -101,8 +84,8 @@ fn foreground_exec_with_a_terminal_over_the_console_socket() {
         );
         return;
     }
-    let c = started(&rt);
+    let c = Container::started(&rt, Bundle::new());
     let out = exec_on_console(&c, &[]);
     out.assert_code(6);
-    stop_and_delete(&c);
+    c.stop_and_delete();
 }
