@@ -3,8 +3,7 @@
 //! that can fail after something was made undoes what it made.
 
 use std::collections::HashMap;
-use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -197,7 +196,8 @@ impl Runtime {
             )?;
             let fd = nix::fcntl::open(
                 &path,
-                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                // Read-write: never blocks, and the init inherits it.
+                nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
                 nix::sys::stat::Mode::empty(),
             )
             .map_err(|e| {
@@ -208,9 +208,7 @@ impl Runtime {
             None
         };
         let (ns, pid_join) = prepare::ns_plan(&spec)?;
-        let exec_fifo = fifo_fd
-            .as_ref()
-            .map(|fd| CString::new(spawn::fd_proc_path(fd)).expect("no NUL in a /proc path"));
+        let exec_fifo = fifo_fd.as_ref().map(|fd| fd.as_raw_fd());
         let mut plan = prepare::init_plan(InitInputs {
             spec: &spec,
             rootfs: &rootfs,
@@ -241,14 +239,20 @@ impl Runtime {
             |pid| {
                 let mut r = rec.clone();
                 r.pid = pid;
-                let st = serde_json::to_vec(&r.oci_state(Status::Creating)).unwrap_or_default();
-                crate::hooks::run("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &st)?;
+                // prestart hooks see `created`, as the spec and crun give
+                // them; createRuntime hooks run while the container is
+                // still `creating`.
+                let creating =
+                    serde_json::to_vec(&r.oci_state(Status::Creating)).unwrap_or_default();
+                let created = serde_json::to_vec(&r.oci_state(Status::Created)).unwrap_or_default();
+                let prestart = hooks.prestart().as_deref().unwrap_or(&[]);
+                crate::hooks::run("prestart", prestart, &created)?;
                 crate::hooks::run(
                     "createRuntime",
                     hooks.create_runtime().as_deref().unwrap_or(&[]),
-                    &st,
+                    &creating,
                 )?;
-                Ok(serde_json::to_vec(&r.oci_state(Status::Created)).unwrap_or_default())
+                Ok(created)
             },
         )?;
         drop(fifo_fd);

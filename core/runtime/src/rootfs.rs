@@ -486,28 +486,7 @@ pub fn build(spec: &Spec, ctx: &RootfsContext<'_>) -> Result<(Steps, Steps, bool
 
     let mut post = Steps::default();
     let linux = spec.linux().clone().unwrap_or_default();
-    let mut sysctls: Vec<_> = linux
-        .sysctl()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    sysctls.sort();
-    for (k, v) in sysctls {
-        if k.contains('/') && k.contains("..") {
-            return Err(RuntimeError::Unsupported(format!(
-                "sysctl {k:?}: invalid name"
-            )));
-        }
-        let path = format!("/proc/sys/{}", k.replace('.', "/"));
-        post.push(
-            Step::Write {
-                path: cstr(path.as_bytes())?,
-                value: cstr(v.as_bytes())?,
-            },
-            format!("setting sysctl {k}={v}"),
-        );
-    }
+    sysctl_steps(&linux, &mut post)?;
     for p in linux.masked_paths().clone().unwrap_or_default() {
         post.push(
             Step::Mask {
@@ -552,6 +531,92 @@ pub fn build(spec: &Spec, ctx: &RootfsContext<'_>) -> Result<(Steps, Steps, bool
         );
     }
     Ok((pre, post, ctx.terminal && dev_is_tmpfs))
+}
+
+/// One write step per sysctl, in name order.
+fn sysctl_steps(linux: &oci_spec::runtime::Linux, post: &mut Steps) -> Result<()> {
+    let mut sysctls: Vec<_> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    sysctls.sort();
+    for (k, v) in sysctls {
+        if k.contains('/') && k.contains("..") {
+            return Err(RuntimeError::Unsupported(format!(
+                "sysctl {k:?}: invalid name"
+            )));
+        }
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        post.push(
+            Step::Write {
+                path: cstr(path.as_bytes())?,
+                value: cstr(v.as_bytes())?,
+            },
+            format!("setting sysctl {k}={v}"),
+        );
+    }
+    Ok(())
+}
+
+/// The steps for a config without a mount namespace: the init chroots into
+/// the rootfs and makes no mount (any would land in the host's mount table),
+/// so a config that asks for mounts, masked or read-only paths, a read-only
+/// root, devices or a rootfs propagation is refused, naming what it asked
+/// for. Only sysctls remain, written before the chroot through the host's
+/// /proc (its sysctl files act on the writer's own network, IPC and UTS
+/// namespaces, which are the container's by then).
+pub fn build_without_mount_ns(spec: &Spec) -> Result<Steps> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let mut asked = Vec::new();
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    if !mounts.is_empty() {
+        let dests: Vec<String> = mounts
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
+        asked.push(format!("mounts ({})", dests.join(", ")));
+    }
+    if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+        asked.push("linux.maskedPaths".to_string());
+    }
+    if linux
+        .readonly_paths()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        asked.push("linux.readonlyPaths".to_string());
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        asked.push("root.readonly".to_string());
+    }
+    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        asked.push("linux.devices".to_string());
+    }
+    if linux
+        .rootfs_propagation()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        asked.push("linux.rootfsPropagation".to_string());
+    }
+    if !asked.is_empty() {
+        return Err(RuntimeError::Unsupported(format!(
+            "linux.namespaces has no mount namespace, so the container shares the host's mounts \
+             and berth makes none (it would change the host's); the config asks for {}: \
+             add a mount namespace or remove them",
+            asked.join(", ")
+        )));
+    }
+    let mut post = Steps::default();
+    sysctl_steps(&linux, &mut post)?;
+    Ok(post)
 }
 
 #[cfg(test)]

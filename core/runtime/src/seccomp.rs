@@ -1,6 +1,11 @@
 //! Compiles the spec's seccomp profile to a classic BPF program with
 //! libseccomp, in the parent. The init process only hands the program to
 //! seccomp(2) right before execve.
+//!
+//! Syscalls newer than every syscall a profile names answer `ENOSYS` instead
+//! of the profile's default action (as runc does): a profile written before,
+//! say, `faccessat2` existed would otherwise answer it with `EPERM`, and libc
+//! falls back to the older call only on `ENOSYS`.
 
 use std::io::{Read, Seek};
 use std::str::FromStr;
@@ -111,6 +116,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             r.map_err(|e| err(format!("adding the rule for {name}: {e}")))?;
         }
     }
+    newer_syscalls_enosys(&mut ctx, profile, default)?;
     let mut flags = 0;
     for f in profile.flags().iter().flatten() {
         flags |= match f {
@@ -138,6 +144,54 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
         })
         .collect();
     Ok(Compiled { program, flags })
+}
+
+/// Above this native number no architecture berth runs on has syscalls
+/// (x86_64 is near 470; x32's own calls start at 512 and are not native).
+const SYSCALL_NR_LIMIT: i32 = 1024;
+
+/// Adds `ENOSYS` rules for every syscall (known to libseccomp) whose native
+/// number is above the highest one the profile names, unless the default
+/// action already allows them. Rules are added by name, so libseccomp places
+/// them for every architecture of the filter.
+fn newer_syscalls_enosys(
+    ctx: &mut ScmpFilterContext,
+    profile: &LinuxSeccomp,
+    default: ScmpAction,
+) -> Result<()> {
+    let enosys = ScmpAction::Errno(libc::ENOSYS);
+    if matches!(default, ScmpAction::Allow | ScmpAction::Log) || default == enosys {
+        return Ok(());
+    }
+    let named: std::collections::HashSet<&str> = profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|s| s.names().iter().map(String::as_str))
+        .collect();
+    let Some(highest) = named
+        .iter()
+        .filter_map(|n| ScmpSyscall::from_name(n).ok())
+        .map(|s| s.as_raw_syscall())
+        .filter(|&nr| nr >= 0)
+        .max()
+    else {
+        return Ok(()); // a profile naming nothing: its default decides everything
+    };
+    for nr in highest + 1..SYSCALL_NR_LIMIT {
+        let Ok(name) = ScmpSyscall::from_raw_syscall(nr).get_name() else {
+            continue;
+        };
+        if named.contains(name.as_str()) {
+            continue;
+        }
+        let Ok(sc) = ScmpSyscall::from_name(&name) else {
+            continue;
+        };
+        ctx.add_rule(enosys, sc)
+            .map_err(|e| err(format!("adding the ENOSYS rule for {name}: {e}")))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -168,5 +222,105 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("SCMP_ACT_NOTIFY"));
+    }
+
+    /// Runs `probe` in a forked child under the compiled filter and returns
+    /// what it returned (an errno, or 0).
+    fn errno_under(c: &Compiled, probe: fn() -> i32) -> i32 {
+        let fprog = libc::sock_fprog {
+            len: c.program.len() as u16,
+            filter: c.program.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: the child makes only raw syscalls and leaves with _exit, so
+        // forking this multi-threaded test process is sound.
+        unsafe {
+            let pid = libc::fork();
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if libc::syscall(libc::SYS_seccomp, 1, c.flags, &fprog) != 0 {
+                    libc::_exit(255);
+                }
+                libc::_exit(probe());
+            }
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+            assert!(libc::WIFEXITED(status), "probe child died: {status:#x}");
+            libc::WEXITSTATUS(status)
+        }
+    }
+
+    fn errno_of(rc: libc::c_long) -> i32 {
+        if rc >= 0 {
+            0
+        } else {
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(254)
+        }
+    }
+
+    fn faccessat2() -> i32 {
+        // SAFETY: a raw syscall with a valid C string.
+        errno_of(unsafe {
+            libc::syscall(
+                libc::SYS_faccessat2,
+                libc::AT_FDCWD,
+                c"/".as_ptr(),
+                libc::X_OK,
+                0,
+            )
+        })
+    }
+
+    fn faccessat() -> i32 {
+        // SAFETY: a raw syscall with a valid C string.
+        errno_of(unsafe {
+            libc::syscall(
+                libc::SYS_faccessat,
+                libc::AT_FDCWD,
+                c"/".as_ptr(),
+                libc::X_OK,
+            )
+        })
+    }
+
+    fn getppid() -> i32 {
+        // SAFETY: a raw syscall without arguments.
+        errno_of(unsafe { libc::syscall(libc::SYS_getppid) })
+    }
+
+    #[test]
+    fn syscalls_newer_than_the_profile_answer_enosys() {
+        let p: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["exit", "exit_group", "prctl", "seccomp", "faccessat"],
+                          "action": "SCMP_ACT_ALLOW"}]
+        }))
+        .unwrap();
+        let c = compile(&p).unwrap();
+        assert_eq!(
+            errno_under(&c, faccessat2),
+            libc::ENOSYS,
+            "newer than seccomp(2)"
+        );
+        assert_eq!(errno_under(&c, faccessat), 0, "named and allowed");
+        assert_eq!(
+            errno_under(&c, getppid),
+            libc::EPERM,
+            "older, not named: default"
+        );
+    }
+
+    #[test]
+    fn an_allowing_default_adds_no_enosys_rules() {
+        let p: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+        }))
+        .unwrap();
+        let c = compile(&p).unwrap();
+        assert_eq!(errno_under(&c, faccessat2), 0);
+        assert_eq!(errno_under(&c, getppid), 13);
     }
 }

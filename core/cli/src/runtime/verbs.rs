@@ -125,7 +125,7 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
 
 fn create_options(a: &CreateArgs) -> Result<CreateOptions> {
     if a.no_pivot {
-        bail!("--no-pivot is refused: berth always uses pivot_root, because chroot can be escaped");
+        bail!("--no-pivot is refused: berth uses pivot_root in the container's mount namespace, because a chroot can be escaped (only a config without a mount namespace is run with chroot)");
     }
     if a.preserve_fds != 0 {
         bail!("--preserve-fds is not supported by berth yet");
@@ -351,7 +351,7 @@ fn features() -> serde_json::Value {
                     "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
                 "archs": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": true},
             "selinux": {"enabled": false}
         },
         "annotations": {"io.github.berth.version": env!("CARGO_PKG_VERSION")}

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::ffi::CStr;
 
-use super::plan::{CapSets, HookPlan, InitPlan, ProcessPlan, Step, Steps};
+use super::plan::{CapSets, HookPlan, InitPlan, ProcessPlan, RootChange, Step, Steps};
 use super::sync::{errno, write_all, Channel, Msg, Stage};
 
 /// A failure in the child: where, which step, and the errno (or 1000 + exit
@@ -18,6 +18,8 @@ pub struct Fail {
 }
 
 pub const HOOK_STATUS_BASE: i32 = 1000;
+/// The `Stage::Exec` index of marking fds 3+ close-on-exec.
+pub const CLOEXEC_STEP: usize = u32::MAX as usize;
 pub const HOOK_TIMEOUT: i32 = 2000;
 
 type R<T = ()> = Result<T, Fail>;
@@ -169,26 +171,16 @@ fn init(plan: &mut InitPlan, chan: &Channel) -> R<Infallible> {
             errno: e,
         })?;
     }
-    if !plan.no_pivot {
-        pivot_root(&plan.rootfs)?;
+    match plan.root_change {
+        RootChange::PivotRoot => pivot_root(&plan.rootfs)?,
+        RootChange::Chroot => chroot(&plan.rootfs)?,
     }
     run_steps(&plan.post_pivot, Stage::PostPivotMounts)?;
     // SAFETY: setsid has no memory-safety preconditions.
     unsafe { libc::setsid() };
-    // Open the exec fifo now, as root: once we are the process's user we
-    // are no longer dumpable and /proc/self/fd is closed to us (without
-    // CAP_DAC_OVERRIDE). Read-write never blocks; `start` writes a byte.
-    let fifo = match &plan.exec_fifo {
-        Some(path) => {
-            // SAFETY: path is a valid C string; O_RDWR on a fifo does not block.
-            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-            if fd < 0 {
-                return Err(fail(Stage::WaitStart, 0));
-            }
-            Some(fd)
-        }
-        None => None,
-    };
+    // The exec fifo was opened read-write by the parent and inherited (see
+    // InitPlan::exec_fifo); `start` writes a byte into it.
+    let fifo = plan.exec_fifo;
     let idx = prepare_process_console(&plan.process, chan, true, plan.console_bind)?;
     chan.send(Msg::Ready).map_err(proto)?;
 
@@ -298,6 +290,18 @@ fn new_namespaces(plan: &InitPlan, chan: &Channel) -> R {
             Stage::Namespaces,
             104,
         )?;
+    }
+    Ok(())
+}
+
+/// Without a mount namespace: chroot, touching no mount (see RootChange).
+fn chroot(rootfs: &CStr) -> R {
+    let s = Stage::PivotRoot;
+    // SAFETY: valid C strings; these calls only change this process's root and cwd.
+    unsafe {
+        check(libc::chdir(rootfs.as_ptr()) as _, s, 10)?;
+        check(libc::chroot(c".".as_ptr()) as _, s, 11)?;
+        check(libc::chdir(c"/".as_ptr()) as _, s, 12)?;
     }
     Ok(())
 }
@@ -445,12 +449,16 @@ fn run_steps(steps: &Steps, stage: Stage) -> R {
                     uid,
                     gid,
                 } => {
-                    let rc = libc::mknod(path.as_ptr(), *mode, *dev);
+                    // mknod applies the umask; the mode is set again after
+                    // the chown (which may clear set-id bits), as runc does.
+                    let mut rc = libc::mknod(path.as_ptr(), *mode, *dev);
                     if rc == 0 {
-                        libc::chown(path.as_ptr(), *uid, *gid)
-                    } else {
-                        rc
+                        rc = libc::chown(path.as_ptr(), *uid, *gid);
                     }
+                    if rc == 0 {
+                        rc = libc::chmod(path.as_ptr(), *mode & 0o7777);
+                    }
+                    rc
                 }
                 Step::Symlink { target, link } => {
                     let rc = libc::symlink(target.as_ptr(), link.as_ptr());
@@ -615,6 +623,7 @@ fn prepare_process_console(
     init: bool,
     console_bind: bool,
 ) -> R<usize> {
+    cloexec_from_3()?;
     if p.terminal {
         terminal(p, chan, init && console_bind)?;
     }
@@ -638,6 +647,7 @@ fn prepare_process_console(
             10,
         )?;
     }
+    apparmor(p)?;
     if !p.no_new_privs {
         // Without no_new_privs the filter must go on while we still hold
         // CAP_SYS_ADMIN (as runc does); the profile must allow what follows.
@@ -668,6 +678,75 @@ fn prepare_process_console(
         index: 0,
         errno: last,
     })
+}
+
+/// Nothing of ours leaks into the container: fds 3 and up close on exec.
+/// Done before the seccomp filter goes on, which may refuse close_range
+/// (a profile older than it answers ENOSYS); then fd by fd up to the limit.
+fn cloexec_from_3() -> R {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets fd flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            4u32, /* CLOSE_RANGE_CLOEXEC */
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    if errno() != libc::ENOSYS && errno() != libc::EINVAL {
+        return Err(fail(Stage::Exec, CLOEXEC_STEP));
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid out-pointer.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    check(rc as _, Stage::Exec, CLOEXEC_STEP)?;
+    for fd in 3..lim.rlim_cur.min(1 << 20) as libc::c_int {
+        // SAFETY: F_SETFD on a number that may or may not be an open fd (EBADF then).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// Asks AppArmor to confine the process from its execve on. Done as root,
+/// before the identity switch: afterwards the process is not dumpable and
+/// its /proc files are closed to it.
+fn apparmor(p: &ProcessPlan) -> R {
+    let Some(req) = &p.apparmor_exec else {
+        return Ok(());
+    };
+    let s = Stage::AppArmor;
+    // SAFETY: valid C strings and a buffer of the given length; the fd is ours.
+    unsafe {
+        let mut fd = libc::open(
+            c"/proc/thread-self/attr/apparmor/exec".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 && errno() == libc::ENOENT {
+            fd = libc::open(
+                c"/proc/self/attr/exec".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+        }
+        let fd = check(fd as _, s, 0)? as libc::c_int;
+        let len = req.as_bytes().len();
+        let n = libc::write(fd, req.as_ptr().cast(), len);
+        let e = errno();
+        libc::close(fd);
+        if n != len as isize {
+            return Err(Fail {
+                stage: s,
+                index: 1,
+                errno: if n < 0 { e } else { libc::EIO },
+            });
+        }
+    }
+    Ok(())
 }
 
 fn terminal(p: &ProcessPlan, chan: &Channel, console_bind: bool) -> R {
@@ -881,15 +960,8 @@ pub(crate) fn exec_process(p: &ProcessPlan, idx: usize) -> R<Infallible> {
     if p.no_new_privs {
         load_seccomp(p)?;
     }
-    // SAFETY: fd housekeeping and execve with arrays prepared by the parent.
+    // SAFETY: execve with arrays prepared by the parent.
     unsafe {
-        // Nothing of ours leaks into the container: fds 3+ close on exec.
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            4u32, /* CLOSE_RANGE_CLOEXEC */
-        );
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         let path = &p.candidates[idx];
         libc::execve(path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());

@@ -142,6 +142,9 @@ pub struct ProcessPlan {
     /// A compiled classic-BPF seccomp program (array of `sock_filter`).
     pub seccomp: Option<Vec<libc::sock_filter>>,
     pub seccomp_flags: libc::c_ulong,
+    /// `exec PROFILE`, written to the process's AppArmor exec attribute so
+    /// the profile applies from execve on (only where AppArmor is enabled).
+    pub apparmor_exec: Option<CString>,
     pub umask: Option<u32>,
     /// The value for /proc/self/oom_score_adj, as text.
     pub oom_score_adj: Option<CString>,
@@ -182,11 +185,28 @@ pub struct InitPlan {
     pub create_hooks: Vec<HookPlan>,
     pub start_hooks: Vec<HookPlan>,
     pub process: ProcessPlan,
-    /// `/proc/self/fd/N` of the exec fifo (an O_PATH fd opened before clone);
-    /// `None` when the parent sends `Start` itself (`run`).
-    pub exec_fifo: Option<CString>,
+    /// The exec fifo, opened read-write by the parent before clone and
+    /// inherited: opening it in the child would need the host's root, which a
+    /// container whose root maps to another host uid is not (and once the
+    /// process's user is set, /proc/self/fd is closed to it too). `None` when
+    /// the parent sends `Start` itself (`run`).
+    pub exec_fifo: Option<libc::c_int>,
     /// Buffer (allocated before clone) for the state JSON that hooks read on stdin.
     pub state_buf: Vec<u8>,
     pub state_len: usize,
-    pub no_pivot: bool,
+    /// How the init makes `rootfs` its root.
+    pub root_change: RootChange,
+}
+
+/// How the init process makes the rootfs its root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RootChange {
+    /// pivot_root in the container's own mount namespace, then detach the
+    /// old root (the default).
+    #[default]
+    PivotRoot,
+    /// chroot, for a config without a mount namespace: the container shares
+    /// the host's mount table, so pivot_root would change the host's root.
+    /// No mount is made at all (the config may not ask for any).
+    Chroot,
 }

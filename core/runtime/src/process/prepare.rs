@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Hook, LinuxNamespaceType, PosixRlimitType, Process, Spec};
 
-use super::plan::{CStrArray, HookPlan, InitPlan, NsPlan, ProcessPlan};
+use super::plan::{CStrArray, HookPlan, InitPlan, NsPlan, ProcessPlan, RootChange};
 use crate::error::{Result, RuntimeError};
 use crate::paths::secure_join;
 use crate::rootfs::{cpath, cstr};
@@ -114,6 +114,8 @@ pub fn process_plan(p: &Process, rootfs: Option<&Path>) -> Result<ProcessPlan> {
         .as_ref()
         .map(crate::caps::sets)
         .transpose()?;
+    // Checked for every process, so that `exec` refuses a label too.
+    check_selinux(p.selinux_label().as_deref(), Path::new("/sys"))?;
     Ok(ProcessPlan {
         cwd: cpath(p.cwd())?,
         argv: CStrArray::new(cstrings(&args)?),
@@ -128,6 +130,7 @@ pub fn process_plan(p: &Process, rootfs: Option<&Path>) -> Result<ProcessPlan> {
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         seccomp: None,
         seccomp_flags: 0,
+        apparmor_exec: apparmor_plan(p, Path::new("/sys"))?,
         umask: p.user().umask(),
         oom_score_adj: p
             .oom_score_adj()
@@ -138,6 +141,49 @@ pub fn process_plan(p: &Process, rootfs: Option<&Path>) -> Result<ProcessPlan> {
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16)),
     })
+}
+
+/// `process.apparmorProfile` as the request the init writes before execve.
+/// On a host without AppArmor the container is refused, as runc and crun
+/// refuse it: a user must never believe a container is confined when it is
+/// not. `sys` is where sysfs is mounted (a fake tree in tests).
+fn apparmor_plan(p: &Process, sys: &Path) -> Result<Option<CString>> {
+    let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if !apparmor_enabled(sys) {
+        return Err(RuntimeError::Unsupported(format!(
+            "process.apparmorProfile {profile:?}: AppArmor is not enabled on this host \
+             ({} is missing or not \"Y\"), so the container would run unconfined; \
+             remove the profile or run it on a host with the AppArmor LSM",
+            sys.join("module/apparmor/parameters/enabled").display()
+        )));
+    }
+    Ok(Some(cstr(format!("exec {profile}").as_bytes())?))
+}
+
+/// berth does not apply SELinux labels. Where SELinux is not enabled a label
+/// confines nothing under any runtime (runc and crun skip it there too);
+/// where it is enabled, a labelled container is refused rather than run
+/// unlabelled.
+fn check_selinux(label: Option<&str>, sys: &Path) -> Result<()> {
+    if let Some(l) = label.filter(|l| !l.is_empty()) {
+        if sys.join("fs/selinux/enforce").exists() {
+            return Err(RuntimeError::Unsupported(format!(
+                "process.selinuxLabel {l:?}: SELinux is enabled on this host and berth \
+                 does not apply SELinux labels; remove the label or use runc"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the AppArmor LSM is enabled (as runc decides it: its securityfs
+/// directory exists and its module parameter says `Y`).
+fn apparmor_enabled(sys: &Path) -> bool {
+    sys.join("kernel/security/apparmor").is_dir()
+        && std::fs::read(sys.join("module/apparmor/parameters/enabled"))
+            .is_ok_and(|b| b.starts_with(b"Y"))
 }
 
 /// Adds the compiled seccomp profile of the spec to a process plan.
@@ -221,7 +267,7 @@ pub struct InitInputs<'a> {
     pub ns: NsPlan,
     pub cgroup_dirs: Vec<(String, PathBuf)>,
     pub cgroup_v2: bool,
-    pub exec_fifo: Option<CString>,
+    pub exec_fifo: Option<libc::c_int>,
 }
 
 pub fn init_plan(i: InitInputs<'_>) -> Result<InitPlan> {
@@ -242,23 +288,24 @@ pub fn init_plan(i: InitInputs<'_>) -> Result<InitPlan> {
             .iter()
             .any(|n| n.typ() == t && n.path().is_none())
     };
-    if !namespaces
+    let has_mount_ns = namespaces
         .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Mount)
-    {
-        return Err(RuntimeError::Unsupported(
-            "linux.namespaces: berth needs a mount namespace (pivot_root would change the host's root otherwise)".into(),
-        ));
-    }
-    let ctx = crate::rootfs::RootfsContext {
-        rootfs: i.rootfs,
-        new_netns: new(LinuxNamespaceType::Network),
-        new_userns: new(LinuxNamespaceType::User),
-        terminal: pplan.terminal,
-        cgroup_dirs: i.cgroup_dirs,
-        cgroup_v2: i.cgroup_v2,
+        .any(|n| n.typ() == LinuxNamespaceType::Mount);
+    let (pre, post, console_bind, root_change) = if has_mount_ns {
+        let ctx = crate::rootfs::RootfsContext {
+            rootfs: i.rootfs,
+            new_netns: new(LinuxNamespaceType::Network),
+            new_userns: new(LinuxNamespaceType::User),
+            terminal: pplan.terminal,
+            cgroup_dirs: i.cgroup_dirs,
+            cgroup_v2: i.cgroup_v2,
+        };
+        let (pre, post, console_bind) = crate::rootfs::build(spec, &ctx)?;
+        (pre, post, console_bind, RootChange::PivotRoot)
+    } else {
+        let pre = crate::rootfs::build_without_mount_ns(spec)?;
+        (pre, Default::default(), false, RootChange::Chroot)
     };
-    let (pre, post, console_bind) = crate::rootfs::build(spec, &ctx)?;
     let hooks = spec.hooks().clone().unwrap_or_default();
     Ok(InitPlan {
         ns: i.ns,
@@ -284,6 +331,51 @@ pub fn init_plan(i: InitInputs<'_>) -> Result<InitPlan> {
         exec_fifo: i.exec_fifo,
         state_buf: vec![0; 256 << 10],
         state_len: 0,
-        no_pivot: false,
+        root_change,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(profile: Option<&str>) -> Process {
+        let mut v = serde_json::json!({"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "/"});
+        if let Some(p) = profile {
+            v["apparmorProfile"] = p.into();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn sys(enabled: Option<&str>) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        if let Some(e) = enabled {
+            std::fs::create_dir_all(d.path().join("kernel/security/apparmor")).unwrap();
+            let params = d.path().join("module/apparmor/parameters");
+            std::fs::create_dir_all(&params).unwrap();
+            std::fs::write(params.join("enabled"), e).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn an_apparmor_profile_is_refused_without_apparmor() {
+        for d in [sys(None), sys(Some("N\n"))] {
+            let e = apparmor_plan(&process(Some("berth-default")), d.path()).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("\"berth-default\""), "{msg}");
+            assert!(msg.contains("AppArmor is not enabled"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn an_apparmor_profile_becomes_an_exec_request_where_enabled() {
+        let d = sys(Some("Y\n"));
+        let req = apparmor_plan(&process(Some("berth-default")), d.path()).unwrap();
+        assert_eq!(req.unwrap().as_bytes(), b"exec berth-default");
+        assert!(apparmor_plan(&process(None), d.path()).unwrap().is_none());
+        assert!(apparmor_plan(&process(Some("")), d.path())
+            .unwrap()
+            .is_none());
+    }
 }

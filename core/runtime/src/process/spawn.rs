@@ -2,7 +2,7 @@
 //! clone, write id maps, place in the cgroup, drive the sync protocol, and
 //! turn a child's failure report into an error that names the step.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
@@ -353,6 +353,9 @@ pub fn describe_init(plan: &InitPlan, f: Fail) -> String {
                 f.errno,
             )
         }
+        Stage::PivotRoot if f.index >= 10 => {
+            format!("chroot into {}", plan.rootfs.to_string_lossy())
+        }
         Stage::PivotRoot => format!("pivot_root into {}", plan.rootfs.to_string_lossy()),
         Stage::PostPivotMounts | Stage::Sysctl => plan.post_pivot.describe(f.index).to_string(),
         _ => return describe_process(&plan.process, f),
@@ -387,6 +390,14 @@ pub fn describe_process(p: &ProcessPlan, f: Fail) -> String {
             }
             s
         }
+        Stage::AppArmor => format!(
+            "applying the AppArmor profile ({}): {}",
+            p.apparmor_exec
+                .as_ref()
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            errno_text(f.errno)
+        ),
         Stage::Cwd => format!(
             "changing to the working directory {}: {}",
             p.cwd.to_string_lossy(),
@@ -413,13 +424,12 @@ pub fn describe_process(p: &ProcessPlan, f: Fail) -> String {
         }
         Stage::ExecLookup => format!("executable {arg0}: {}", errno_text(f.errno)),
         Stage::Seccomp => format!("loading the seccomp filter: {}", errno_text(f.errno)),
+        Stage::Exec if f.index as usize == super::init::CLOEXEC_STEP => format!(
+            "marking the runtime's file descriptors close-on-exec: {}",
+            errno_text(f.errno)
+        ),
         Stage::Exec => format!("exec {arg0}: {}", errno_text(f.errno)),
         Stage::WaitStart => format!("waiting for start: {}", errno_text(f.errno)),
         _ => format!("{:?}: {}", f.stage, errno_text(f.errno)),
     }
-}
-
-/// Holds an fd open by raw number (for exec fifo paths).
-pub fn fd_proc_path(fd: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
 }

@@ -66,6 +66,7 @@ stages! {
     StartHooks,
     Seccomp,
     Exec,
+    AppArmor,
     Protocol,
 }
 
