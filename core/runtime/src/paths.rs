@@ -1,10 +1,14 @@
-//! Resolving a path inside a container's root filesystem the way the kernel
-//! would after pivot_root: symlinks are followed, but `..` and absolute link
-//! targets never leave the root (as securejoin does for runc).
+//! Paths for the kernel: resolving a path inside a container's root
+//! filesystem the way the kernel would after pivot_root (symlinks are
+//! followed, but `..` and absolute link targets never leave the root, as
+//! securejoin does for runc), and turning paths and strings into the C
+//! strings the init passes to syscalls.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Result, RuntimeError};
 
 /// Joins `unsafe_path` under `root`, resolving symlinks within `root`.
 /// Components that do not exist yet are appended as they are.
@@ -50,6 +54,19 @@ pub fn secure_join(root: &Path, unsafe_path: &Path) -> PathBuf {
 /// The bytes of a path, for building C strings.
 pub fn bytes(p: &Path) -> &[u8] {
     OsStr::as_bytes(p.as_os_str())
+}
+
+pub(crate) fn cstr(b: &[u8]) -> Result<CString> {
+    CString::new(b).map_err(|_| {
+        RuntimeError::Unsupported(format!(
+            "path or string {:?} contains a NUL byte",
+            String::from_utf8_lossy(b)
+        ))
+    })
+}
+
+pub(crate) fn cpath(p: &Path) -> Result<CString> {
+    cstr(bytes(p))
 }
 
 #[cfg(test)]

@@ -9,8 +9,7 @@ use oci_spec::runtime::{Hook, LinuxNamespaceType, PosixRlimitType, Process, Spec
 
 use super::plan::{CStrArray, HookPlan, InitPlan, NsPlan, ProcessPlan, RootChange};
 use crate::error::{Result, RuntimeError};
-use crate::paths::secure_join;
-use crate::rootfs::{cpath, cstr};
+use crate::paths::{cpath, cstr, secure_join};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
