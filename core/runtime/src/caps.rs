@@ -16,18 +16,18 @@ pub fn last_cap() -> u32 {
         .unwrap_or(40)
 }
 
-fn mask(set: &Option<Capabilities>, which: &str, last: u32) -> Result<u64> {
+fn mask(set: &Option<Capabilities>, which: &'static str, last: u32) -> Result<u64> {
     let mut m = 0u64;
     for c in set.iter().flatten() {
         let mut name = c.to_string();
         if !name.starts_with("CAP_") {
             name = format!("CAP_{name}");
         }
-        let cap = caps::Capability::from_str(&name).map_err(|_| {
-            RuntimeError::Unsupported(format!(
-                "process.capabilities.{which}: unknown capability {name}"
-            ))
-        })?;
+        let cap =
+            caps::Capability::from_str(&name).map_err(|_| RuntimeError::UnknownCapability {
+                set: which,
+                name: name.clone(),
+            })?;
         let n = cap.index() as u32;
         if n > last {
             // The kernel does not know it: runc ignores these too, with a warning.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::Hook;
 
-use crate::error::{Result, RuntimeError};
+use crate::error::{HookFailure, Result, RuntimeError};
 
 /// Runs `hooks` in order; the first failure stops and is returned.
 pub fn run(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<()> {
@@ -18,10 +18,10 @@ pub fn run(kind: &'static str, hooks: &[Hook], state: &[u8]) -> Result<()> {
 }
 
 fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
-    let err = |reason: String| RuntimeError::Hook {
+    let err = |failure: HookFailure| RuntimeError::Hook {
         hook: kind,
         path: h.path().clone(),
-        reason,
+        failure,
     };
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
@@ -33,9 +33,7 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
         .envs(h.env().iter().flatten().filter_map(|e| e.split_once('=')))
         .stdin(Stdio::piped())
         .stdout(Stdio::null());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| err(format!("could not start it: {e}")))?;
+    let mut child = cmd.spawn().map_err(|e| err(HookFailure::Spawn(e)))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state);
@@ -47,17 +45,14 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<()> {
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok(()),
-            Ok(Some(st)) => return Err(err(format!("failed: {st}"))),
+            Ok(Some(st)) => return Err(err(HookFailure::Exit(st))),
             Ok(None) => {}
-            Err(e) => return Err(err(format!("waiting for it: {e}"))),
+            Err(e) => return Err(err(HookFailure::Wait(e))),
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(err(format!(
-                "timed out after {} s",
-                h.timeout().unwrap_or(0)
-            )));
+            return Err(err(HookFailure::Timeout(h.timeout().unwrap_or(0))));
         }
         std::thread::sleep(Duration::from_millis(1));
     }

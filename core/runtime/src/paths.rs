@@ -57,11 +57,8 @@ pub fn bytes(p: &Path) -> &[u8] {
 }
 
 pub(crate) fn cstr(b: &[u8]) -> Result<CString> {
-    CString::new(b).map_err(|_| {
-        RuntimeError::Unsupported(format!(
-            "path or string {:?} contains a NUL byte",
-            String::from_utf8_lossy(b)
-        ))
+    CString::new(b).map_err(|_| RuntimeError::NulByte {
+        value: String::from_utf8_lossy(b).into_owned(),
     })
 }
 

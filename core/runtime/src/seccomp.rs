@@ -10,6 +10,7 @@
 use std::io::{Read, Seek};
 use std::str::FromStr;
 
+use libseccomp::error::SeccompError;
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
@@ -19,10 +20,18 @@ use oci_spec::runtime::{
 
 use crate::error::{Result, RuntimeError};
 
-fn err(reason: impl Into<String>) -> RuntimeError {
-    RuntimeError::Seccomp {
-        reason: reason.into(),
-    }
+/// libseccomp refused `rule` of the profile (for `map_err`).
+fn refused(rule: String) -> impl FnOnce(SeccompError) -> RuntimeError {
+    move |source| RuntimeError::SeccompRule { rule, source }
+}
+
+/// Building or exporting the filter failed (for `map_err`).
+fn filter(op: &'static str) -> impl FnOnce(SeccompError) -> RuntimeError {
+    move |source| RuntimeError::SeccompFilter { op, source }
+}
+
+fn export(op: &'static str) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    move |source| RuntimeError::SeccompExport { op, source }
 }
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
@@ -35,11 +44,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
         ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
         ScmpActLog => ScmpAction::Log,
         ScmpActAllow => ScmpAction::Allow,
-        ScmpActNotify => {
-            return Err(err(
-                "action SCMP_ACT_NOTIFY needs a listenerPath, which berth does not support yet",
-            ))
-        }
+        ScmpActNotify => return Err(RuntimeError::SeccompNotify),
     })
 }
 
@@ -66,19 +71,19 @@ pub struct Compiled {
 /// Compiles a profile.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
     let default = action(profile.default_action(), profile.default_errno_ret())?;
-    let mut ctx =
-        ScmpFilterContext::new(default).map_err(|e| err(format!("creating the filter: {e}")))?;
+    let mut ctx = ScmpFilterContext::new(default).map_err(filter("creating the filter"))?;
     // The runtime applies no_new_privs itself, as the spec says.
-    ctx.set_ctl_nnp(false).map_err(|e| err(e.to_string()))?;
+    ctx.set_ctl_nnp(false)
+        .map_err(filter("leaving no_new_privs to the runtime"))?;
     for arch in profile.architectures().iter().flatten() {
         let name = serde_json::to_value(arch)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let a =
-            ScmpArch::from_str(&name).map_err(|_| err(format!("unknown architecture {name}")))?;
+        let a = ScmpArch::from_str(&name)
+            .map_err(|_| RuntimeError::SeccompUnknownArch { arch: name.clone() })?;
         ctx.add_arch(a)
-            .map_err(|e| err(format!("adding architecture {name}: {e}")))?;
+            .map_err(refused(format!("architecture {name}")))?;
     }
     for sc in profile.syscalls().iter().flatten() {
         let act = action(sc.action(), sc.errno_ret())?;
@@ -113,7 +118,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
                     .try_for_each(|c| ctx.add_rule_conditional(act, nr, &[*c]).map(|_| ()))
                     .map(|_| &mut ctx)
             };
-            r.map_err(|e| err(format!("adding the rule for {name}: {e}")))?;
+            r.map_err(refused(format!("the rule for {name}")))?;
         }
     }
     newer_syscalls_enosys(&mut ctx, profile, default)?;
@@ -126,14 +131,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
         };
     }
-    let mut mem = tempfile::tempfile()
-        .map_err(|e| err(format!("temporary file for the BPF program: {e}")))?;
+    let mut mem = tempfile::tempfile().map_err(export("temporary file for the BPF program"))?;
     ctx.export_bpf(&mem)
-        .map_err(|e| err(format!("exporting the BPF program: {e}")))?;
+        .map_err(filter("exporting the BPF program"))?;
     let mut bytes = Vec::new();
     mem.rewind()
         .and_then(|_| mem.read_to_end(&mut bytes))
-        .map_err(|e| err(format!("reading the BPF program: {e}")))?;
+        .map_err(export("reading the BPF program"))?;
     let program = bytes
         .chunks_exact(8)
         .map(|c| libc::sock_filter {
@@ -189,7 +193,7 @@ fn newer_syscalls_enosys(
             continue;
         };
         ctx.add_rule(enosys, sc)
-            .map_err(|e| err(format!("adding the ENOSYS rule for {name}: {e}")))?;
+            .map_err(refused(format!("the ENOSYS rule for {name}")))?;
     }
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The one error type of the cgroups module: each variant names the operation that failed and the
-//! file, directory or setting it failed on.
+//! file, directory or setting it failed on, and says what kind of failure it is.
 
 use std::io;
 use std::path::PathBuf;
+
+use berth_errdefs::ErrorKind;
 
 /// What went wrong while detecting, creating, configuring or removing a cgroup.
 #[derive(Debug, thiserror::Error)]
@@ -152,4 +154,89 @@ pub enum CgroupError {
         /// The state that never came.
         expected: &'static str,
     },
+}
+
+impl CgroupError {
+    /// What kind of failure this is: a bad setting is the caller's, a controller or kernel
+    /// feature that is not there is unavailable, a cgroup another container holds is a conflict,
+    /// and a failing read, write or syscall is the machine's.
+    pub fn kind(&self) -> ErrorKind {
+        use CgroupError::*;
+        match self {
+            SystemdPath { .. } | InvalidPath { .. } | InvalidValue { .. } | DeviceRule { .. } => {
+                ErrorKind::InvalidInput
+            }
+            // The kernel refused the value itself (cpuset.cpus 4095, a weight out of range).
+            Write { source, .. }
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::EINVAL | libc::ERANGE | libc::EOVERFLOW)
+                ) =>
+            {
+                ErrorKind::InvalidInput
+            }
+            InUse { .. } => ErrorKind::Conflict,
+            NoMount | MissingFile { .. } | Unsupported { .. } | Timeout { .. } => {
+                ErrorKind::Unavailable
+            }
+            ReadLayout { .. }
+            | Create { .. }
+            | Remove { .. }
+            | Write { .. }
+            | Read { .. }
+            | Parse { .. }
+            | BpfLoad { .. }
+            | Bpf { .. }
+            | Kill { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_says_its_kind() {
+        let write = |errno| CgroupError::Write {
+            path: "/sys/fs/cgroup/c/cpuset.cpus".into(),
+            value: "4095".into(),
+            source: io::Error::from_raw_os_error(errno),
+        };
+        let cases = [
+            (write(libc::EINVAL), ErrorKind::InvalidInput),
+            (write(libc::EBUSY), ErrorKind::Internal),
+            (
+                CgroupError::SystemdPath {
+                    path: "a:b:c".into(),
+                },
+                ErrorKind::InvalidInput,
+            ),
+            (
+                CgroupError::InUse {
+                    path: "/sys/fs/cgroup/c".into(),
+                    pids: vec![1],
+                },
+                ErrorKind::Conflict,
+            ),
+            (CgroupError::NoMount, ErrorKind::Unavailable),
+            (
+                CgroupError::MissingFile {
+                    setting: "blockIO.weight".into(),
+                    path: "/sys/fs/cgroup/c/io.bfq.weight".into(),
+                },
+                ErrorKind::Unavailable,
+            ),
+            (
+                CgroupError::Read {
+                    path: "/sys/fs/cgroup/c/memory.stat".into(),
+                    source: io::Error::from_raw_os_error(libc::EIO),
+                },
+                ErrorKind::Internal,
+            ),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+    }
 }

@@ -87,9 +87,10 @@ impl Runtime {
         let process = spec.process().clone().unwrap_or_default();
         if process.terminal().unwrap_or(false) && fifo && !keep_pty && opts.console_socket.is_none()
         {
-            return Err(RuntimeError::Unsupported(
-                "process.terminal is true but no --console-socket was given: a detached container needs one to hand its terminal to".into(),
-            ));
+            return Err(RuntimeError::NoConsoleSocket {
+                id: opts.id.clone(),
+                detached: "container",
+            });
         }
         self.ensure_root()?;
         let cdir = Record::dir(&self.root, &opts.id);
@@ -114,22 +115,15 @@ impl Runtime {
             cgroup: None,
         };
         let linux = spec.linux().clone().unwrap_or_default();
-        let layout = Layout::detect().map_err(|e| RuntimeError::Cgroup {
-            id: opts.id.clone(),
-            source: e,
-        })?;
+        let layout = Layout::detect().map_err(RuntimeError::cgroup(&opts.id))?;
         let cg_path = linux
             .cgroups_path()
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|| cgroups::default_path(&opts.id));
         let resources = with_default_devices(linux.resources().clone(), &spec);
-        let cgroup = Cgroup::create(&layout, &cg_path, Some(&resources)).map_err(|e| {
-            RuntimeError::Cgroup {
-                id: opts.id.clone(),
-                source: e,
-            }
-        })?;
+        let cgroup = Cgroup::create(&layout, &cg_path, Some(&resources))
+            .map_err(RuntimeError::cgroup(&opts.id))?;
         cleanup.cgroup = Some(cgroup.clone());
 
         let fifo_fd: Option<OwnedFd> = if fifo {

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
@@ -26,14 +25,15 @@ impl Runtime {
                 action: "exec (the container must be running)",
             });
         }
-        spec::validate_process(process).map_err(|reason| RuntimeError::InvalidConfig {
-            path: PathBuf::from("(exec process)"),
+        spec::validate_process(process).map_err(|reason| RuntimeError::InvalidExecProcess {
+            id: id.into(),
             reason,
         })?;
         if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
-            return Err(RuntimeError::Unsupported(
-                "a detached exec with a terminal needs --console-socket".into(),
-            ));
+            return Err(RuntimeError::NoConsoleSocket {
+                id: id.into(),
+                detached: "exec",
+            });
         }
         let mut plan = prepare::process_plan(process, Some(&rec.rootfs))?;
         prepare::add_seccomp(&mut plan, &rec.spec)?;

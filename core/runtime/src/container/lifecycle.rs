@@ -52,10 +52,7 @@ impl Runtime {
             Ok(f) => f,
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
                 let _ = std::fs::remove_file(&fifo);
-                return Err(RuntimeError::Init {
-                    id: id.into(),
-                    message: "the container's init exited before it could be started".into(),
-                });
+                return Err(RuntimeError::InitGone { id: id.into() });
             }
             Err(e) => return Err(RuntimeError::io("opening the exec fifo", &fifo, e)),
         };
@@ -83,9 +80,10 @@ impl Runtime {
         let started = spawned
             .chan
             .send(Msg::Start)
-            .map_err(|e| RuntimeError::Init {
+            .map_err(|e| RuntimeError::InitChannel {
                 id: rec.id.clone(),
-                message: format!("starting: {}", nix::errno::Errno::from_raw(e).desc()),
+                op: "starting",
+                errno: nix::errno::Errno::from_raw(e),
             });
         let r = started.and_then(|_| self.poststart(&rec));
         let code = match r {
@@ -117,10 +115,7 @@ impl Runtime {
             });
         }
         if all {
-            let pids = rec.cgroup.pids().map_err(|e| RuntimeError::Cgroup {
-                id: id.into(),
-                source: e,
-            })?;
+            let pids = rec.cgroup.pids().map_err(RuntimeError::cgroup(id))?;
             for p in pids {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
             }
@@ -129,11 +124,13 @@ impl Runtime {
             }
             return Ok(());
         }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid), sig).map_err(|e| {
-            RuntimeError::sys(
-                format!("sending {sig} to container {id:?} (pid {})", rec.pid),
-                e,
-            )
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid), sig).map_err(|source| {
+            RuntimeError::Kill {
+                id: id.into(),
+                pid: rec.pid,
+                signal: sig,
+                source,
+            }
         })
     }
 
@@ -159,10 +156,7 @@ impl Runtime {
             }
             wait_gone(rec.pid, rec.pid_start, Duration::from_secs(10));
         }
-        rec.cgroup.destroy().map_err(|e| RuntimeError::Cgroup {
-            id: id.into(),
-            source: e,
-        })?;
+        rec.cgroup.destroy().map_err(RuntimeError::cgroup(id))?;
         rec.cgroup.prune_parents();
         let dir = Record::dir(&self.root, id);
         std::fs::remove_dir_all(&dir)

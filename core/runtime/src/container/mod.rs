@@ -67,10 +67,7 @@ impl Runtime {
     /// The pids of all processes in the container (host pid namespace).
     pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
         let rec = Record::load(&self.root, id)?;
-        let mut p = rec.cgroup.pids().map_err(|e| RuntimeError::Cgroup {
-            id: id.into(),
-            source: e,
-        })?;
+        let mut p = rec.cgroup.pids().map_err(RuntimeError::cgroup(id))?;
         p.sort();
         Ok(p)
     }
@@ -104,10 +101,7 @@ impl Runtime {
                 action: "pause",
             });
         }
-        rec.cgroup.freeze().map_err(|e| RuntimeError::Cgroup {
-            id: id.into(),
-            source: e,
-        })
+        rec.cgroup.freeze().map_err(RuntimeError::cgroup(id))
     }
 
     pub fn resume(&self, id: &str) -> Result<()> {
@@ -120,18 +114,12 @@ impl Runtime {
                 action: "resume",
             });
         }
-        rec.cgroup.thaw().map_err(|e| RuntimeError::Cgroup {
-            id: id.into(),
-            source: e,
-        })
+        rec.cgroup.thaw().map_err(RuntimeError::cgroup(id))
     }
 
     /// Cgroup statistics of a container.
     pub fn stats(&self, id: &str) -> Result<cgroups::Stats> {
         let rec = Record::load(&self.root, id)?;
-        rec.cgroup.stats().map_err(|e| RuntimeError::Cgroup {
-            id: id.into(),
-            source: e,
-        })
+        rec.cgroup.stats().map_err(RuntimeError::cgroup(id))
     }
 }

@@ -151,12 +151,10 @@ fn apparmor_plan(p: &Process, sys: &Path) -> Result<Option<CString>> {
         return Ok(None);
     };
     if !apparmor_enabled(sys) {
-        return Err(RuntimeError::Unsupported(format!(
-            "process.apparmorProfile {profile:?}: AppArmor is not enabled on this host \
-             ({} is missing or not \"Y\"), so the container would run unconfined; \
-             remove the profile or run it on a host with the AppArmor LSM",
-            sys.join("module/apparmor/parameters/enabled").display()
-        )));
+        return Err(RuntimeError::AppArmorUnavailable {
+            profile: profile.to_string(),
+            enabled: sys.join("module/apparmor/parameters/enabled"),
+        });
     }
     Ok(Some(cstr(format!("exec {profile}").as_bytes())?))
 }
@@ -168,10 +166,7 @@ fn apparmor_plan(p: &Process, sys: &Path) -> Result<Option<CString>> {
 fn check_selinux(label: Option<&str>, sys: &Path) -> Result<()> {
     if let Some(l) = label.filter(|l| !l.is_empty()) {
         if sys.join("fs/selinux/enforce").exists() {
-            return Err(RuntimeError::Unsupported(format!(
-                "process.selinuxLabel {l:?}: SELinux is enabled on this host and berth \
-                 does not apply SELinux labels; remove the label or use runc"
-            )));
+            return Err(RuntimeError::SelinuxLabel { label: l.into() });
         }
     }
     Ok(())
@@ -274,7 +269,7 @@ pub fn init_plan(i: InitInputs<'_>) -> Result<InitPlan> {
     let process = spec
         .process()
         .as_ref()
-        .ok_or_else(|| RuntimeError::Unsupported("process: missing".into()))?;
+        .ok_or(RuntimeError::MissingProcess)?;
     let mut pplan = process_plan(process, Some(i.rootfs))?;
     add_seccomp(&mut pplan, spec)?;
     let namespaces = spec

@@ -141,15 +141,9 @@ pub fn spawn_init(
         ours.send(Msg::Go)
             .map_err(|e| fail(pid, proto_err(id, e)))?;
     }
-    cgroup.add_pid(pid).map_err(|e| {
-        fail(
-            pid,
-            RuntimeError::Cgroup {
-                id: id.into(),
-                source: e,
-            },
-        )
-    })?;
+    cgroup
+        .add_pid(pid)
+        .map_err(|e| fail(pid, RuntimeError::cgroup(id)(e)))?;
     if !early_go {
         ours.send(Msg::Go)
             .map_err(|e| fail(pid, proto_err(id, e)))?;
@@ -210,12 +204,8 @@ pub fn spawn_exec(
         e
     };
     if let Some(cg) = cgroup {
-        cg.add_pid(pid).map_err(|e| {
-            fail(RuntimeError::Cgroup {
-                id: id.into(),
-                source: e,
-            })
-        })?;
+        cg.add_pid(pid)
+            .map_err(|e| fail(RuntimeError::cgroup(id)(e)))?;
     }
     ours.send(Msg::Go).map_err(|e| fail(proto_err(id, e)))?;
     let mut pty = None;
@@ -232,24 +222,25 @@ pub fn spawn_exec(
                 _,
             ) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
-                return Err(RuntimeError::Init {
-                    id: id.into(),
-                    message: describe_process(
-                        plan,
-                        Fail {
-                            stage,
-                            index,
-                            errno,
-                        },
-                    ),
-                });
+                let f = Fail {
+                    stage,
+                    index,
+                    errno,
+                };
+                return Err(step_failed(id, f, describe_process(plan, f)));
             }
-            other => {
-                let _ = other;
-                return Err(fail(RuntimeError::Init {
+            (None, _) => {
+                return Err(fail(RuntimeError::ExitedEarly {
                     id: id.into(),
-                    message: "the exec'd process ended before it was ready".into(),
-                }));
+                    process: EXEC,
+                }))
+            }
+            (Some(msg), _) => {
+                return Err(fail(RuntimeError::InitProtocol {
+                    id: id.into(),
+                    process: EXEC,
+                    msg,
+                }))
             }
         }
     }
@@ -270,36 +261,52 @@ fn recv(chan: &Channel) -> Result<(Option<Msg>, Option<OwnedFd>)> {
     }
 }
 
+/// Who the parent talks to, in error messages.
+const INIT: &str = "the container's init";
+const EXEC: &str = "the exec'd process";
+
 fn proto_err(id: &str, e: i32) -> RuntimeError {
-    RuntimeError::Init {
+    RuntimeError::InitChannel {
         id: id.into(),
-        message: format!(
-            "talking to the container's init: {}",
-            Errno::from_raw(e).desc()
-        ),
+        op: "talking to the container's init",
+        errno: Errno::from_raw(e),
     }
 }
 
 fn unexpected(id: &str, plan: &InitPlan, got: (Option<Msg>, Option<OwnedFd>)) -> RuntimeError {
-    let message = match got.0 {
+    match got.0 {
         Some(Msg::Fail {
             stage,
             index,
             errno,
-        }) => describe_init(
-            plan,
-            Fail {
+        }) => {
+            let f = Fail {
                 stage,
                 index,
                 errno,
-            },
-        ),
-        None => "the container's init exited before it was ready".into(),
-        Some(m) => format!("unexpected message {m:?} from the container's init"),
-    };
-    RuntimeError::Init {
+            };
+            step_failed(id, f, describe_init(plan, f))
+        }
+        None => RuntimeError::ExitedEarly {
+            id: id.into(),
+            process: INIT,
+        },
+        Some(msg) => RuntimeError::InitProtocol {
+            id: id.into(),
+            process: INIT,
+            msg,
+        },
+    }
+}
+
+/// The error for a failed step: its description, and the errno unless the
+/// failure is a hook's exit status or timeout.
+fn step_failed(id: &str, f: Fail, step: String) -> RuntimeError {
+    RuntimeError::InitStep {
         id: id.into(),
-        message,
+        stage: f.stage,
+        errno: (f.errno < HOOK_STATUS_BASE).then(|| Errno::from_raw(f.errno)),
+        step,
     }
 }
 

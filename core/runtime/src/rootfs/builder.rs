@@ -74,7 +74,12 @@ impl Builder<'_> {
 
     pub(super) fn mount(&mut self, m: &Mount) -> Result<()> {
         let typ = m.typ().clone().unwrap_or_default();
-        let opts = parse_options(m.options().as_deref().unwrap_or(&[]))?;
+        let opts = parse_options(m.options().as_deref().unwrap_or(&[])).map_err(|option| {
+            RuntimeError::UnsupportedMountOption {
+                destination: m.destination().clone(),
+                option,
+            }
+        })?;
         let dst_show = m.destination().display().to_string();
         if typ == "cgroup" || typ == "cgroup2" {
             return self.cgroup_mount(m, &opts);

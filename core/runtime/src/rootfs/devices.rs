@@ -46,10 +46,10 @@ impl Builder<'_> {
                 LinuxDeviceType::B => libc::S_IFBLK,
                 LinuxDeviceType::P => libc::S_IFIFO,
                 LinuxDeviceType::A => {
-                    return Err(RuntimeError::Unsupported(format!(
-                        "linux.devices {}: type \"a\" is not a device node",
-                        d.path().display()
-                    )))
+                    return Err(RuntimeError::InvalidDevice {
+                        path: d.path().clone(),
+                        reason: "type \"a\" is not a device node",
+                    })
                 }
             };
             let mode = kind | d.file_mode().unwrap_or(0o666);
@@ -66,10 +66,10 @@ impl Builder<'_> {
         for (path, mode, major, minor, uid, gid) in list {
             let host = secure_join(self.ctx.rootfs, &path);
             if !host.starts_with(&dev) {
-                return Err(RuntimeError::Unsupported(format!(
-                    "linux.devices {}: devices must live under /dev",
-                    path.display()
-                )));
+                return Err(RuntimeError::InvalidDevice {
+                    path,
+                    reason: "devices must live under /dev",
+                });
             }
             if let Some(parent) = host.parent() {
                 self.mkdirs(parent)?;

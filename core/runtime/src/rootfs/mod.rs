@@ -129,9 +129,7 @@ fn sysctl_steps(linux: &oci_spec::runtime::Linux, post: &mut Steps) -> Result<()
     sysctls.sort();
     for (k, v) in sysctls {
         if k.contains('/') && k.contains("..") {
-            return Err(RuntimeError::Unsupported(format!(
-                "sysctl {k:?}: invalid name"
-            )));
+            return Err(RuntimeError::InvalidSysctl { name: k });
         }
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         post.push(
@@ -192,12 +190,7 @@ pub fn build_without_mount_ns(spec: &Spec) -> Result<Steps> {
         asked.push("linux.rootfsPropagation".to_string());
     }
     if !asked.is_empty() {
-        return Err(RuntimeError::Unsupported(format!(
-            "linux.namespaces has no mount namespace, so the container shares the host's mounts \
-             and berth makes none (it would change the host's); the config asks for {}: \
-             add a mount namespace or remove them",
-            asked.join(", ")
-        )));
+        return Err(RuntimeError::MountsWithoutMountNamespace { asked });
     }
     let mut post = Steps::default();
     sysctl_steps(&linux, &mut post)?;

@@ -3,8 +3,6 @@
 
 use libc::c_ulong;
 
-use crate::error::{Result, RuntimeError};
-
 /// Mount flags and the leftover data string from an OCI options list.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct MountOptions {
@@ -16,8 +14,9 @@ pub struct MountOptions {
     pub recursive: bool,
 }
 
-/// Parses OCI mount options as mount(8) does.
-pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
+/// Parses OCI mount options as mount(8) does. An option berth cannot
+/// honour is returned as the error.
+pub fn parse_options(opts: &[String]) -> Result<MountOptions, String> {
     use libc::*;
     let mut o = MountOptions::default();
     for opt in opts {
@@ -58,11 +57,7 @@ pub fn parse_options(opts: &[String]) -> Result<MountOptions> {
                 o.propagation |= propagation_flags(p);
                 (0, 0)
             }
-            "tmpcopyup" | "idmap" | "ridmap" => {
-                return Err(RuntimeError::Unsupported(format!(
-                    "mount option {opt:?} is not supported by berth"
-                )))
-            }
+            "tmpcopyup" | "idmap" | "ridmap" => return Err(opt.clone()),
             other => {
                 o.data.push(other.to_string());
                 (0, 0)
@@ -109,6 +104,6 @@ mod tests {
         let o = parse_options(&["ro".into(), "rw".into(), "rbind".into()]).unwrap();
         assert_eq!(o.flags, 0);
         assert!(o.bind && o.recursive);
-        assert!(parse_options(&["idmap".into()]).is_err());
+        assert_eq!(parse_options(&["idmap".into()]), Err("idmap".to_string()));
     }
 }
