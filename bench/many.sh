@@ -20,48 +20,17 @@
 # start or anything is left after the removal.
 # Needs Debian packages: umoci busybox-static curl (installed if missing).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 n=${BENCH_N:-500}
 par=${BENCH_PARALLEL:-8}
 batch=${BENCH_BATCH:-100}
-berth=${BERTH_BIN:-$here/target/release/berth}
 
-[ "$(id -u)" = 0 ] || { echo "bench/many.sh: run as root (it starts a daemon and containers)" >&2; exit 1; }
+bench_need_root "it starts a daemon and containers"
+bench_packages umoci curl /bin/busybox:busybox-static
+bench_build_berth
 
-need=()
-for pair in umoci:umoci curl:curl /bin/busybox:busybox-static; do
-    cmd=${pair%%:*} pkg=${pair#*:}
-    if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] || need+=("$pkg"); else command -v "$cmd" >/dev/null || need+=("$pkg"); fi
-done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "bench/many.sh: installing missing Debian packages: ${need[*]}" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
-
-if [ ! -x "$berth" ]; then
-    echo "bench/many.sh: $berth missing; building it (cargo build --release -p berth)" >&2
-    (cd "$here" && cargo build --release -p berth)
-fi
-
-work=$(mktemp -d /tmp/berth-bench-many-XXXXXX)
-root=$work/berth bsock=$work/berth.sock
-bpid=''
-stop_pid() {  # PID [seconds]: SIGTERM, wait, then SIGKILL
-    local pid=$1 t=${2:-20}
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq $((t * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-}
-shim_pids() {  # PIDs of `berth shim` monitors of containers under our root
-    local f c
-    for f in /proc/[0-9]*/cmdline; do
-        { c=$(tr '\0' ' ' <"$f"); } 2>/dev/null || continue
-        case "$c" in *" shim --runtime-root $root/runtime "*) f=${f#/proc/}; echo "${f%/cmdline}" ;; esac
-    done
-}
+bench_workdir
 cgroup_dirs() {  # cgroup directories of the containers whose ids are in $work/ids
     local id
     [ -s "$work/ids" ] || return 0
@@ -71,63 +40,17 @@ cgroup_dirs() {  # cgroup directories of the containers whose ids are in $work/i
     done <"$work/ids"
     return 0
 }
-cleanup() {
-    set +e
-    if [ -n "$bpid" ] && kill -0 "$bpid" 2>/dev/null; then
-        ids=$("$berth" -H "unix://$bsock" ps -aq 2>/dev/null)
-        [ -z "$ids" ] || echo "$ids" | xargs -n 50 "$berth" -H "unix://$bsock" rm -f >/dev/null 2>&1
-    fi
-    stop_pid "$bpid"
-    for p in $(shim_pids); do kill -KILL "$p" 2>/dev/null; done
-    # Processes of containers whose monitor was killed above, then their cgroups.
+remove_cgroups() {  # processes of containers whose monitor was killed at exit, then their cgroups
+    local d p
     for d in $(cgroup_dirs); do
         for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
     done
     sleep 0.2
     for d in $(cgroup_dirs); do rmdir "$d" 2>/dev/null; done
-    for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-    done
-    [ "${made_bns:-0}" = 0 ] || ip netns del "$bns"
-    rm -rf "$work"
 }
-trap cleanup EXIT
+bench_at_exit remove_cgroups
 
-# The busybox image: an OCI layout made with umoci (as tests/src/images.rs).
-layout=$work/busybox bundle=$work/umoci-bundle   # loads as localhost/busybox:latest
-umoci init --layout "$layout"
-umoci new --image "$layout:latest"
-umoci unpack --image "$layout:latest" "$bundle" >/dev/null
-rootfs=$bundle/rootfs
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,root,proc,sys,dev,var,mnt,tmp}
-chmod 1777 "$rootfs/tmp"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list-full); do
-    [ -e "$rootfs/$applet" ] || ln -s /bin/busybox "$rootfs/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
-umoci repack --image "$layout:latest" "$bundle"
-umoci config --image "$layout:latest" --config.cmd /bin/sh \
-    --config.env PATH=/bin:/sbin:/usr/bin --config.workingdir /
-rm -rf "$bundle"
-
-"$berth" --root "$root" --config /dev/null load -i "$layout" -q >/dev/null
-"$berth" --root "$root" --config /dev/null tag localhost/busybox:latest busybox:latest
-# In a network namespace of its own: berth0, its rules and ip_forward stay there.
-bns=berth-bench-manyb-$$
-ip netns add "$bns" && made_bns=1
-ip -n "$bns" link set lo up
-nsenter --net="/run/netns/$bns" "$berth" daemon --root "$root" --config /dev/null -H "unix://$bsock" >"$work/berth-daemon.log" 2>&1 &
-bpid=$!
-for _ in $(seq 300); do
-    curl -fs --unix-socket "$bsock" http://d/_ping >/dev/null 2>&1 && break
-    kill -0 "$bpid" 2>/dev/null || break
-    sleep 0.1
-done
-curl -fs --unix-socket "$bsock" http://d/_ping >/dev/null 2>&1 || {
-    echo "bench/many.sh: the berth daemon did not come up; its log:" >&2; tail -20 "$work/berth-daemon.log" >&2; exit 1; }
-bc=("$berth" -H "unix://$bsock")
+bench_berth_daemon
 : >"$work/ids"
 
 now() { date +%s.%N; }
@@ -148,7 +71,7 @@ while [ "$started" -lt "$n" ]; do
 done
 t1=$(now)
 running=$("${bc[@]}" ps -q | wc -l)
-shims=$(shim_pids | wc -l)
+shims=$(bench_shim_pids | wc -l)
 fds=$(ls "/proc/$bpid/fd" | wc -l)
 mounts_of() { cat /proc/self/mountinfo "/proc/$bpid/mountinfo" | awk -v r="$root/" 'index($5, r) == 1' | sort -u | wc -l; }
 state_of() {  # per-container files and directories left for the ids in $work/ids
@@ -174,7 +97,7 @@ t3=$(now)
 sleep 1   # monitors exit after their container is gone
 
 left_ctr=$("${bc[@]}" ps -aq | wc -l)
-left_shims=$(shim_pids | wc -l)
+left_shims=$(bench_shim_pids | wc -l)
 left_mounts=$(mounts_of)
 left_cg=$(cgroup_dirs | wc -l)
 left_dirs=$(state_of)

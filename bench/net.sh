@@ -20,88 +20,38 @@
 # at exit: the host's network is never touched. iperf3 runs inside the busybox
 # containers from read-only binds of the host's /usr, /lib and /lib64.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${BENCH_RUNS:-100}
 secs=${BENCH_SECS:-5}
-berth=${BERTH_BIN:-$here/target/release/berth}
 
-[ "$(id -u)" = 0 ] || { echo "bench/net.sh: run as root (it makes namespaces and containers)" >&2; exit 1; }
+bench_need_root "it makes namespaces and containers"
+bench_packages hyperfine jq umoci curl iperf3 /bin/busybox:busybox-static \
+    /usr/lib/cni/bridge:containernetworking-plugins nft:nftables
+bench_build_berth
 
-need=()
-for pair in hyperfine:hyperfine jq:jq umoci:umoci iperf3:iperf3 /bin/busybox:busybox-static \
-            /usr/lib/cni/bridge:containernetworking-plugins nft:nftables; do
-    cmd=${pair%%:*} pkg=${pair#*:}
-    if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] || need+=("$pkg"); else command -v "$cmd" >/dev/null || need+=("$pkg"); fi
-done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "bench/net.sh: installing missing Debian packages: ${need[*]}" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
-if [ ! -x "$berth" ]; then
-    echo "bench/net.sh: $berth missing; building it (cargo build --release -p berth)" >&2
-    (cd "$here" && cargo build --release -p berth)
-fi
-
-work=$(mktemp -d /tmp/berth-bench-net-XXXXXX)
+bench_workdir
 tag=$$
-bns=bnet-d-$tag ipns=bnet-ip-$tag ipc=bnet-ipc-$tag cnins=bnet-cni-$tag cnic=bnet-cnic-$tag
+ipns=bnet-ip-$tag ipc=bnet-ipc-$tag cnins=bnet-cni-$tag cnic=bnet-cnic-$tag
 pa=bnet-pa-$tag pb=bnet-pb-$tag
-made_ns=()
-bpid=''
-mkns() { ip netns add "$1" && made_ns+=("$1") && ip -n "$1" link set lo up; }
-cleanup() {
-    set +e
-    if [ -n "$bpid" ] && kill -0 "$bpid" 2>/dev/null; then
-        ids=$("$berth" -H "unix://$work/d.sock" ps -aq 2>/dev/null)
-        [ -z "$ids" ] || "$berth" -H "unix://$work/d.sock" rm -f $ids >/dev/null 2>&1
-        kill -TERM "$bpid"; wait "$bpid" 2>/dev/null
-    fi
-    pkill -f "iperf3 -s -B 10.253." 2>/dev/null
-    for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-    done
-    for n in "${made_ns[@]}"; do ip netns del "$n"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# The busybox image (as bench/run.sh).
-layout=$work/busybox bundle=$work/umoci-bundle
-umoci init --layout "$layout"
-umoci new --image "$layout:latest"
-umoci unpack --image "$layout:latest" "$bundle" >/dev/null
-rootfs=$bundle/rootfs
-mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev}
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do [ -e "$rootfs/bin/$applet" ] || ln -s busybox "$rootfs/bin/$applet"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rootfs/etc/passwd"; printf 'root:x:0:\n' >"$rootfs/etc/group"
-umoci repack --image "$layout:latest" "$bundle"
-umoci config --image "$layout:latest" --config.cmd /bin/sh --config.env PATH=/bin:/usr/bin
-rm -rf "$bundle"
+# The bare pair's iperf3 server runs detached (-D): its pid file says which to stop.
+stop_iperf3() { [ ! -s "$work/iperf3.pid" ] || kill "$(cat "$work/iperf3.pid")" 2>/dev/null; }
+bench_at_exit stop_iperf3
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # --- 1. berth: attach and detach, timed by the daemon itself -----------------
-root=$work/root
-"$berth" --root "$root" --config /dev/null load -i "$layout" -q >/dev/null
-"$berth" --root "$root" --config /dev/null tag localhost/busybox:latest busybox:latest
-mkns "$bns"
-BERTH_LOG=berth_engine::networks=debug nsenter --net="/run/netns/$bns" \
-    "$berth" daemon --root "$root" --config /dev/null -H "unix://$work/d.sock" >"$work/daemon.log" 2>&1 &
-bpid=$!
-for _ in $(seq 300); do "$berth" -H "unix://$work/d.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-b=("$berth" -H "unix://$work/d.sock")
-"${b[@]}" network create --subnet 10.250.0.0/16 benchnet >/dev/null
-"${b[@]}" run -d --network none --name idle busybox sleep 100000 >/dev/null
-for _ in $(seq 5); do "${b[@]}" network connect benchnet idle; "${b[@]}" network disconnect benchnet idle; done  # warm-up
-skip=$(grep -c -E ' (attached|detached) ' "$work/daemon.log" || true)
-for _ in $(seq "$runs"); do "${b[@]}" network connect benchnet idle; "${b[@]}" network disconnect benchnet idle; done
-times() { tail -n +"$((skip + 1))" "$work/daemon.log" | sed 's/\x1b\[[0-9;]*m//g' | grep " $1 " | sed -n 's/.*micros=\([0-9]*\).*/\1/p'; }
+bench_berth_daemon BERTH_LOG=berth_engine::networks=debug
+"${bc[@]}" network create --subnet 10.250.0.0/16 benchnet >/dev/null
+"${bc[@]}" run -d --network none --name idle busybox sleep 100000 >/dev/null
+for _ in $(seq 5); do "${bc[@]}" network connect benchnet idle; "${bc[@]}" network disconnect benchnet idle; done  # warm-up
+skip=$(grep -c -E ' (attached|detached) ' "$work/berth-daemon.log" || true)
+for _ in $(seq "$runs"); do "${bc[@]}" network connect benchnet idle; "${bc[@]}" network disconnect benchnet idle; done
+times() { tail -n +"$((skip + 1))" "$work/berth-daemon.log" | sed 's/\x1b\[[0-9;]*m//g' | grep " $1 " | sed -n 's/.*micros=\([0-9]*\).*/\1/p'; }
 attach=$(times attached | median) detach=$(times detached | median)
 
 # --- 2. the same plumbing with the ip command ---------------------------------
-mkns "$ipns"; mkns "$ipc"
+bench_netns "$ipns"; bench_netns "$ipc"
 ip -n "$ipns" link add br0 type bridge && ip -n "$ipns" addr add 10.251.0.1/16 dev br0 && ip -n "$ipns" link set br0 up
 cat >"$work/ip.sh" <<EOF
 ip -n $ipns link add vh0 type veth peer name eth0 netns $ipc
@@ -113,7 +63,7 @@ ip -n $ipns link del vh0
 EOF
 
 # --- 3. Debian's CNI bridge plugin, ADD then DEL -------------------------------
-mkns "$cnins"; mkns "$cnic"
+bench_netns "$cnins"; bench_netns "$cnic"
 cat >"$work/cni.json" <<EOF
 {"cniVersion": "1.0.0", "name": "benchcni", "type": "bridge", "bridge": "cni0", "isGateway": true,
  "ipMasq": false, "ipam": {"type": "host-local", "subnet": "10.252.0.0/16", "dataDir": "$work/cni-ipam"}}
@@ -132,17 +82,17 @@ shell=$(base bash-startup)
 
 # --- 4. iperf3: berth containers vs a bare veth + bridge pair -----------------
 mnt=(-v /usr:/usr:ro -v /lib:/lib:ro -v /lib64:/lib64:ro)
-"${b[@]}" run -d --network benchnet --name ipsrv "${mnt[@]}" busybox /usr/bin/iperf3 -s >/dev/null
+"${bc[@]}" run -d --network benchnet --name ipsrv "${mnt[@]}" busybox /usr/bin/iperf3 -s >/dev/null
 sleep 0.5
-"${b[@]}" run --rm --network benchnet "${mnt[@]}" busybox /usr/bin/iperf3 -c ipsrv -t "$secs" -J >"$work/berth-iperf.json"
-mkns "$pa"; mkns "$pb"
+"${bc[@]}" run --rm --network benchnet "${mnt[@]}" busybox /usr/bin/iperf3 -c ipsrv -t "$secs" -J >"$work/berth-iperf.json"
+bench_netns "$pa"; bench_netns "$pb"
 ip -n "$ipns" link add va type veth peer name eth0 netns "$pa"
 ip -n "$ipns" link add vb type veth peer name eth0 netns "$pb"
 for v in va vb; do ip -n "$ipns" link set "$v" master br0 up; done
 ip -n "$pa" addr add 10.253.0.2/16 dev eth0 && ip -n "$pa" link set eth0 up
 ip -n "$pb" addr add 10.253.0.3/16 dev eth0 && ip -n "$pb" link set eth0 up
 ip -n "$ipns" addr add 10.253.0.1/16 dev br0
-nsenter --net="/run/netns/$pa" iperf3 -s -B 10.253.0.2 -D
+nsenter --net="/run/netns/$pa" iperf3 -s -B 10.253.0.2 -D -I "$work/iperf3.pid"
 sleep 0.5
 nsenter --net="/run/netns/$pb" iperf3 -c 10.253.0.2 -t "$secs" -J >"$work/bare-iperf.json"
 gbit() { jq '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' "$1"; }

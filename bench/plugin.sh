@@ -10,6 +10,6 @@
 # first time). Needs the wasm32-wasip2 target (rustup target add wasm32-wasip2)
 # for the default plugins and the test fixture. No root needed.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$here"
 exec cargo run --release --quiet --example plugin_bench -p berth-host -- "$@"

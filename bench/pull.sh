@@ -4,27 +4,20 @@
 # -xzf` of the layer vs `umoci unpack`, in one run, with ratios.
 #
 # Usage (as root): bash bench/pull.sh        BENCH_RUNS=N (default 3)
-# Needs Debian packages: debootstrap docker-registry skopeo umoci hyperfine jq
+# Needs Debian packages: debootstrap docker-registry skopeo umoci hyperfine jq curl
 # (installed if missing). The image is built once with debootstrap from the
 # machine's configured Debian mirror and cached by tests/images/debian.sh.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 runs=${BENCH_RUNS:-3}
-berth=${BERTH_BIN:-$here/target/release/berth}
-[ "$(id -u)" = 0 ] || { echo "bench/pull.sh: run as root" >&2; exit 1; }
-
-need=()
-for p in debootstrap docker-registry skopeo umoci hyperfine jq; do command -v "$p" >/dev/null || need+=("$p"); done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "bench/pull.sh: installing ${need[*]}" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
-[ -x "$berth" ] || (cd "$here" && cargo build --release -p berth)
+bench_need_root
+bench_packages debootstrap docker-registry skopeo umoci hyperfine jq curl
+bench_build_berth
 
 layout=$(bash "$here/tests/images/debian.sh")
 cache=$(dirname "$layout")
 
-work=$(mktemp -d /tmp/berth-bench-pull-XXXXXX)
+bench_workdir
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$work/registry.yml" <<YML
 version: 0.1
@@ -34,9 +27,7 @@ http: {addr: 127.0.0.1:$port}
 YML
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 regpid=$!
-# set +e: errexit holds inside the trap too, and `wait` on the killed
-# registry returns 143, which stopped the clean-up before `rm`.
-trap 'set +e; kill $regpid 2>/dev/null; wait $regpid 2>/dev/null; umount -R "$work"/berth/containers/* 2>/dev/null; rm -rf "$work"' EXIT
+bench_at_exit "bench_stop_pid $regpid"
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 skopeo copy -q --dest-tls-verify=false --insecure-policy "oci:$cache/oci:latest" "docker://127.0.0.1:$port/debian:bookworm"
 img=127.0.0.1:$port/debian:bookworm

@@ -21,42 +21,20 @@
 # crun leaves a directory with a cgroup.procs file there per run, and a
 # full tmpfs fails it after ~250 runs in 1 MiB).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${BENCH_RUNS:-200}
 rounds=${BENCH_ROUNDS:-5}
 warmup=${BENCH_WARMUP:-10}
 with_berth=${BENCH_BERTH:-1}
-berth=${BERTH_BIN:-$here/target/release/berth}
 
-[ "$(id -u)" = 0 ] || { echo "bench/start.sh: run as root (it creates containers)" >&2; exit 1; }
+bench_need_root "it creates containers"
+bench_packages hyperfine runc crun jq /bin/busybox:busybox-static
+[ "$with_berth" = 0 ] || bench_build_berth
 
-need=()
-for pair in hyperfine:hyperfine runc:runc crun:crun jq:jq /bin/busybox:busybox-static; do
-    cmd=${pair%%:*} pkg=${pair#*:}
-    if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] || need+=("$pkg"); else command -v "$cmd" >/dev/null || need+=("$pkg"); fi
-done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "bench/start.sh: installing missing Debian packages: ${need[*]}" >&2
-    apt-get update && apt-get install -y --no-install-recommends "${need[@]}"
-fi
-
-if [ "$with_berth" != 0 ] && [ ! -x "$berth" ]; then
-    echo "bench/start.sh: $berth missing; building it (cargo build --release -p berth)" >&2
-    (cd "$here" && cargo build --release -p berth)
-fi
-
-work=$(mktemp -d /tmp/berth-bench-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+bench_workdir
 bundle=$work/bundle
-rootfs=$bundle/rootfs
-mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp}
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list-full); do
-    [ -e "$rootfs/$applet" ] || ln -s /bin/busybox "$rootfs/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+bench_busybox_rootfs "$bundle/rootfs"
 (cd "$bundle" && runc spec)
 jq '.process.terminal = false | .process.args = ["/bin/true"]' "$bundle/config.json" >"$work/config.json"
 mv "$work/config.json" "$bundle/config.json"
@@ -70,37 +48,20 @@ cmds+=(-n runc "sh -c 'exec runc --root $work/runc run -b $bundle bench-runc-\$\
 if [ "$with_berth" != 0 ]; then
     cmds+=(-n berth "sh -c 'exec $berth runtime --root $work/berth run -b $bundle bench-berth-\$\$'")
 fi
-per_round=$(( (runs + rounds - 1) / rounds ))
-# One shell runs all rounds, so the hybrid-cgroup workaround below is set up once.
-round_script='
-    work=$1 warmup=$2 per_round=$3 rounds=$4; shift 4
-    for r in $(seq 1 "$rounds"); do
-        hyperfine -N --style basic --warmup "$warmup" --runs "$per_round" \
-            --export-json "$work/round-$r.json" "$@" >/dev/null || exit 1
-        echo "round $r of $rounds done" >&2
-    done'
-run_rounds=(sh -c "$round_script" sh "$work" "$warmup" "$per_round" "$rounds" "${cmds[@]}")
 
 if [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] && [ -d /sys/fs/cgroup/memory ]; then
     echo "hybrid cgroups: running all runtimes with /sys/fs/cgroup/unified covered by a tmpfs" >&2
-    unshare -m --propagation private sh -c \
-        'umount /sys/fs/cgroup/unified && mount -t tmpfs -o size=64m none /sys/fs/cgroup/unified && exec "$@"' \
-        sh "${run_rounds[@]}"
+    # One shell runs all rounds, so the workaround is set up once.
+    unshare -m --propagation private bash -c \
+        'set -e; umount /sys/fs/cgroup/unified && mount -t tmpfs -o size=64m none /sys/fs/cgroup/unified
+         . "$1"; shift; bench_rounds "$@"' \
+        bash "$bench_lib" "$runs" "$rounds" "$warmup" "$work" "${cmds[@]}"
 else
-    "${run_rounds[@]}"
+    bench_rounds "$runs" "$rounds" "$warmup" "$work" "${cmds[@]}"
 fi
 
 # All rounds' run times per command, with median, mean, stddev and min over them.
-jq -s '
-  def median: sort | if length % 2 == 1 then .[length / 2 | floor]
-                     else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-  [.[].results[]] | group_by(.command)
-  | {results: map(
-      [.[].times[]] as $t
-      | ($t | add / length) as $mean
-      | {command: .[0].command, median: ($t | median), mean: $mean, min: ($t | min),
-         stddev: (($t | map((. - $mean) * (. - $mean)) | add / length) | sqrt),
-         runs: ($t | length)})}' "$work"/round-*.json >"$work/results.json"
+bench_merge_rounds "$work"/round-*.json >"$work/results.json"
 
 echo
 jq -r '
