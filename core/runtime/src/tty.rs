@@ -1,5 +1,7 @@
 //! Terminals: sending a pty master to a `--console-socket` (as runc does),
-//! and relaying a pty to our own stdio for foreground `run`/`exec -t`.
+//! raw mode and window sizes for relaying a pty to our own stdio in
+//! foreground `run`/`exec -t`. The one home of the winsize ioctls for every
+//! crate of berth.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -59,18 +61,57 @@ impl Drop for RawMode {
     }
 }
 
-/// Copies the window size of `from` (our terminal) to `to` (the pty).
-pub fn copy_winsize(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
-    let mut ws: libc::winsize = libc::winsize {
+/// Sets the window size of the terminal `fd` (a pty master or peer, or our
+/// own terminal). Async-signal-safe: one ioctl, no allocation, so the init
+/// uses it between clone and execve too.
+pub fn set_winsize(fd: impl AsFd, rows: u16, cols: u16) -> std::io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize through a valid pointer.
+    if unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCSWINSZ, &ws) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The window size of the terminal `fd`, as (rows, columns).
+pub fn get_winsize(fd: impl AsFd) -> std::io::Result<(u16, u16)> {
+    let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ read/write one winsize through a valid pointer.
-    unsafe {
-        if libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0 {
-            libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &ws);
-        }
+    // SAFETY: TIOCGWINSZ writes one winsize through a valid pointer.
+    if unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == 0 {
+        Ok((ws.ws_row, ws.ws_col))
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Copies the window size of `from` (our terminal) to `to` (the pty).
+pub fn copy_winsize(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
+    if let Ok((rows, cols)) = get_winsize(from) {
+        let _ = set_winsize(to, rows, cols);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_size_set_on_a_pty_is_read_back() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        set_winsize(&pty.master, 40, 132).unwrap();
+        assert_eq!(get_winsize(&pty.slave).unwrap(), (40, 132));
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert!(get_winsize(&file).is_err(), "not a terminal");
     }
 }

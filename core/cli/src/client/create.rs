@@ -580,21 +580,9 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
 
 /// The size of our terminal (rows, columns), or (0, 0).
 pub fn terminal_size() -> (u16, u16) {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize through a valid pointer.
-    let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0
-        // SAFETY: as above, on stdin.
-        || unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0;
-    if ok {
-        (ws.ws_row, ws.ws_col)
-    } else {
-        (0, 0)
-    }
+    berth_runtime::tty::get_winsize(std::io::stdout())
+        .or_else(|_| berth_runtime::tty::get_winsize(std::io::stdin()))
+        .unwrap_or((0, 0))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! controlling terminal, its master handed to the parent.
 
 use std::ffi::CStr;
+use std::os::fd::BorrowedFd;
 
 use super::{check, Fail, R};
 use crate::process::plan::ProcessPlan;
@@ -9,7 +10,8 @@ use crate::process::sync::{Channel, Msg, Stage};
 
 pub(super) fn terminal(p: &ProcessPlan, chan: &Channel, console_bind: bool) -> R {
     let s = Stage::Terminal;
-    // SAFETY: ioctl/open/dup2 on fds we own with valid arguments.
+    // SAFETY: ioctl/open/dup2 on fds we own with valid arguments; the slave
+    // is borrowed only while it is open.
     unsafe {
         let master = check(
             libc::open(
@@ -27,13 +29,7 @@ pub(super) fn terminal(p: &ProcessPlan, chan: &Channel, console_bind: bool) -> R
             2,
         )? as libc::c_int;
         if let Some((rows, cols)) = p.console_size {
-            let ws = libc::winsize {
-                ws_row: rows,
-                ws_col: cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            };
-            libc::ioctl(slave, libc::TIOCSWINSZ, &ws);
+            let _ = crate::tty::set_winsize(BorrowedFd::borrow_raw(slave), rows, cols);
         }
         libc::fchown(slave, p.uid, u32::MAX);
         if console_bind {
