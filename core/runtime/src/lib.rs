@@ -12,6 +12,7 @@ pub mod paths;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod signal;
 pub mod spec;
 pub mod state;
 pub mod supervise;

@@ -7,7 +7,6 @@ use std::str::FromStr;
 use anyhow::{bail, Context, Result};
 use berth_runtime::{CreateOptions, ExecOptions, Runtime};
 use clap::Args;
-use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
 
 use super::{CreateArgs, Verb};
@@ -85,7 +84,7 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
             Ok(0)
         }
         Verb::Kill { all, id, signal } => {
-            let sig = parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
+            let sig = berth_runtime::signal::parse(signal.as_deref().unwrap_or("SIGTERM"))?;
             rt.kill(&id, sig, all)?;
             Ok(0)
         }
@@ -136,20 +135,6 @@ fn create_options(a: &CreateArgs) -> Result<CreateOptions> {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
     })
-}
-
-/// Parses "TERM", "SIGTERM", "term" or "15".
-pub fn parse_signal(s: &str) -> Result<Signal> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).with_context(|| format!("unknown signal number {n}"));
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    Signal::from_str(&name).with_context(|| format!("unknown signal {s:?}"))
 }
 
 fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
