@@ -16,15 +16,7 @@ impl Runtime {
     /// Runs a process in a running container. Returns its exit code, or its
     /// pid when detached.
     pub fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
-        let rec = Record::load(&self.root, id)?;
-        let status = rec.status(&self.root);
-        if status != Status::Running {
-            return Err(RuntimeError::WrongState {
-                id: id.into(),
-                status: status.as_str(),
-                action: "exec (the container must be running)",
-            });
-        }
+        let rec = self.load_when(id, Status::Running, "exec (the container must be running)")?;
         spec::validate_process(process).map_err(|reason| RuntimeError::InvalidExecProcess {
             id: id.into(),
             reason,

@@ -31,15 +31,11 @@ fn wait_gone(pid: i32, start: u64, timeout: Duration) -> bool {
 impl Runtime {
     /// Starts a created container (runs the poststart hooks after).
     pub fn start(&self, id: &str) -> Result<()> {
-        let rec = Record::load(&self.root, id)?;
-        let status = rec.status(&self.root);
-        if status != Status::Created {
-            return Err(RuntimeError::WrongState {
-                id: id.into(),
-                status: status.as_str(),
-                action: "start (only a created container can be started)",
-            });
-        }
+        let rec = self.load_when(
+            id,
+            Status::Created,
+            "start (only a created container can be started)",
+        )?;
         let fifo = Record::dir(&self.root, id).join(EXEC_FIFO);
         // The init holds the fifo open read-write and waits for one byte. A
         // non-blocking open for writing fails with ENXIO when nobody reads:

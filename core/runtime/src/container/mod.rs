@@ -58,6 +58,20 @@ impl Runtime {
             .map_err(|e| RuntimeError::io("creating the state root", &self.root, e))
     }
 
+    /// Loads container `id`, which must be `want` for `action`.
+    fn load_when(&self, id: &str, want: Status, action: &'static str) -> Result<Record> {
+        let rec = Record::load(&self.root, id)?;
+        let status = rec.status(&self.root);
+        if status != want {
+            return Err(RuntimeError::WrongState {
+                id: id.into(),
+                status: status.as_str(),
+                action,
+            });
+        }
+        Ok(rec)
+    }
+
     /// The OCI state of a container.
     pub fn state(&self, id: &str) -> Result<serde_json::Value> {
         let rec = Record::load(&self.root, id)?;
@@ -92,28 +106,12 @@ impl Runtime {
     }
 
     pub fn pause(&self, id: &str) -> Result<()> {
-        let rec = Record::load(&self.root, id)?;
-        let st = rec.status(&self.root);
-        if st != Status::Running {
-            return Err(RuntimeError::WrongState {
-                id: id.into(),
-                status: st.as_str(),
-                action: "pause",
-            });
-        }
+        let rec = self.load_when(id, Status::Running, "pause")?;
         rec.cgroup.freeze().map_err(RuntimeError::cgroup(id))
     }
 
     pub fn resume(&self, id: &str) -> Result<()> {
-        let rec = Record::load(&self.root, id)?;
-        let st = rec.status(&self.root);
-        if st != Status::Paused {
-            return Err(RuntimeError::WrongState {
-                id: id.into(),
-                status: st.as_str(),
-                action: "resume",
-            });
-        }
+        let rec = self.load_when(id, Status::Paused, "resume")?;
         rec.cgroup.thaw().map_err(RuntimeError::cgroup(id))
     }
 

@@ -264,6 +264,14 @@ pub struct InitInputs<'a> {
     pub exec_fifo: Option<libc::c_int>,
 }
 
+/// A name to set (hostname, domainname) as a C string; empty means none.
+fn nonempty_cstr(name: &Option<String>) -> Result<Option<CString>> {
+    name.as_deref()
+        .filter(|n| !n.is_empty())
+        .map(|n| cstr(n.as_bytes()))
+        .transpose()
+}
+
 pub fn init_plan(i: InitInputs<'_>) -> Result<InitPlan> {
     let spec = i.spec;
     let process = spec
@@ -303,18 +311,8 @@ pub fn init_plan(i: InitInputs<'_>) -> Result<InitPlan> {
     let hooks = spec.hooks().clone().unwrap_or_default();
     Ok(InitPlan {
         ns: i.ns,
-        hostname: spec
-            .hostname()
-            .as_ref()
-            .filter(|h| !h.is_empty())
-            .map(|h| cstr(h.as_bytes()))
-            .transpose()?,
-        domainname: spec
-            .domainname()
-            .as_ref()
-            .filter(|h| !h.is_empty())
-            .map(|h| cstr(h.as_bytes()))
-            .transpose()?,
+        hostname: nonempty_cstr(spec.hostname())?,
+        domainname: nonempty_cstr(spec.domainname())?,
         rootfs: cpath(i.rootfs)?,
         pre_pivot: pre,
         post_pivot: post,

@@ -104,15 +104,7 @@ impl Builder<'_> {
                 .map_err(|e| RuntimeError::io("bind mount source", &src, e))?;
             let host = self.target(m.destination(), !md.is_dir())?;
             self.bind(&src, &host, opts.recursive, opts.flags, &dst_show)?;
-            if opts.propagation != 0 {
-                self.steps.push(
-                    Step::Propagation {
-                        dst: cpath(&host)?,
-                        flags: opts.propagation,
-                    },
-                    format!("setting propagation of {dst_show}"),
-                );
-            }
+            self.propagation(&host, opts.propagation, &dst_show)?;
             self.mounted.push(host);
             return Ok(());
         }
@@ -133,16 +125,22 @@ impl Builder<'_> {
             },
             format!("mounting {typ} on {dst_show}"),
         );
-        if opts.propagation != 0 {
+        self.propagation(&host, opts.propagation, &dst_show)?;
+        self.mounted.push(host);
+        Ok(())
+    }
+
+    /// The mount's own propagation (`rprivate`, `shared`, …), if it asks for one.
+    fn propagation(&mut self, host: &Path, flags: c_ulong, show: &str) -> Result<()> {
+        if flags != 0 {
             self.steps.push(
                 Step::Propagation {
-                    dst: cpath(&host)?,
-                    flags: opts.propagation,
+                    dst: cpath(host)?,
+                    flags,
                 },
-                format!("setting propagation of {dst_show}"),
+                format!("setting propagation of {show}"),
             );
         }
-        self.mounted.push(host);
         Ok(())
     }
 

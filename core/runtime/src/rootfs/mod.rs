@@ -118,6 +118,11 @@ pub fn build(spec: &Spec, ctx: &RootfsContext<'_>) -> Result<(Steps, Steps, bool
     Ok((pre, post, ctx.terminal && dev_is_tmpfs))
 }
 
+/// Whether a list of the config is given and not empty.
+fn nonempty<T>(list: &Option<Vec<T>>) -> bool {
+    list.as_ref().is_some_and(|l| !l.is_empty())
+}
+
 /// One write step per sysctl, in name order.
 fn sysctl_steps(linux: &oci_spec::runtime::Linux, post: &mut Steps) -> Result<()> {
     let mut sysctls: Vec<_> = linux
@@ -161,33 +166,27 @@ pub fn build_without_mount_ns(spec: &Spec) -> Result<Steps> {
             .collect();
         asked.push(format!("mounts ({})", dests.join(", ")));
     }
-    if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
-        asked.push("linux.maskedPaths".to_string());
-    }
-    if linux
-        .readonly_paths()
-        .as_ref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        asked.push("linux.readonlyPaths".to_string());
-    }
-    if spec
+    let root_readonly = spec
         .root()
         .as_ref()
         .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
-        asked.push("root.readonly".to_string());
-    }
-    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        asked.push("linux.devices".to_string());
-    }
-    if linux
-        .rootfs_propagation()
-        .as_ref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        asked.push("linux.rootfsPropagation".to_string());
+        .unwrap_or(false);
+    for (field, given) in [
+        ("linux.maskedPaths", nonempty(linux.masked_paths())),
+        ("linux.readonlyPaths", nonempty(linux.readonly_paths())),
+        ("root.readonly", root_readonly),
+        ("linux.devices", nonempty(linux.devices())),
+        (
+            "linux.rootfsPropagation",
+            linux
+                .rootfs_propagation()
+                .as_ref()
+                .is_some_and(|p| !p.is_empty()),
+        ),
+    ] {
+        if given {
+            asked.push(field.to_string());
+        }
     }
     if !asked.is_empty() {
         return Err(RuntimeError::MountsWithoutMountNamespace { asked });

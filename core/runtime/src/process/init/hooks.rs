@@ -1,12 +1,24 @@
 //! Hooks run from inside the container (createContainer, startContainer):
 //! fork, the state JSON on stdin, wait with the hook's timeout.
 
-use super::{HOOK_STATUS_BASE, HOOK_TIMEOUT};
+use super::{Fail, HOOK_STATUS_BASE, HOOK_TIMEOUT, R};
 use crate::process::plan::HookPlan;
-use crate::process::sync::{errno, write_all};
+use crate::process::sync::{errno, write_all, Stage};
+
+/// Runs `hooks` in order; the first failure stops them, reported at `stage`.
+pub(super) fn run_hooks(hooks: &[HookPlan], state: &[u8], stage: Stage) -> R {
+    for (i, h) in hooks.iter().enumerate() {
+        run_hook(h, state).map_err(|e| Fail {
+            stage,
+            index: i as u32,
+            errno: e,
+        })?;
+    }
+    Ok(())
+}
 
 /// Runs one hook: fork, the state on stdin, wait with its timeout.
-pub(super) fn run_hook(h: &HookPlan, state: &[u8]) -> Result<(), i32> {
+fn run_hook(h: &HookPlan, state: &[u8]) -> Result<(), i32> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {

@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use super::plan::{InitPlan, ProcessPlan, RootChange};
 use super::sync::{errno, Channel, Msg, Stage};
 
-use hooks::run_hook;
+use hooks::run_hooks;
 use namespaces::{chroot, join_namespaces, new_namespaces, pivot_root};
 use setup::prepare_process_console;
 pub(crate) use setup::{exec_process, prepare_process};
@@ -173,13 +173,7 @@ fn init(plan: &mut InitPlan, chan: &Channel) -> R<Infallible> {
     }
     expect(chan, Msg::HooksDone)?;
     let state = &plan.state_buf[..plan.state_len];
-    for (i, h) in plan.create_hooks.iter().enumerate() {
-        run_hook(h, state).map_err(|e| Fail {
-            stage: Stage::CreateHooks,
-            index: i as u32,
-            errno: e,
-        })?;
-    }
+    run_hooks(&plan.create_hooks, state, Stage::CreateHooks)?;
     match plan.root_change {
         RootChange::PivotRoot => pivot_root(&plan.rootfs)?,
         RootChange::Chroot => chroot(&plan.rootfs)?,
@@ -213,12 +207,6 @@ fn init(plan: &mut InitPlan, chan: &Channel) -> R<Infallible> {
         }
         None => expect(chan, Msg::Start)?,
     }
-    for (i, h) in plan.start_hooks.iter().enumerate() {
-        run_hook(h, state).map_err(|e| Fail {
-            stage: Stage::StartHooks,
-            index: i as u32,
-            errno: e,
-        })?;
-    }
+    run_hooks(&plan.start_hooks, state, Stage::StartHooks)?;
     exec_process(&plan.process, idx)
 }
