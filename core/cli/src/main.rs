@@ -17,6 +17,7 @@ mod daemon;
 mod images;
 mod progress;
 mod runtime;
+mod shim;
 
 use clap::{Parser, Subcommand};
 
@@ -88,27 +89,12 @@ enum Command {
     },
 }
 
+/// The monitor's arguments, passed through to `berth_engine::monitor`,
+/// which defines them (the engine renders them, the monitor parses them).
 #[derive(clap::Args, Debug)]
 struct ShimArgs {
-    #[arg(long)]
-    runtime_root: std::path::PathBuf,
-    #[arg(long)]
-    dir: std::path::PathBuf,
-    #[arg(long)]
-    id: String,
-    #[arg(long)]
-    socket: std::path::PathBuf,
-    #[arg(long)]
-    stdin: bool,
-    #[arg(long)]
-    stdin_once: bool,
-    #[arg(long, default_value_t = 0)]
-    log_max_size: u64,
-    #[arg(long, default_value_t = 1)]
-    log_max_files: u32,
-    /// The terminal's first size, ROWSxCOLUMNS.
-    #[arg(long)]
-    size: Option<String>,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<std::ffi::OsString>,
 }
 
 /// Where a command goes: the local engine when `--root` (or BERTH_ROOT) is
@@ -196,22 +182,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn shim(a: ShimArgs) -> i32 {
-    berth_engine::containers::shim::main(berth_engine::containers::shim::Args {
-        runtime_root: a.runtime_root,
-        dir: a.dir,
-        id: a.id,
-        socket: a.socket,
-        stdin: a.stdin,
-        stdin_once: a.stdin_once,
-        rotation: berth_engine::containers::logs::Rotation {
-            max_size: a.log_max_size,
-            max_files: a.log_max_files,
-        },
-        size: a.size.as_deref().and_then(|s| {
-            let (h, w) = s.split_once('x')?;
-            Some((h.parse().ok()?, w.parse().ok()?))
-        }),
-    })
+    match berth_engine::monitor::MonitorArgs::parse(a.args) {
+        Ok(args) => shim::main(args),
+        Err(e) => {
+            // The engine reads the report on stdout.
+            let failed = berth_engine::monitor::StartReport::Failed {
+                error: e.to_string(),
+            };
+            print!("{}", failed.to_line());
+            2
+        }
+    }
 }
 
 fn main() {

@@ -101,12 +101,6 @@ pub fn parse_platform(s: &str) -> Result<Platform> {
     }
 }
 
-fn random_id() -> String {
-    let mut b = [0u8; 32];
-    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    hex::encode(b)
-}
-
 /// Reads the whole stream on drop, so a digest over it covers everything
 /// even when the consumer stopped at the tar's end-of-archive blocks.
 struct DrainOnDrop<R: Read>(R);
@@ -653,7 +647,7 @@ impl Engine {
         // The progress display is done before the container's output starts.
         drop(progress);
         let config = self.image_config(&rec)?;
-        let id = random_id();
+        let id = crate::store::new_id()?;
         let cdir = self.root.join("containers").join(&id);
         let rootfs = cdir.join("rootfs");
         std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::io("creating", &rootfs, e))?;

@@ -10,11 +10,13 @@ pub mod engine;
 pub mod error;
 pub mod images;
 pub mod layers;
+pub mod monitor;
 pub mod mount;
 pub mod networks;
 pub mod progress;
 pub mod reference;
 mod save;
+pub mod store;
 mod store_adapter;
 
 pub use berth_host;

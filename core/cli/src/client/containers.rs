@@ -616,7 +616,7 @@ fn ps_view(r: &Value, trunc: &dyn Fn(&str, usize) -> String) -> Value {
         "ID": trunc(r["Id"].as_str().unwrap_or(""), 12),
         "Image": r["Image"],
         "Command": format!("\"{}\"", r["Command"].as_str().unwrap_or("")),
-        "CreatedAt": berth_engine::containers::logs::format_time(r["Created"].as_i64().unwrap_or(0), 0),
+        "CreatedAt": berth_engine::store::format_time(r["Created"].as_i64().unwrap_or(0), 0),
         "RunningFor": format::ago(r["Created"].as_i64().unwrap_or(0)),
         "Status": r["Status"],
         "State": r["State"],

@@ -33,7 +33,7 @@ pub fn table<S: AsRef<str>>(headers: &[S], rows: &[Vec<String>]) {
 
 /// A unix time as RFC 3339 (UTC).
 pub fn rfc3339(t: i64) -> String {
-    let s = berth_engine::containers::logs::format_time(t, 0);
+    let s = berth_engine::store::format_time(t, 0);
     format!("{}Z", &s[..19])
 }
 

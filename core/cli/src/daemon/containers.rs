@@ -254,12 +254,9 @@ pub async fn logs(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
     let tty = r.config.tty;
     let want = move |e: &logs::Entry| {
         (e.stream == "stdout" && out || e.stream == "stderr" && err)
-            && since.is_none_or(|s| {
-                berth_engine::containers::parse_time(&e.time).is_some_and(|t| t >= s)
-            })
-            && until.is_none_or(|u| {
-                berth_engine::containers::parse_time(&e.time).is_some_and(|t| t < u)
-            })
+            && since
+                .is_none_or(|s| berth_engine::store::parse_time(&e.time).is_some_and(|t| t >= s))
+            && until.is_none_or(|u| berth_engine::store::parse_time(&e.time).is_some_and(|t| t < u))
     };
     let path = d.containers.log_path(&r.id);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
@@ -357,7 +354,7 @@ fn stats_json(d: &Shared, id: &str, name: &str, pre: &Value) -> ApiResult<Value>
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let now = berth_engine::containers::now();
+    let now = berth_engine::store::now();
     let Some(s) = s else {
         return Ok(
             json!({"read": "0001-01-01T00:00:00Z", "preread": "0001-01-01T00:00:00Z", "id": id, "name": format!("/{name}"),

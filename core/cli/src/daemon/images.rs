@@ -25,7 +25,7 @@ pub async fn list(State(d): State<Shared>) -> ApiResult {
             }
             continue;
         }
-        let created = berth_engine::containers::parse_time(&i.created).unwrap_or(0);
+        let created = berth_engine::store::parse_time(&i.created).unwrap_or(0);
         by_id.push((
             i.id.clone(),
             json!({"Id": i.id, "ParentId": "", "RepoTags": [tag], "RepoDigests": [], "Created": created,

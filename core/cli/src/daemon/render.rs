@@ -1,7 +1,8 @@
 //! docker's JSON for containers: `GET /containers/{id}/json` and the rows
 //! of `GET /containers/json`, from the engine's records.
 
-use berth_engine::containers::{parse_time, Containers, Record, Status};
+use berth_engine::containers::{Containers, Record, Status};
+use berth_engine::store::parse_time;
 use serde_json::{json, Value};
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";

@@ -79,7 +79,7 @@ pub async fn info(State(d): State<Shared>) -> ApiResult {
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
             "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
             "IPv4Forwarding": false, "Debug": false, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
-            "SystemTime": berth_engine::containers::now(),
+            "SystemTime": berth_engine::store::now(),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": if cgv2 { "2" } else { "1" },

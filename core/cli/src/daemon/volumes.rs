@@ -39,12 +39,7 @@ pub async fn create(State(d): State<Shared>, body: bytes::Bytes) -> ApiResult {
         ));
     }
     let name = if b.name.is_empty() {
-        let mut r = [0u8; 32];
-        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-            use std::io::Read as _;
-            let _ = f.read_exact(&mut r);
-        }
-        r.iter().map(|x| format!("{x:02x}")).collect()
+        berth_engine::store::new_id()?
     } else {
         b.name
     };

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{random_hex, Containers, Status};
+use super::{Containers, Status};
 use crate::error::{EngineError, Result};
 
 /// docker's `ExecConfig`.
@@ -138,7 +138,7 @@ impl Containers {
             });
         }
         super::stream::parse_detach_keys(&config.detach_keys)?;
-        let id = random_hex(32);
+        let id = crate::store::new_id()?;
         self.execs.lock().expect("execs lock").insert(
             id.clone(),
             Arc::new(ExecEntry {
@@ -312,7 +312,7 @@ impl Containers {
                 .or(x.config.console_size)
                 .filter(|s| s[0] > 0 && s[1] > 0)
             {
-                super::shim::set_winsize(m, h, w);
+                set_winsize(m, h, w);
             }
             *x.pty.lock().expect("exec lock") = Some(m.clone());
         }
@@ -373,7 +373,7 @@ impl Containers {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         };
-        if !super::shim::set_winsize(&m, h, w) {
+        if !set_winsize(&m, h, w) {
             return Err(EngineError::io(
                 "resizing the terminal of exec",
                 id,
@@ -525,4 +525,17 @@ where
         Err(_) => 126,
     };
     (code, cw)
+}
+
+/// Sets a terminal's size; false (with errno set) when the kernel refuses.
+pub fn set_winsize(m: &std::os::fd::OwnedFd, rows: u16, cols: u16) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid winsize on a pty master the caller holds.
+    unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) == 0 }
 }

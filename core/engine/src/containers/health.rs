@@ -119,13 +119,13 @@ impl Containers {
                 {
                     return;
                 }
-                let start = super::now();
+                let start = crate::store::now();
                 let (code, output) = me
                     .probe(&rec.id, &cmd, Duration::from_nanos(check.timeout as u64))
                     .await;
                 let probe = Probe {
                     start,
-                    end: super::now(),
+                    end: crate::store::now(),
                     exit_code: code,
                     output,
                 };

@@ -79,16 +79,6 @@ impl Rotation {
     }
 }
 
-/// RFC 3339 with nanoseconds, UTC, as docker's log timestamps.
-pub fn now_nanos() -> String {
-    berth_runtime::state::now_rfc3339()
-}
-
-/// `secs` since the epoch as RFC 3339 (`2026-11-27T10:00:00.000000001Z`).
-pub fn format_time(secs: i64, nanos: u32) -> String {
-    berth_runtime::state::format_rfc3339(secs, nanos)
-}
-
 /// Appends entries to the live log file and rotates it.
 #[derive(Debug)]
 pub struct Writer {
@@ -117,7 +107,7 @@ impl Writer {
         let mut line = serde_json::to_vec(&Entry {
             log: log.to_string(),
             stream: stream.to_string(),
-            time: now_nanos(),
+            time: crate::store::now(),
         })
         .expect("serializable");
         line.push(b'\n');
@@ -197,9 +187,12 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339() {
-        assert_eq!(format_time(0, 5), "1970-01-01T00:00:00.000000005Z");
         assert_eq!(
-            format_time(1_795_000_000, 0),
+            crate::store::format_time(0, 5),
+            "1970-01-01T00:00:00.000000005Z"
+        );
+        assert_eq!(
+            crate::store::format_time(1_795_000_000, 0),
             "2026-11-18T11:06:40.000000000Z"
         );
     }

@@ -1,13 +1,16 @@
-//! Connecting containers to networks and disconnecting them (`network
-//! connect` / `disconnect`), live when the container runs, and who uses a
-//! network.
+//! The network glue of a container's life: attaching it to its networks at
+//! start and detaching it, its /etc files (hosts, hostname, resolv.conf),
+//! connecting and disconnecting it live (`network connect` / `disconnect`),
+//! its published ports, and who uses a network.
 
+use std::collections::BTreeMap;
 use std::os::fd::AsFd as _;
 use std::sync::Arc;
 
-use super::{conflict, hostname, invalid, Containers, Status};
+use super::create::hostname;
+use super::{conflict, invalid, Containers, Record, Status};
 use crate::error::{EngineError, Result};
-use crate::networks::{Attachee, EndpointConfig, NetworkRecord};
+use crate::networks::{files, Attachee, Endpoint, EndpointConfig, NetworkRecord};
 
 impl Containers {
     /// The containers attached to network `id` right now: (id, name, endpoint).
@@ -169,7 +172,7 @@ fn port_key(key: &str) -> Result<(u16, String)> {
 /// The ports to publish for a container: its `-p` bindings, and with `-P`
 /// every port it or its image exposes (on a host port the daemon chooses).
 pub(crate) fn port_requests(
-    h: &super::HostConfig,
+    h: &super::config::HostConfig,
     exposed: impl IntoIterator<Item = String>,
 ) -> Result<Vec<crate::networks::proxy::PortRequest>> {
     use crate::networks::proxy::PortRequest;
@@ -240,4 +243,121 @@ pub(crate) fn port_requests(
         }
     }
     Ok(out)
+}
+
+/// Network glue of the lifecycle: attach at start, detach, /etc files.
+impl Containers {
+    /// Attaches a created (not yet started) container, whose init is `pid`,
+    /// to its networks, and writes its /etc files. On failure nothing stays
+    /// attached.
+    pub(super) async fn attach_networks(
+        &self,
+        rec: &Record,
+        pid: i32,
+    ) -> Result<BTreeMap<String, Endpoint>> {
+        use std::os::fd::AsFd as _;
+        let mut eps = BTreeMap::new();
+        if !rec.networks.is_empty() {
+            let path = format!("/proc/{pid}/ns/net");
+            let ns =
+                std::fs::File::open(&path).map_err(|e| EngineError::io("opening", &path, e))?;
+            let hostname = hostname(rec);
+            let exposed = self
+                .image_config(&rec.id)
+                .and_then(|i| i.config().clone())
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default();
+            let ports = port_requests(
+                &rec.host_config,
+                rec.config.exposed_ports.keys().cloned().chain(exposed),
+            )?;
+            for (i, (name, cfg)) in rec.networks.iter().enumerate() {
+                let ifname = format!("eth{i}");
+                let who = Attachee {
+                    id: &rec.id,
+                    name: &rec.name,
+                    hostname: &hostname,
+                    config: cfg,
+                    ifname: &ifname,
+                    bandwidth: rec.host_config.network_bandwidth.max(0) as u64,
+                    dns: &rec.host_config.dns,
+                    default_route: i == 0,
+                    ports: if i == 0 { &ports } else { &[] },
+                };
+                let r = match self.networks.get(name) {
+                    Ok(net) => self.networks.attach(&net, &who, ns.as_fd()).await,
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(ep) => {
+                        eps.insert(name.clone(), ep);
+                    }
+                    Err(e) => {
+                        self.detach_networks(&rec.id, &eps).await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.write_etc(rec, &eps) {
+            self.detach_networks(&rec.id, &eps).await;
+            return Err(e);
+        }
+        Ok(eps)
+    }
+
+    /// Detaches a container from every network of `eps` (its namespace may
+    /// be gone already).
+    pub(super) async fn detach_networks(&self, id: &str, eps: &BTreeMap<String, Endpoint>) {
+        for (name, ep) in eps {
+            if let Err(e) = self.networks.detach(&ep.network_id, id, None).await {
+                tracing::warn!("detaching container {id} from network {name}: {e}");
+            }
+        }
+    }
+
+    /// Writes the container's /etc/hosts, /etc/hostname and /etc/resolv.conf.
+    pub(super) fn write_etc(&self, rec: &Record, eps: &BTreeMap<String, Endpoint>) -> Result<()> {
+        if rec.host_config.network_mode == "host" {
+            return Ok(());
+        }
+        let cdir = self.cdir(&rec.id);
+        let hostname = hostname(rec);
+        let primary = eps
+            .values()
+            .find(|e| e.ifname == "eth0")
+            .or_else(|| eps.values().next());
+        let gateway = primary.map(|e| e.gateway.clone()).filter(|g| !g.is_empty());
+        let resolver = primary
+            .filter(|e| self.networks.resolves(&e.network_id))
+            .map(|e| e.gateway.clone())
+            .filter(|g| !g.is_empty());
+        let nameservers = match &resolver {
+            // The embedded DNS answers on the gateway and forwards the rest.
+            Some(gw) => vec![gw.clone()],
+            None if !rec.host_config.dns.is_empty() => rec.host_config.dns.clone(),
+            None => crate::networks::dns::Dns::host_upstreams(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+            .iter()
+            .map(|a| a.ip().to_string())
+            .collect(),
+        };
+        files::write(
+            &cdir,
+            &files::EtcFiles {
+                hostname: &hostname,
+                addresses: eps.values().map(|e| e.ip_address.clone()).collect(),
+                extra_hosts: &rec.host_config.extra_hosts,
+                nameservers,
+                search: &rec.host_config.dns_search,
+                options: &rec.host_config.dns_options,
+                gateway,
+            },
+        )
+        .map_err(|reason| EngineError::Start {
+            id: rec.id.clone(),
+            reason,
+        })
+    }
 }

@@ -3,61 +3,18 @@
 //! the client raw. Input goes to the container until the client closes it
 //! or types the detach keys (ctrl-p ctrl-q unless set otherwise).
 
-use std::path::Path;
-
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
-use super::shim::Request;
 use super::{Containers, Status};
 use crate::error::{EngineError, Result};
+use crate::monitor::{connect_attach, Request};
 
 /// An attach made before the container started; `start` connects it.
 pub(crate) struct Pending {
     pub req: Request,
     pub reply: oneshot::Sender<Result<UnixStream, String>>,
-}
-
-/// Sends one request to a monitor and reads its one-line answer.
-pub(crate) async fn request(sock: &Path, req: &Request) -> Result<(), String> {
-    let mut s = UnixStream::connect(sock)
-        .await
-        .map_err(|e| format!("connecting to the monitor at {}: {e}", sock.display()))?;
-    let line = read_reply(&mut s, req)
-        .await
-        .map_err(|e| format!("talking to the monitor: {e}"))?;
-    if line == "ok" {
-        Ok(())
-    } else {
-        Err(line.strip_prefix("error: ").unwrap_or(&line).to_string())
-    }
-}
-
-async fn read_reply(s: &mut UnixStream, req: &Request) -> std::io::Result<String> {
-    let mut msg = serde_json::to_vec(req).expect("serializable");
-    msg.push(b'\n');
-    s.write_all(&msg).await?;
-    // Byte by byte: what follows the line belongs to the stream.
-    let mut line = Vec::new();
-    loop {
-        let mut b = [0u8; 1];
-        if s.read(&mut b).await? == 0 || b[0] == b'\n' {
-            break;
-        }
-        line.push(b[0]);
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
-}
-
-/// Opens an attach stream to a monitor.
-pub(crate) async fn connect_attach(sock: &Path, req: &Request) -> std::io::Result<UnixStream> {
-    let mut s = UnixStream::connect(sock).await?;
-    let line = read_reply(&mut s, req).await?;
-    if line != "ok" {
-        return Err(std::io::Error::other(line));
-    }
-    Ok(s)
 }
 
 /// What an attach asks for.

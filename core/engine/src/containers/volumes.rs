@@ -10,11 +10,7 @@ use crate::error::{EngineError, Result};
 
 /// docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let mut c = name.chars();
-    let ok = c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && name.len() >= 2
-        && c.all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
-    if ok {
+    if crate::store::valid_name(name, 2) {
         Ok(())
     } else {
         Err(format!(
@@ -69,7 +65,7 @@ impl Volumes {
             name: name.into(),
             driver: "local".into(),
             mountpoint: data,
-            created_at: super::now(),
+            created_at: crate::store::now(),
             labels,
             scope: "local".into(),
             options: BTreeMap::new(),

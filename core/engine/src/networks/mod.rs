@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use berth_host::{AttachRequest, NetworkPlugin, NetworkSpec, Networking};
 use serde::{Deserialize, Serialize};
 
-use crate::containers::write_json;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
+use crate::store::write_json;
 
 /// The networks every engine has; they cannot be removed.
 pub const PREDEFINED: &[&str] = &["bridge", "host", "none"];
@@ -159,8 +159,8 @@ fn not_found(name: &str) -> EngineError {
     }
 }
 
-fn random_id() -> String {
-    crate::containers::random_hex(32)
+fn random_id() -> Result<String> {
+    crate::store::new_id()
 }
 
 /// The upstream resolvers for the embedded DNS: `[network] dns` or the host's.
@@ -253,10 +253,10 @@ impl Networks {
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if n.find(name).is_none() {
                 n.save_new(NetworkRecord {
-                    id: random_id(),
+                    id: random_id()?,
                     name: name.into(),
                     driver: driver.into(),
-                    created: crate::containers::now(),
+                    created: crate::store::now(),
                     ..Default::default()
                 })?;
             }
@@ -408,10 +408,10 @@ impl Networks {
         }
         let plugin = self.plugin(&driver)?;
         let mut rec = NetworkRecord {
-            id: random_id(),
+            id: random_id()?,
             name,
             driver,
-            created: crate::containers::now(),
+            created: crate::store::now(),
             subnet: req.subnet,
             gateway: req.gateway,
             ip_range: req.ip_range,
@@ -471,6 +471,7 @@ impl Networks {
     ) -> Result<Endpoint> {
         let started = std::time::Instant::now();
         let plugin = self.plugin(&network.driver)?;
+        let endpoint_id = random_id()?;
         let address = if who.config.ipv4_address.is_empty() {
             None
         } else {
@@ -536,7 +537,7 @@ impl Networks {
             .add(&network.id, who.id, &names, ip, parse_servers(who.dns));
         Ok(Endpoint {
             network_id: network.id.clone(),
-            endpoint_id: random_id(),
+            endpoint_id,
             ip_address: ip.to_string(),
             prefix_len: att.address.prefix_len(),
             gateway: att.gateway.map(|g| g.to_string()).unwrap_or_default(),
@@ -644,10 +645,7 @@ impl Networks {
 
 /// docker's rule for network names.
 fn check_name(name: &str) -> Result<()> {
-    let mut c = name.chars();
-    let ok = c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && c.all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
-    if ok {
+    if crate::store::valid_name(name, 1) {
         Ok(())
     } else {
         Err(invalid(format!(

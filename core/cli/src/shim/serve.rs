@@ -1,200 +1,18 @@
-//! The monitor of one running container (`berth shim`, as containerd-shim or
-//! conmon): it creates the container through the runtime so the container's
-//! init is its child, holds the container's stdio (pipes or a pty), writes
-//! the json-file log, serves attach/start/resize on its socket, and when
-//! the container ends, deletes it from the runtime, unmounts its root
-//! filesystem and records the exit status in `exit.json`. It is detached
-//! from the daemon (own session), so containers outlive a daemon restart.
-//!
-//! Protocol on the socket: the client sends one JSON line (`Request`); for
-//! `start` and `resize` the shim answers one line (`ok` or `error: …`); for
-//! `attach` the connection becomes a stream: output in docker's multiplexed
-//! frames (8-byte header: stream, 0, 0, 0, big-endian length), input raw.
+//! The monitor's event loop: it copies the container's output to the log
+//! and to attached clients, their input to the container, answers requests
+//! on the socket, and reaps the container's init.
 
-use std::io::Write as _;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
 
-use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use berth_engine::containers::logs::Writer;
+use berth_engine::monitor::{
+    log_path, read_request, write_reply, Exit, MonitorArgs, Reply, Request,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
-use super::logs::{Rotation, Writer};
-
-/// What the daemon tells the shim to do.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum Request {
-    Start,
-    Attach {
-        stdin: bool,
-        stdout: bool,
-        stderr: bool,
-    },
-    Resize {
-        h: u16,
-        w: u16,
-    },
-}
-
-/// How the container ended (`exit.json`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Exit {
-    pub exit_code: i32,
-    pub finished_at: String,
-    #[serde(rename = "OOMKilled")]
-    pub oom_killed: bool,
-    pub error: String,
-}
-
-/// The shim's command line.
-#[derive(Debug, Clone)]
-pub struct Args {
-    pub runtime_root: PathBuf,
-    /// The container's directory: `config.json`, `rootfs/`, the log, the socket.
-    pub dir: PathBuf,
-    pub id: String,
-    /// Where to serve attach/start/resize.
-    pub socket: PathBuf,
-    pub stdin: bool,
-    pub stdin_once: bool,
-    pub rotation: Rotation,
-    /// The terminal's first size (rows, columns).
-    pub size: Option<(u16, u16)>,
-}
-
-pub const EXIT: &str = "exit.json";
-
-/// The log file of container `id` in `dir`.
-pub fn log_path(dir: &Path, id: &str) -> PathBuf {
-    dir.join(format!("{id}-json.log"))
-}
-
-fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
-}
-
-fn dup2(fd: RawFd, to: RawFd) -> std::io::Result<()> {
-    // SAFETY: dup2 on descriptors we own; `to` is one of 0, 1, 2.
-    if unsafe { libc::dup2(fd, to) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Runs the shim. The caller's stdout is the report pipe: the shim writes
-/// `ok PID` once the container is created (or `error: …`), then detaches.
-/// Returns only in the first process (the one the daemon waits for).
-pub fn main(args: Args) -> i32 {
-    // Detach: a new session, and a fork so the daemon reaps the parent at once
-    // and the shim is nobody's child but init's.
-    let _ = nix::unistd::setsid();
-    // SAFETY: the shim is single-threaded here (no runtime started yet).
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
-        Ok(nix::unistd::ForkResult::Child) => {}
-        Err(e) => {
-            println!("error: forking the container monitor: {e}");
-            return 1;
-        }
-    }
-    // fd 1 is the report pipe; keep a copy, as 1 becomes the container's stdout.
-    // CLOEXEC: the container's init must not carry it into the container.
-    let mut report =
-        match nix::fcntl::fcntl(std::io::stdout(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
-            // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
-            Ok(fd) => std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
-            Err(e) => {
-                println!("error: duplicating the report pipe: {e}");
-                return 1;
-            }
-        };
-    match setup(&args) {
-        Ok(io) => {
-            let _ = writeln!(report, "ok {} {}", io.pid, std::process::id());
-            drop(report);
-            serve(args, io);
-            0
-        }
-        Err(e) => {
-            let _ = writeln!(report, "error: {e}");
-            1
-        }
-    }
-}
-
-/// The container's stdio as the shim holds it.
-struct Io {
-    pid: i32,
-    stdin: Option<OwnedFd>,
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
-    pty: Option<OwnedFd>,
-    listener: std::os::unix::net::UnixListener,
-}
-
-fn setup(args: &Args) -> Result<Io, String> {
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map_err(|e| format!("opening /dev/null: {e}"))?;
-    let io_err = |what: &str, e: std::io::Error| format!("{what}: {e}");
-    // Our own stderr (shim.log), kept for after the container has 0, 1, 2.
-    let log = nix::fcntl::fcntl(std::io::stderr(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-        // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor nothing else owns.
-        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
-        .map_err(|e| format!("duplicating stderr: {e}"))?;
-    let (in_r, in_w) = if args.stdin {
-        let (r, w) = pipe().map_err(|e| io_err("making the stdin pipe", e))?;
-        (Some(r), Some(w))
-    } else {
-        (None, None)
-    };
-    let (out_r, out_w) = pipe().map_err(|e| io_err("making the stdout pipe", e))?;
-    let (err_r, err_w) = pipe().map_err(|e| io_err("making the stderr pipe", e))?;
-    // The init inherits 0, 1, 2 (the runtime passes them through).
-    dup2(in_r.as_ref().map_or(null.as_raw_fd(), |f| f.as_raw_fd()), 0)
-        .and_then(|_| dup2(out_w.as_raw_fd(), 1))
-        .and_then(|_| dup2(err_w.as_raw_fd(), 2))
-        .map_err(|e| io_err("redirecting stdio", e))?;
-    let rt = berth_runtime::Runtime::new(&args.runtime_root);
-    let created = rt.create_for_monitor(&berth_runtime::CreateOptions {
-        id: args.id.clone(),
-        bundle: args.dir.clone(),
-        pid_file: None,
-        console_socket: None,
-    });
-    let _ = dup2(null.as_raw_fd(), 0);
-    let _ = dup2(null.as_raw_fd(), 1);
-    let _ = dup2(log.as_raw_fd(), 2);
-    drop((in_r, out_w, err_w));
-    let (rec, pty) = created.map_err(|e| e.to_string())?;
-    if let (Some(m), Some((h, w))) = (&pty, args.size) {
-        set_winsize(m, h, w);
-    }
-    let sock = args.socket.clone();
-    let _ = std::fs::remove_file(&sock);
-    let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| {
-        let _ = rt.delete(&args.id, true);
-        format!("listening on {}: {e}", sock.display())
-    })?;
-    let (stdout, stderr) = if pty.is_some() {
-        (None, None)
-    } else {
-        (Some(out_r), Some(err_r))
-    };
-    Ok(Io {
-        pid: rec.pid,
-        stdin: in_w,
-        stdout,
-        stderr,
-        pty,
-        listener,
-    })
-}
+use super::{finish, Io};
 
 /// An output chunk for attached clients: (stream, bytes); stream 1 or 2.
 type Frame = (u8, Vec<u8>);
@@ -246,7 +64,7 @@ impl Shared {
 
 type SharedRef = std::rc::Rc<std::cell::RefCell<Shared>>;
 
-fn serve(args: Args, io: Io) {
+pub(crate) fn serve(args: MonitorArgs, io: Io) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -269,23 +87,7 @@ fn serve(args: Args, io: Io) {
     finish(&args, exit);
 }
 
-/// Deletes the container from the runtime, unmounts its root filesystem
-/// and writes `exit.json` (atomically: the daemon trusts what it finds).
-fn finish(args: &Args, mut exit: Exit) {
-    let rt = berth_runtime::Runtime::new(&args.runtime_root);
-    if let Ok(st) = rt.stats(&args.id) {
-        exit.oom_killed = st.memory.and_then(|m| m.oom_kills).unwrap_or(0) > 0;
-    }
-    if let Err(e) = rt.delete(&args.id, true) {
-        eprintln!("berth shim: deleting container {}: {e}", args.id);
-    }
-    let _ = crate::mount::unmount_all(&args.dir.join("rootfs"));
-    let _ = std::fs::remove_file(&args.socket);
-    exit.finished_at = super::now();
-    let _ = super::write_json(&args.dir.join(EXIT), &exit);
-}
-
-async fn run(args: &Args, io: Io) -> Exit {
+async fn run(args: &MonitorArgs, io: Io) -> Exit {
     let Io {
         pid,
         stdin,
@@ -419,7 +221,7 @@ impl Clone for Input {
 
 #[derive(Clone)]
 struct Ctx {
-    args: Args,
+    args: MonitorArgs,
     shared: SharedRef,
     input: std::rc::Rc<std::cell::RefCell<Option<Input>>>,
     pty: Option<std::sync::Arc<OwnedFd>>,
@@ -444,7 +246,7 @@ async fn read_pty(m: std::sync::Arc<OwnedFd>, shared: SharedRef) {
         &fd,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
     );
-    let Ok(afd) = super::async_fd(fd, tokio::io::Interest::READABLE) else {
+    let Ok(afd) = berth_engine::containers::async_fd(fd, tokio::io::Interest::READABLE) else {
         return;
     };
     let mut buf = vec![0u8; 32 << 10];
@@ -463,53 +265,39 @@ async fn read_pty(m: std::sync::Arc<OwnedFd>, shared: SharedRef) {
 async fn handle(conn: UnixStream, ctx: Ctx) {
     let (r, mut w) = conn.into_split();
     let mut r = BufReader::new(r);
-    let mut line = String::new();
-    if r.read_line(&mut line).await.is_err() {
-        return;
-    }
-    let req: Request = match serde_json::from_str(line.trim()) {
-        Ok(q) => q,
-        Err(e) => {
-            let _ = w
-                .write_all(format!("error: bad request: {e}\n").as_bytes())
-                .await;
+    let req = match read_request(&mut r).await {
+        Ok(Ok(q)) => q,
+        Ok(Err(message)) => {
+            let _ = write_reply(&mut w, &Reply::Error { message }).await;
             return;
         }
+        Err(_) => return,
     };
     match req {
         Request::Start => {
             let rt = berth_runtime::Runtime::new(&ctx.args.runtime_root);
             let reply = match rt.start(&ctx.args.id) {
-                Ok(()) => "ok\n".to_string(),
+                Ok(()) => Reply::Ok,
                 Err(e) => {
                     eprintln!("berth shim: starting {}: {e}", ctx.args.id);
-                    format!("error: {e}\n")
+                    Reply::Error {
+                        message: e.to_string(),
+                    }
                 }
             };
-            let _ = w.write_all(reply.as_bytes()).await;
+            let _ = write_reply(&mut w, &reply).await;
         }
         Request::Resize { h, w: cols } => {
             let reply = match &ctx.pty {
-                Some(m) => {
-                    let ws = libc::winsize {
-                        ws_row: h,
-                        ws_col: cols,
-                        ws_xpixel: 0,
-                        ws_ypixel: 0,
-                    };
-                    // SAFETY: TIOCSWINSZ with a valid winsize on the pty master we own.
-                    if unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) } == 0 {
-                        "ok\n".to_string()
-                    } else {
-                        format!(
-                            "error: resizing the terminal: {}\n",
-                            std::io::Error::last_os_error()
-                        )
-                    }
-                }
-                None => "error: the container has no terminal\n".to_string(),
+                Some(m) if berth_engine::containers::exec::set_winsize(m, h, cols) => Reply::Ok,
+                Some(_) => Reply::Error {
+                    message: format!("resizing the terminal: {}", std::io::Error::last_os_error()),
+                },
+                None => Reply::Error {
+                    message: "the container has no terminal".into(),
+                },
             };
-            let _ = w.write_all(reply.as_bytes()).await;
+            let _ = write_reply(&mut w, &reply).await;
         }
         Request::Attach {
             stdin,
@@ -519,7 +307,7 @@ async fn handle(conn: UnixStream, ctx: Ctx) {
             let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
             ctx.shared.borrow_mut().clients.push(tx);
             ctx.shared.borrow_mut().writing += 1;
-            let _ = w.write_all(b"ok\n").await;
+            let _ = write_reply(&mut w, &Reply::Ok).await;
             let shared = ctx.shared.clone();
             let writer = tokio::task::spawn_local(async move {
                 // Counted down however the writer ends.
@@ -548,18 +336,6 @@ async fn handle(conn: UnixStream, ctx: Ctx) {
             let _ = writer.await;
         }
     }
-}
-
-/// Sets a terminal's size; false (with errno set) when the kernel refuses.
-pub fn set_winsize(m: &OwnedFd, rows: u16, cols: u16) -> bool {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ with a valid winsize on a pty master the caller holds.
-    unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) == 0 }
 }
 
 /// Copies an attached client's input to the container until the client

@@ -1,0 +1,219 @@
+//! Starting a container: the root filesystem mounted, the bundle written,
+//! the monitor (`berth shim`) launched, networks attached, early attaches
+//! connected, then the container's process let go.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::record::{Entry, Status};
+use super::{conflict, invalid, logs, stream, Containers};
+use crate::error::{EngineError, Result};
+use crate::networks::Endpoint;
+use crate::store::{now, write_json};
+
+impl Containers {
+    /// Starts a container. `Ok(false)`: it was already running (docker's 304).
+    pub async fn start(self: &Arc<Self>, key: &str) -> Result<bool> {
+        let e = self.entry(key)?;
+        let _op = e.op.lock().await;
+        let rec = e.get();
+        match rec.status {
+            Status::Running | Status::Paused => return Ok(false),
+            Status::Removing | Status::Dead => {
+                return Err(conflict(format!(
+                    "cannot start container {}: it is being removed",
+                    rec.id
+                )))
+            }
+            _ => {}
+        }
+        self.update(&e, |r| r.manually_stopped = false)?;
+        let r = self.start_locked(&e).await;
+        drop(_op);
+        if r.is_err() && rec.host_config.auto_remove {
+            // docker removes a `--rm` container whose start failed.
+            let _ = self.remove(&rec.id, true, true).await;
+        }
+        r.map(|_| true)
+    }
+
+    /// Starts the monitor and the container; the entry's op lock is held.
+    pub(super) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
+        match self.spawn(e).await {
+            Ok((pid, shim_pid, endpoints)) => {
+                let shim_start = berth_runtime::state::start_time(shim_pid).unwrap_or(0);
+                let rec = self.update(e, |r| {
+                    r.endpoints = endpoints;
+                    r.status = Status::Running;
+                    r.pid = pid;
+                    r.shim_pid = shim_pid;
+                    r.shim_start = shim_start;
+                    r.started_at = now();
+                    r.exit_code = 0;
+                    r.error.clear();
+                    r.oom_killed = false;
+                })?;
+                self.emit(&rec, "start", &[]);
+                self.watch(e.clone(), shim_pid, shim_start);
+                let n = e.starts.fetch_add(1, Ordering::SeqCst) + 1;
+                self.start_health(e, n);
+                Ok(())
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                let code = if msg.contains("executable file not found")
+                    || msg.contains("no such file or directory")
+                {
+                    127
+                } else if msg.contains("permission denied") {
+                    126
+                } else {
+                    128
+                };
+                let _ = self.update(e, |r| {
+                    r.error = msg.clone();
+                    r.exit_code = code;
+                    if r.status == Status::Restarting {
+                        r.status = Status::Exited;
+                        r.finished_at = now();
+                    }
+                });
+                // The waiters of `docker run` learn of the failed start.
+                e.exits.fetch_add(1, Ordering::SeqCst);
+                e.notify();
+                for p in e.pending.lock().expect("pending lock").drain(..) {
+                    let _ = p.reply.send(Err(msg.clone()));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Mounts the root filesystem, writes the bundle and starts `berth shim`,
+    /// connects pending attaches, then starts the container. Returns (init
+    /// pid, monitor pid).
+    pub(super) async fn spawn(
+        &self,
+        e: &Arc<Entry>,
+    ) -> Result<(i32, i32, BTreeMap<String, Endpoint>)> {
+        let rec = e.get();
+        let cdir = self.cdir(&rec.id);
+        let rootfs = cdir.join("rootfs");
+        let _ = std::fs::remove_file(cdir.join(crate::monitor::EXIT));
+        let image = self
+            .image_config(&rec.id)
+            .ok_or_else(|| EngineError::Image {
+                name: rec.image.clone(),
+                reason: format!("the image config of container {} is missing", rec.id),
+            })?;
+        let _ = crate::mount::unmount_all(&rootfs);
+        let mounts = self.engine.storage().mounts(&rec.id).await?;
+        crate::mount::mount_all(&rec.id, &mounts, &rootfs)?;
+        let undo = |err: EngineError| {
+            let _ = crate::mount::unmount_all(&rootfs);
+            err
+        };
+        self.write_etc(&rec, &BTreeMap::new()).map_err(undo)?;
+        let spec = crate::bundle::spec(&crate::bundle::Inputs {
+            id: &rec.id,
+            image_name: &rec.image,
+            image: &image,
+            config: &rec.config,
+            host: &rec.host_config,
+            rootfs: &rootfs,
+            volumes: self.volumes.dir(),
+            etc: Some(&cdir),
+        })
+        .map_err(undo)?;
+        write_json(&cdir.join("config.json"), &spec).map_err(undo)?;
+        let rotation =
+            logs::Rotation::from_opts(&rec.host_config.log_config.kind, &self.log_opts(&rec))
+                .map_err(|r| undo(invalid(r)))?;
+        let args = crate::monitor::MonitorArgs {
+            runtime_root: self.engine.runtime().root,
+            dir: cdir.clone(),
+            id: rec.id.clone(),
+            socket: self.socket(&rec.id),
+            stdin: rec.config.open_stdin,
+            stdin_once: rec.config.stdin_once,
+            rotation,
+            size: rec
+                .host_config
+                .console_size
+                .filter(|s| s[0] > 0 && s[1] > 0)
+                .map(|[h, w]| (h, w)),
+        };
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg(crate::monitor::SUBCOMMAND).args(args.to_argv());
+        // The monitor's own complaints (it has no terminal) go to shim.log.
+        let shim_log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cdir.join("shim.log"))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null());
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(shim_log)
+            .kill_on_drop(false);
+        let mut child = cmd
+            .spawn()
+            .map_err(|err| undo(EngineError::io("starting the monitor", &self.exe, err)))?;
+        // One line: the container's init still holds the pipe until it execs.
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            use tokio::io::AsyncBufReadExt as _;
+            let mut r = tokio::io::BufReader::new(out);
+            let _ = tokio::time::timeout(Duration::from_secs(60), r.read_line(&mut line)).await;
+        }
+        let _ = child.wait().await;
+        let (pid, shim_pid) = match crate::monitor::StartReport::parse(&line) {
+            Ok(crate::monitor::StartReport::Created { pid, monitor_pid }) => (pid, monitor_pid),
+            Ok(crate::monitor::StartReport::Failed { error }) => {
+                return Err(undo(EngineError::Start {
+                    id: rec.id.clone(),
+                    reason: error,
+                }))
+            }
+            Err(e) => {
+                return Err(undo(EngineError::Start {
+                    id: rec.id.clone(),
+                    reason: e.to_string(),
+                }))
+            }
+        };
+        let sock = self.socket(&rec.id);
+        let endpoints = match self.attach_networks(&rec, pid).await {
+            Ok(eps) => eps,
+            Err(err) => {
+                let _ = self.engine.runtime().kill(&rec.id, Signal::SIGKILL, true);
+                super::exit::wait_gone(shim_pid, Duration::from_secs(10)).await;
+                let _ = crate::mount::unmount_all(&rootfs);
+                return Err(err);
+            }
+        };
+        // Output from the first instruction on reaches the early attachers.
+        let pending: Vec<stream::Pending> =
+            e.pending.lock().expect("pending lock").drain(..).collect();
+        for p in pending {
+            let r = crate::monitor::connect_attach(&sock, &p.req).await;
+            let _ = p.reply.send(r.map_err(|err| err.to_string()));
+        }
+        if let Err(err) = crate::monitor::request(&sock, &crate::monitor::Request::Start).await {
+            // The monitor cleans up after the container it made.
+            let _ = self.engine.runtime().kill(&rec.id, Signal::SIGKILL, true);
+            super::exit::wait_gone(shim_pid, Duration::from_secs(10)).await;
+            self.detach_networks(&rec.id, &endpoints).await;
+            let _ = crate::mount::unmount_all(&rootfs);
+            return Err(EngineError::Start {
+                id: rec.id.clone(),
+                reason: err,
+            });
+        }
+        Ok((pid, shim_pid, endpoints))
+    }
+}

@@ -1,0 +1,314 @@
+//! The verbs on an existing container: stop, restart, kill, remove,
+//! rename, pause/unpause, resize, top, stats, and its root filesystem for
+//! `cp`.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::record::{Status, WaitCondition};
+use super::{conflict, Containers};
+use crate::error::{EngineError, Result};
+
+impl Containers {
+    /// Stops a container: its stop signal, then SIGKILL after `timeout`
+    /// seconds. `Ok(false)`: it was not running (docker's 304).
+    pub async fn stop(
+        &self,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<bool> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        if rec.status == Status::Restarting {
+            self.update(&e, |r| {
+                r.manually_stopped = true;
+                r.status = Status::Exited;
+            })?;
+            return Ok(true);
+        }
+        if !rec.status.is_live() {
+            return Ok(false);
+        }
+        self.update(&e, |r| r.manually_stopped = true)?;
+        let sig = super::parse_signal(
+            signal
+                .or(rec.config.stop_signal.as_deref())
+                .unwrap_or("SIGTERM"),
+        )?;
+        let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        let rt = self.engine.runtime();
+        if rec.status == Status::Paused {
+            let _ = rt.resume(&rec.id);
+        }
+        let _ = rt.kill(&rec.id, sig, false);
+        let stopped = if t < 0 {
+            self.wait(&rec.id, WaitCondition::NotRunning).await.is_ok()
+        } else {
+            tokio::time::timeout(
+                Duration::from_secs(t as u64),
+                self.wait(&rec.id, WaitCondition::NotRunning),
+            )
+            .await
+            .is_ok()
+        };
+        if !stopped {
+            let _ = rt.kill(&rec.id, Signal::SIGKILL, true);
+            self.wait(&rec.id, WaitCondition::NotRunning).await?;
+        }
+        self.emit(&e.get(), "stop", &[]);
+        Ok(true)
+    }
+
+    /// Stops (if running) and starts a container again.
+    pub async fn restart(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        self.stop(key, timeout, signal).await?;
+        self.start(key).await?;
+        let e = self.entry(key)?;
+        self.emit(&e.get(), "restart", &[]);
+        Ok(())
+    }
+
+    /// Sends a signal to the container's init.
+    pub fn kill(&self, key: &str, signal: Option<&str>) -> Result<()> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        let sig = super::parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        if !rec.status.is_live() {
+            return Err(conflict(format!(
+                "Cannot kill container: {}: container {} is not running",
+                key, rec.id
+            )));
+        }
+        if sig == Signal::SIGKILL {
+            // docker: a killed container is not restarted by `unless-stopped`/`always` until started again.
+            self.update(&e, |r| r.manually_stopped = true)?;
+        }
+        self.engine.runtime().kill(&rec.id, sig, false)?;
+        self.emit(&rec, "kill", &[("signal", (sig as i32).to_string())]);
+        Ok(())
+    }
+
+    /// Removes a container (a running one only with `force`).
+    pub async fn remove(&self, key: &str, force: bool, _volumes: bool) -> Result<()> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        if rec.status.is_live() || rec.status == Status::Restarting {
+            if !force {
+                let what = if rec.status == Status::Paused {
+                    "You cannot remove a paused container"
+                } else {
+                    "You cannot remove a running container"
+                };
+                return Err(conflict(format!(
+                    "{what} {}. Stop the container before attempting removal or force remove",
+                    rec.id
+                )));
+            }
+            self.update(&e, |r| r.manually_stopped = true)?;
+            if rec.status.is_live() {
+                let rt = self.engine.runtime();
+                let _ = rt.kill(&rec.id, Signal::SIGKILL, true);
+                if rec.status == Status::Paused {
+                    let _ = rt.resume(&rec.id);
+                }
+                self.wait(&rec.id, WaitCondition::NotRunning).await?;
+            }
+        }
+        let _op = e.op.lock().await;
+        if e.removed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let rec = self.update(&e, |r| r.status = Status::Removing)?;
+        let cdir = self.cdir(&rec.id);
+        let chain = self
+            .image_config(&rec.id)
+            .map(|c| crate::layers::chain_ids(c.rootfs().diff_ids()))
+            .unwrap_or_default();
+        let _ = crate::mount::unmount_all(&cdir.join("rootfs"));
+        // A container that never started has no runtime state; one whose
+        // monitor was killed may.
+        let _ = self.engine.runtime().delete(&rec.id, true);
+        self.engine.storage().remove(&rec.id).await?;
+        std::fs::remove_dir_all(&cdir).map_err(|err| EngineError::io("removing", &cdir, err))?;
+        self.table.lock().expect("table lock").remove(&rec.id);
+        self.execs
+            .lock()
+            .expect("execs lock")
+            .retain(|_, x| x.container != rec.id);
+        e.removed.store(true, Ordering::SeqCst);
+        e.notify();
+        self.emit(&rec, "destroy", &[]);
+        // `rmi -f` while the container existed left its image's layers.
+        let _ = self
+            .engine
+            .remove_orphan_layers(&rec.image_id, &chain)
+            .await;
+        Ok(())
+    }
+
+    pub fn rename(&self, key: &str, new: &str) -> Result<()> {
+        let new = new.strip_prefix('/').unwrap_or(new);
+        super::create::check_name(new)?;
+        let e = self.entry(key)?;
+        {
+            let t = self.table.lock().expect("table lock");
+            if let Some(o) = t.values().find(|x| x.named(new)) {
+                return Err(conflict(format!(
+                    "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    o.id
+                )));
+            }
+        }
+        let old = e.get().name;
+        let rec = self.update(&e, |r| r.name = new.to_string())?;
+        self.emit(&rec, "rename", &[("oldName", format!("/{old}"))]);
+        Ok(())
+    }
+
+    pub fn pause(&self, key: &str) -> Result<()> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        match rec.status {
+            Status::Running => {}
+            Status::Paused => {
+                return Err(conflict(format!("Container {} is already paused", rec.id)))
+            }
+            _ => return Err(conflict(format!("Container {} is not running", rec.id))),
+        }
+        self.engine.runtime().pause(&rec.id)?;
+        let rec = self.update(&e, |r| r.status = Status::Paused)?;
+        self.emit(&rec, "pause", &[]);
+        Ok(())
+    }
+
+    pub fn unpause(&self, key: &str) -> Result<()> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        if rec.status != Status::Paused {
+            return Err(conflict(format!("Container {} is not paused", rec.id)));
+        }
+        self.engine.runtime().resume(&rec.id)?;
+        let rec = self.update(&e, |r| r.status = Status::Running)?;
+        self.emit(&rec, "unpause", &[]);
+        Ok(())
+    }
+
+    /// Resizes the container's terminal.
+    pub async fn resize(&self, key: &str, h: u16, w: u16) -> Result<()> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        if !rec.status.is_live() {
+            return Err(conflict(format!("Container {} is not running", rec.id)));
+        }
+        crate::monitor::request(
+            &self.socket(&rec.id),
+            &crate::monitor::Request::Resize { h, w },
+        )
+        .await
+        .map_err(|reason| EngineError::Start { id: rec.id, reason })
+    }
+
+    /// The processes of a running container: `ps` run on the host with
+    /// `ps_args` (docker's default `-ef`), rows limited to the container.
+    pub async fn top(&self, key: &str, ps_args: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let rec = self.get(key)?;
+        if !rec.status.is_live() {
+            return Err(conflict(format!("Container {} is not running", rec.id)));
+        }
+        let pids = self.engine.runtime().ps(&rec.id)?;
+        let args: Vec<&str> = if ps_args.is_empty() {
+            vec!["-ef"]
+        } else {
+            ps_args.split_whitespace().collect()
+        };
+        let out = tokio::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .await
+            .map_err(|e| EngineError::io("running", "ps", e))?;
+        if !out.status.success() {
+            return Err(EngineError::Invalid {
+                reason: format!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
+        let pid_col =
+            titles
+                .iter()
+                .position(|t| t == "PID")
+                .ok_or_else(|| EngineError::Invalid {
+                    reason: format!("Couldn't find PID field in ps output ({})", args.join(" ")),
+                })?;
+        let mut rows = Vec::new();
+        for l in lines {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < titles.len() {
+                continue;
+            }
+            let Ok(p) = f[pid_col].parse::<i32>() else {
+                continue;
+            };
+            if pids.contains(&p) {
+                let mut row: Vec<String> = f[..titles.len() - 1]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                row.push(f[titles.len() - 1..].join(" "));
+                rows.push(row);
+            }
+        }
+        Ok((titles, rows))
+    }
+
+    /// Cgroup statistics of a running container.
+    pub fn stats(&self, key: &str) -> Result<Option<berth_runtime::cgroups::Stats>> {
+        let rec = self.get(key)?;
+        if !rec.status.is_live() {
+            return Ok(None);
+        }
+        Ok(self.engine.runtime().stats(&rec.id).ok())
+    }
+
+    /// A container's root filesystem for `cp`: a running container's own
+    /// mount, or one made for the call (`true`: release it with
+    /// [`Containers::release_rootfs`]).
+    pub async fn rootfs(&self, key: &str) -> Result<(String, PathBuf, bool)> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        let root = self.cdir(&rec.id).join("rootfs");
+        if rec.status.is_live() {
+            return Ok((rec.id, root, false));
+        }
+        let _op = e.op.lock().await;
+        let mounts = self.engine.storage().mounts(&rec.id).await?;
+        crate::mount::mount_all(&rec.id, &mounts, &root)?;
+        Ok((rec.id, root, true))
+    }
+
+    /// Unmounts a root filesystem that [`Containers::rootfs`] mounted.
+    pub async fn release_rootfs(&self, id: &str) {
+        if let Ok(e) = self.entry(id) {
+            let _op = e.op.lock().await;
+            if !e.get().status.is_live() {
+                let _ = crate::mount::unmount_all(&self.cdir(id).join("rootfs"));
+            }
+        }
+    }
+}
