@@ -52,11 +52,11 @@ impl Runtime {
     }
 }
 
-/// Opens the namespaces of a container's init to join them (user first,
-/// mount last); namespaces we already share are skipped.
 /// Namespaces to join with setns (fd, CLONE_NEW* flag), and the pid namespace.
 type Joins = (Vec<(OwnedFd, libc::c_int)>, Option<OwnedFd>);
 
+/// Opens the namespaces of a container's init to join them (user first,
+/// mount last); namespaces we already share are skipped.
 fn container_namespaces(rec: &Record) -> Result<Joins> {
     let order = [
         (LinuxNamespaceType::User, "user"),
