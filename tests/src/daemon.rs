@@ -620,6 +620,15 @@ fn processes(root: &Path, ids: &[String]) -> Vec<String> {
 impl Drop for Daemon {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
+        if panicking {
+            // A failing test shows what the daemon said last.
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("--- the daemon's log, last {} lines ---", tail.len());
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
         let mut problems = Vec::new();
         // A daemon the test killed comes back to remove its containers (a
         // failing test's leftovers are killed and unmounted below instead).

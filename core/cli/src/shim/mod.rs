@@ -120,7 +120,7 @@ fn setup(args: &MonitorArgs) -> Result<Io, String> {
     drop((in_r, out_w, err_w));
     let (rec, pty) = created.map_err(|e| e.to_string())?;
     if let (Some(m), Some((h, w))) = (&pty, args.size) {
-        berth_engine::containers::exec::set_winsize(m, h, w);
+        let _ = berth_runtime::tty::set_winsize(m, h, w);
     }
     let sock = args.socket.clone();
     let _ = std::fs::remove_file(&sock);

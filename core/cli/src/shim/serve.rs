@@ -288,10 +288,14 @@ async fn handle(conn: UnixStream, ctx: Ctx) {
             let _ = write_reply(&mut w, &reply).await;
         }
         Request::Resize { h, w: cols } => {
-            let reply = match &ctx.pty {
-                Some(m) if berth_engine::containers::exec::set_winsize(m, h, cols) => Reply::Ok,
-                Some(_) => Reply::Error {
-                    message: format!("resizing the terminal: {}", std::io::Error::last_os_error()),
+            let resized = ctx
+                .pty
+                .as_deref()
+                .map(|m| berth_runtime::tty::set_winsize(m, h, cols));
+            let reply = match resized {
+                Some(Ok(())) => Reply::Ok,
+                Some(Err(e)) => Reply::Error {
+                    message: format!("resizing the terminal: {e}"),
                 },
                 None => Reply::Error {
                     message: "the container has no terminal".into(),

@@ -312,7 +312,7 @@ impl Containers {
                 .or(x.config.console_size)
                 .filter(|s| s[0] > 0 && s[1] > 0)
             {
-                set_winsize(m, h, w);
+                let _ = berth_runtime::tty::set_winsize(m.as_ref(), h, w);
             }
             *x.pty.lock().expect("exec lock") = Some(m.clone());
         }
@@ -338,7 +338,7 @@ impl Containers {
                 }
             }
             Some(conn) => {
-                let (code, cw) = bridge(&mut child, conn, master, &x).await;
+                let (code, cw, reader) = bridge(&mut child, conn, master, &x).await;
                 cleanup();
                 {
                     let mut st = x.state.lock().expect("exec lock");
@@ -348,6 +348,9 @@ impl Containers {
                 *x.pty.lock().expect("exec lock") = None;
                 // The client reads the exit code once its stream ends: set it first.
                 let _ = cw.lock().await.shutdown().await;
+                if let Some(mut r) = reader {
+                    drain(&mut r).await;
+                }
                 code
             }
         };
@@ -373,12 +376,8 @@ impl Containers {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         };
-        if !set_winsize(&m, h, w) {
-            return Err(EngineError::io(
-                "resizing the terminal of exec",
-                id,
-                std::io::Error::last_os_error(),
-            ));
+        if let Err(e) = berth_runtime::tty::set_winsize(m.as_ref(), h, w) {
+            return Err(EngineError::io("resizing the terminal of exec", id, e));
         }
         Ok(())
     }
@@ -398,11 +397,19 @@ async fn bridge<S>(
     conn: S,
     master: Option<Arc<OwnedFd>>,
     x: &ExecEntry,
-) -> (i32, Arc<tokio::sync::Mutex<tokio::io::WriteHalf<S>>>)
+) -> (
+    i32,
+    Arc<tokio::sync::Mutex<tokio::io::WriteHalf<S>>>,
+    Option<tokio::io::ReadHalf<S>>,
+)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut cr, cw) = tokio::io::split(conn);
+    let (cr, cw) = tokio::io::split(conn);
+    // The client's input goes to the process until it ends; the read half
+    // then comes back, so the client's last bytes can be drained.
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut client_in = Some(cr);
     let cw = Arc::new(tokio::sync::Mutex::new(cw));
     let tty = x.config.tty;
     let mut tasks = Vec::new();
@@ -447,9 +454,17 @@ where
         }));
     }
     let mut input = None;
-    if let Some(mut stdin) = child.stdin.take() {
+    if let (Some(mut stdin), Some(mut cr)) = (
+        child.stdin.take(),
+        client_in.take_if(|_| x.config.attach_stdin && !tty),
+    ) {
+        let stop = stop.clone();
         input = Some(tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut cr, &mut stdin).await;
+            tokio::select! {
+                _ = tokio::io::copy(&mut cr, &mut stdin) => {}
+                _ = stop.notified() => {}
+            }
+            cr
         }));
     } else if let Some(m) = &master {
         let _ = nix::fcntl::fcntl(
@@ -486,29 +501,14 @@ where
                     }
                 }
             }));
-            if x.config.attach_stdin {
+            if let Some(mut cr) = client_in.take_if(|_| x.config.attach_stdin) {
+                let stop = stop.clone();
                 input = Some(tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 << 10];
-                    loop {
-                        let n = match cr.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let mut off = 0;
-                        while off < n {
-                            let Ok(mut g) = afd.writable().await else {
-                                return;
-                            };
-                            match g.try_io(|f| {
-                                nix::unistd::write(f.get_ref(), &buf[off..n])
-                                    .map_err(std::io::Error::from)
-                            }) {
-                                Ok(Ok(k)) => off += k,
-                                Ok(Err(_)) => return,
-                                Err(_) => continue,
-                            }
-                        }
+                    tokio::select! {
+                        _ = pty_input(&mut cr, &afd) => {}
+                        _ = stop.notified() => {}
                     }
+                    cr
                 }));
             }
         }
@@ -518,24 +518,56 @@ where
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
     }
     if let Some(i) = input {
-        i.abort();
+        stop.notify_one();
+        client_in = i.await.ok();
     }
     let code = match status {
         Ok(s) => s.code().unwrap_or(137),
         Err(_) => 126,
     };
-    (code, cw)
+    (code, cw, client_in)
 }
 
-/// Sets a terminal's size; false (with errno set) when the kernel refuses.
-pub fn set_winsize(m: &std::os::fd::OwnedFd, rows: u16, cols: u16) -> bool {
-    use std::os::fd::AsRawFd as _;
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ with a valid winsize on a pty master the caller holds.
-    unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) == 0 }
+/// Copies a client's input to an exec's pty until the client closes it.
+async fn pty_input<R: AsyncRead + Unpin>(cr: &mut R, afd: &tokio::io::unix::AsyncFd<OwnedFd>) {
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        let n = match cr.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut off = 0;
+        while off < n {
+            let Ok(mut g) = afd.writable().await else {
+                return;
+            };
+            match g.try_io(|f| {
+                nix::unistd::write(f.get_ref(), &buf[off..n]).map_err(std::io::Error::from)
+            }) {
+                Ok(Ok(k)) => off += k,
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
+        }
+    }
+}
+
+/// Reads what the client still sends until it closes its side (or 2 s
+/// pass): closing a unix socket with unread input makes the client's read
+/// fail with "connection reset by peer" instead of ending cleanly.
+async fn drain<R: AsyncRead + Unpin>(r: &mut R) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    let end = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) => return "end of input".to_string(),
+                Ok(n) => total += n,
+                Err(e) => return e.to_string(),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| "timed out".into());
+    tracing::debug!("drained {total} bytes of the client's input: {end}");
 }

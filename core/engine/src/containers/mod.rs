@@ -74,19 +74,10 @@ pub fn async_fd(
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into())
 }
 
-/// Parses a signal given as a name (`SIGTERM`, `TERM`, `term`) or a number.
+/// Parses a signal (the runtime's one signal table), worded as docker
+/// refuses a bad one.
 pub fn parse_signal(s: &str) -> Result<Signal> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| invalid(format!("Invalid signal: {s}")));
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    name.parse::<Signal>()
-        .map_err(|_| invalid(format!("Invalid signal: {s}")))
+    berth_runtime::signal::parse(s).map_err(|_| invalid(format!("Invalid signal: {s}")))
 }
 
 impl Containers {
