@@ -8,6 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use berth_errdefs::ErrorKind;
+
 /// What kind of failure a plugin reported (the WIT `error` variant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PluginErrorKind {
@@ -156,7 +158,39 @@ pub enum HostError {
     },
 }
 
+impl PluginErrorKind {
+    /// The error kind a plugin's own error is, for callers and the API.
+    pub fn kind(self) -> ErrorKind {
+        match self {
+            PluginErrorKind::NotFound => ErrorKind::NotFound,
+            PluginErrorKind::AlreadyExists => ErrorKind::Conflict,
+            PluginErrorKind::Invalid => ErrorKind::InvalidInput,
+            PluginErrorKind::Denied | PluginErrorKind::Unauthorized => ErrorKind::Forbidden,
+            PluginErrorKind::Unavailable => ErrorKind::Unavailable,
+            PluginErrorKind::Other => ErrorKind::Internal,
+        }
+    }
+}
+
 impl HostError {
+    /// What kind of failure this is: a plugin's own error keeps its kind; a
+    /// plugin built for another ABI is the operator's input to fix; a call
+    /// cut off by its deadline or memory cap is unavailable; a refusal of
+    /// the plugin's grants is forbidden; a trap, a load or I/O failure and a
+    /// kernel refusing a network step are internal.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            HostError::Plugin { error, .. } => error.kind.kind(),
+            HostError::Version { .. } => ErrorKind::InvalidInput,
+            HostError::Timeout { .. } | HostError::OutOfMemory { .. } => ErrorKind::Unavailable,
+            HostError::Denied { .. } => ErrorKind::Forbidden,
+            HostError::Load { .. }
+            | HostError::Trap { .. }
+            | HostError::Network { .. }
+            | HostError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
     /// The plugin's error kind, if the plugin itself reported the error.
     pub fn plugin_error_kind(&self) -> Option<PluginErrorKind> {
         match self {

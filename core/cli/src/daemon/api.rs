@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_engine::error::ErrorKind;
 use berth_engine::EngineError;
 
 /// An error as docker returns it: a status and `{"message": …}`.
@@ -30,30 +31,22 @@ impl ApiError {
     }
 }
 
+/// The one place an error kind becomes an HTTP status (moby's errdefs
+/// mapping, except that docker answers an unreachable registry or a service
+/// that timed out with 500, which its clients expect).
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unavailable | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
-        let status = match &e {
-            EngineError::NotFound { .. } | EngineError::ImageNotFound { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            EngineError::Conflict { .. } | EngineError::ImageInUse { .. } => StatusCode::CONFLICT,
-            EngineError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            // A plugin's own "already exists" / "invalid" are the caller's fault.
-            EngineError::Plugin(h) => match h.plugin_error_kind() {
-                Some(berth_engine::berth_host::PluginErrorKind::AlreadyExists) => {
-                    StatusCode::CONFLICT
-                }
-                Some(berth_engine::berth_host::PluginErrorKind::Invalid) => StatusCode::BAD_REQUEST,
-                Some(berth_engine::berth_host::PluginErrorKind::NotFound) => StatusCode::NOT_FOUND,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-            EngineError::Invalid { .. }
-            | EngineError::Reference { .. }
-            | EngineError::Config { .. } => StatusCode::BAD_REQUEST,
-            // docker answers a failed start (bad command, …) with 400.
-            EngineError::Start { .. } | EngineError::Image { .. } => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = status_of(e.kind());
         let message = match &e {
             EngineError::ImageNotFound { name } => format!("No such image: {name}"),
             other => other.to_string(),
@@ -69,7 +62,9 @@ impl IntoResponse for ApiError {
         }
         (
             self.status,
-            axum::Json(serde_json::json!({ "message": self.message })),
+            axum::Json(crate::api::ErrorResponse {
+                message: self.message,
+            }),
         )
             .into_response()
     }
@@ -107,7 +102,8 @@ pub fn body<T: serde::de::DeserializeOwned + Default>(b: &[u8]) -> ApiResult<T> 
         .map_err(|e| ApiError::bad(format!("invalid JSON in the request body: {e}")))
 }
 
-pub fn json(status: StatusCode, v: serde_json::Value) -> Response {
+/// A JSON answer from one of the API's types.
+pub fn json(status: StatusCode, v: impl serde::Serialize) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
@@ -161,9 +157,9 @@ pub async fn unknown(uri: axum::http::Uri) -> ApiError {
     if let Some(v) = path.strip_prefix("/berth/bad-version/") {
         return ApiError::bad(format!(
             "client version {v} is not supported: berth serves API versions {}.{} to {}",
-            super::MIN_API.0,
-            super::MIN_API.1,
-            super::API_VERSION
+            crate::api::MIN_API.0,
+            crate::api::MIN_API.1,
+            crate::api::API_VERSION
         ));
     }
     ApiError::new(
@@ -175,4 +171,24 @@ pub async fn unknown(uri: axum::http::Uri) -> ApiError {
 /// BuildKit sessions: not served; the client falls back.
 pub async fn no_session() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "sessions are not supported")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_become_dockers_statuses() {
+        assert_eq!(status_of(ErrorKind::NotFound), StatusCode::NOT_FOUND);
+        assert_eq!(status_of(ErrorKind::Conflict), StatusCode::CONFLICT);
+        assert_eq!(status_of(ErrorKind::InvalidInput), StatusCode::BAD_REQUEST);
+        assert_eq!(status_of(ErrorKind::Forbidden), StatusCode::FORBIDDEN);
+        assert_eq!(
+            status_of(ErrorKind::Internal),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let e: ApiError =
+            EngineError::Runtime(berth_runtime::RuntimeError::NotFound { id: "c1".into() }).into();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+    }
 }
