@@ -16,22 +16,13 @@ pub struct ContentStore {
     dir: PathBuf,
 }
 
-/// Splits `sha256:<hex>` and checks it.
+/// Splits `sha256:<hex>` and checks it (the SDK's one digest rule, which
+/// the fetcher plugins use too).
 pub fn parse_digest(digest: &str) -> Result<&str> {
-    match digest.split_once(':') {
-        Some(("sha256", hex))
-            if hex.len() == 64
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) =>
-        {
-            Ok(hex)
-        }
-        _ => Err(EngineError::Blob {
-            digest: digest.into(),
-            reason: "not a sha256 digest (sha256:<64 lowercase hex digits>)".into(),
-        }),
-    }
+    berth_sdk::digest::validate(digest).map_err(|_| EngineError::Blob {
+        digest: digest.into(),
+        reason: "not a sha256 digest (sha256:<64 lowercase hex digits>)".into(),
+    })
 }
 
 impl ContentStore {
@@ -60,15 +51,28 @@ impl ContentStore {
         File::open(&p).map_err(|e| EngineError::io("opening blob", p, e))
     }
 
-    /// Starts writing a blob that must have `digest` and `size`.
+    /// Starts writing a blob that must have `digest` and `size`; the bytes
+    /// are hashed as they are written and checked at `commit`.
     pub fn ingest(&self, digest: &str, size: Option<u64>) -> Result<Ingest> {
+        self.start_ingest(digest, size, true)
+    }
+
+    /// Starts writing a blob for a writer that hashes and checks the bytes
+    /// itself before it commits (the plugin host's verifier, through which
+    /// every pulled blob passes): each blob is hashed once on its way in.
+    /// The size is still enforced here.
+    pub fn ingest_verified_by_writer(&self, digest: &str, size: u64) -> Result<Ingest> {
+        self.start_ingest(digest, Some(size), false)
+    }
+
+    fn start_ingest(&self, digest: &str, size: Option<u64>, hash: bool) -> Result<Ingest> {
         let hex = parse_digest(digest)?.to_string();
         let tmp = tempfile::NamedTempFile::new_in(self.dir.join(".ingest")).map_err(|e| {
             EngineError::io("creating a temporary blob in", self.dir.join(".ingest"), e)
         })?;
         Ok(Ingest {
             tmp: Some(tmp),
-            hasher: Sha256::new(),
+            hasher: hash.then(Sha256::new),
             written: 0,
             hex,
             size,
@@ -118,7 +122,8 @@ impl ContentStore {
 #[derive(Debug)]
 pub struct Ingest {
     tmp: Option<tempfile::NamedTempFile>,
-    hasher: Sha256,
+    /// `None` when the writer verifies the digest itself.
+    hasher: Option<Sha256>,
     written: u64,
     hex: String,
     size: Option<u64>,
@@ -139,7 +144,9 @@ impl Write for Ingest {
             }
         }
         let n = self.tmp.as_mut().expect("open until commit").write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.written += n as u64;
         Ok(n)
     }
@@ -152,7 +159,6 @@ impl Ingest {
     /// Verifies size and digest, fsyncs and renames into place.
     pub fn commit(mut self) -> Result<()> {
         let digest = format!("sha256:{}", self.hex);
-        let got = hex::encode(std::mem::take(&mut self.hasher).finalize());
         if let Some(size) = self.size {
             if size != self.written {
                 return Err(EngineError::Blob {
@@ -161,11 +167,14 @@ impl Ingest {
                 });
             }
         }
-        if got != self.hex {
-            return Err(EngineError::Blob {
-                digest,
-                reason: format!("digest mismatch: the content hashes to sha256:{got}"),
-            });
+        if let Some(h) = self.hasher.take() {
+            let got = hex::encode(h.finalize());
+            if got != self.hex {
+                return Err(EngineError::Blob {
+                    digest,
+                    reason: format!("digest mismatch: the content hashes to sha256:{got}"),
+                });
+            }
         }
         let tmp = self.tmp.take().expect("open until commit");
         tmp.as_file()
@@ -220,5 +229,23 @@ mod tests {
         assert!(parse_digest("sha256:abc").is_err());
         assert!(parse_digest("md5:00").is_err());
         assert!(parse_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
+    }
+
+    #[test]
+    fn a_writer_that_verifies_gets_the_size_checked_here() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path()).unwrap();
+        let d = berth_sdk::digest::sha256(b"hello");
+        let mut w = cs.ingest_verified_by_writer(&d, 5).unwrap();
+        w.write_all(b"hello").unwrap();
+        w.commit().unwrap();
+        assert_eq!(cs.read(&d).unwrap(), b"hello");
+        let d2 = berth_sdk::digest::sha256(b"other");
+        let mut w = cs.ingest_verified_by_writer(&d2, 3).unwrap();
+        assert!(w.write_all(b"other").is_err(), "larger than its descriptor");
+        let mut w = cs.ingest_verified_by_writer(&d2, 5).unwrap();
+        w.write_all(b"oth").unwrap();
+        assert!(w.commit().is_err(), "truncated");
+        assert!(!cs.has(&d2));
     }
 }

@@ -1,5 +1,7 @@
 //! The content store as the plugin host sees it: the host verifies digests
-//! itself; this only moves bytes into `blobs/`.
+//! itself (its blob writer hashes every byte a fetcher writes), so this only
+//! moves bytes into `blobs/` and checks their size — each blob is hashed
+//! once.
 
 use std::io::Write;
 
@@ -32,7 +34,7 @@ impl berth_host::ContentStore for ContentStore {
         &self,
         desc: &berth_host::Descriptor,
     ) -> std::io::Result<Box<dyn berth_host::BlobIngest>> {
-        let i = ContentStore::ingest(self, &desc.digest, Some(desc.size))
+        let i = ContentStore::ingest_verified_by_writer(self, &desc.digest, desc.size)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         Ok(Box::new(HostIngest(i)))
     }
