@@ -32,7 +32,7 @@ use crate::net::apply::Netlink;
 use crate::net::check::{self, Allowed};
 use crate::net::nft::Firewall;
 use crate::net::plan::{LinkKind, Plan, PortForward, Side, Step};
-use crate::net::NetError;
+use crate::net::{NetError, PlanViolation};
 use crate::state::State;
 
 /// A network as the operator asked for it.
@@ -503,11 +503,11 @@ impl NetworkPlugin {
         self.shared.run(call, store, None, run).await
     }
 
-    fn denied(&self, call: &str, what: String) -> HostError {
+    fn denied(&self, call: &str, violation: PlanViolation) -> HostError {
         HostError::Denied {
             plugin: self.shared.plugin.to_string(),
             call: call.to_owned(),
-            what,
+            what: violation.to_string(),
         }
     }
 
@@ -548,7 +548,10 @@ impl NetworkPlugin {
             .and_then(|(subnet, gateway)| {
                 check::check_net_in_pools(&subnet, grants, "the network's subnet")?;
                 if let Some(gw) = gateway.filter(|g| !subnet.contains(g)) {
-                    return Err(format!("the gateway {gw} is outside the subnet {subnet}"));
+                    return Err(PlanViolation::GatewayOutsideSubnet {
+                        gateway: gw,
+                        subnet,
+                    });
                 }
                 Ok((subnet, gateway))
             })
@@ -691,14 +694,15 @@ impl NetworkPlugin {
                     .iter()
                     .any(|a| a.side == Side::Container && a.addr == address)
                 {
-                    return Err(self.denied(
-                        &call,
-                        format!("the attachment's address {address} is not one the plan gives the container"),
-                    ));
+                    return Err(self.denied(&call, PlanViolation::AddressNotPlanned { address }));
                 }
                 if let Some(gw) = gateway {
-                    check::check_in_pools(gw, &self.shared.grants.network, "the attachment's gateway")
-                        .map_err(|e| self.denied(&call, e))?;
+                    check::check_in_pools(
+                        gw,
+                        &self.shared.grants.network,
+                        "the attachment's gateway",
+                    )
+                    .map_err(|e| self.denied(&call, e))?;
                 }
                 if let Some(p) = plan
                     .rules
@@ -708,12 +712,10 @@ impl NetworkPlugin {
                 {
                     return Err(self.denied(
                         &call,
-                        format!(
-                            "published port {} goes to {}, not to the container's address {}",
-                            p.host_port,
-                            p.container_ip,
-                            address.addr()
-                        ),
+                        PlanViolation::PortToAnotherAddress {
+                            port: p.clone(),
+                            address: address.addr(),
+                        },
                     ));
                 }
                 Ok((plan, address, gateway))
@@ -746,10 +748,9 @@ impl NetworkPlugin {
                     release().await;
                     return Err(self.denied(
                         &call,
-                        format!(
-                            "the attachment's MAC address {:?} is not a unicast MAC",
-                            att.mac
-                        ),
+                        PlanViolation::NotUnicastMac {
+                            mac: att.mac.clone(),
+                        },
                     ));
                 }
             }
@@ -908,7 +909,7 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 /// The subnet and gateway of a `create-network` answer.
-fn parsed_ok(info: &wit::NetworkInfo) -> Result<(Ipv4Net, Option<Ipv4Addr>), String> {
+fn parsed_ok(info: &wit::NetworkInfo) -> Result<(Ipv4Net, Option<Ipv4Addr>), PlanViolation> {
     let subnet = check::parse_cidr(&info.subnet, "subnet")?.trunc();
     let gateway = if info.gateway.is_empty() {
         None

@@ -11,6 +11,7 @@ use ipnet::Ipv4Net;
 use super::plan::{
     Address, Link, LinkKind, Plan, PortForward, Protocol, Route, Rules, Shaping, Side,
 };
+use super::violation::PlanViolation;
 use crate::bindings::network::exports::berth::plugin::network as wit;
 use crate::config::NetworkGrants;
 
@@ -34,14 +35,19 @@ pub(crate) fn valid_ifname(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
-pub(crate) fn parse_cidr(s: &str, what: &str) -> Result<Ipv4Net, String> {
-    s.parse::<Ipv4Net>()
-        .map_err(|_| format!("{what} {s:?} is not an IPv4 address with a prefix length"))
+pub(crate) fn parse_cidr(s: &str, what: &'static str) -> Result<Ipv4Net, PlanViolation> {
+    s.parse::<Ipv4Net>().map_err(|_| PlanViolation::NotACidr {
+        what,
+        value: s.to_owned(),
+    })
 }
 
-pub(crate) fn parse_ip(s: &str, what: &str) -> Result<Ipv4Addr, String> {
+pub(crate) fn parse_ip(s: &str, what: &'static str) -> Result<Ipv4Addr, PlanViolation> {
     s.parse::<Ipv4Addr>()
-        .map_err(|_| format!("{what} {s:?} is not an IPv4 address"))
+        .map_err(|_| PlanViolation::NotAnAddress {
+            what,
+            value: s.to_owned(),
+        })
 }
 
 fn side(s: wit::Side) -> Side {
@@ -51,15 +57,17 @@ fn side(s: wit::Side) -> Side {
     }
 }
 
-pub(crate) fn protocol(s: &str) -> Result<Protocol, String> {
+pub(crate) fn protocol(s: &str) -> Result<Protocol, PlanViolation> {
     match s {
         "tcp" => Ok(Protocol::Tcp),
         "udp" => Ok(Protocol::Udp),
-        other => Err(format!("protocol {other:?} is neither tcp nor udp")),
+        other => Err(PlanViolation::UnknownProtocol {
+            protocol: other.to_owned(),
+        }),
     }
 }
 
-pub(crate) fn port_from_wit(p: &wit::PortForward) -> Result<PortForward, String> {
+pub(crate) fn port_from_wit(p: &wit::PortForward) -> Result<PortForward, PlanViolation> {
     Ok(PortForward {
         protocol: protocol(&p.protocol)?,
         host_ip: if p.host_ip.is_empty() {
@@ -88,24 +96,29 @@ pub(crate) fn check_net_in_pools(
     net: &Ipv4Net,
     g: &NetworkGrants,
     what: &str,
-) -> Result<(), String> {
+) -> Result<(), PlanViolation> {
     if g.pools.iter().any(|p| p.contains(net)) {
         Ok(())
     } else {
-        Err(format!(
-            "{what} {net} is outside the plugin's granted address pools {:?}",
-            g.pools.iter().map(|p| p.to_string()).collect::<Vec<_>>()
-        ))
+        Err(PlanViolation::OutsidePools {
+            what: what.to_owned(),
+            net: *net,
+            pools: g.pools.clone(),
+        })
     }
 }
 
 /// Fails unless `ip` lies in one of the granted pools.
-pub(crate) fn check_in_pools(ip: Ipv4Addr, g: &NetworkGrants, what: &str) -> Result<(), String> {
+pub(crate) fn check_in_pools(
+    ip: Ipv4Addr,
+    g: &NetworkGrants,
+    what: &str,
+) -> Result<(), PlanViolation> {
     check_net_in_pools(&Ipv4Net::from(ip), g, what)
 }
 
 /// Parses the WIT plan (syntax only).
-pub(crate) fn from_wit(p: &wit::Plan) -> Result<Plan, String> {
+pub(crate) fn from_wit(p: &wit::Plan) -> Result<Plan, PlanViolation> {
     let links = p
         .links
         .iter()
@@ -125,7 +138,7 @@ pub(crate) fn from_wit(p: &wit::Plan) -> Result<Plan, String> {
                 master: (!l.master.is_empty()).then(|| l.master.clone()),
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, PlanViolation>>()?;
     let addresses = p
         .addresses
         .iter()
@@ -136,7 +149,7 @@ pub(crate) fn from_wit(p: &wit::Plan) -> Result<Plan, String> {
                 addr: parse_cidr(&a.cidr, "address")?,
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, PlanViolation>>()?;
     let routes = p
         .routes
         .iter()
@@ -155,14 +168,14 @@ pub(crate) fn from_wit(p: &wit::Plan) -> Result<Plan, String> {
                 link: r.link.clone(),
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, PlanViolation>>()?;
     let rules = Rules {
         masquerade: p
             .rules
             .masquerade
             .iter()
             .map(|(s, b)| Ok((parse_cidr(s, "masquerade subnet")?.trunc(), b.clone())))
-            .collect::<Result<Vec<_>, String>>()?,
+            .collect::<Result<Vec<_>, PlanViolation>>()?,
         forward: p.rules.forward.clone(),
         isolate: p.rules.isolate.clone(),
         ports: p
@@ -170,7 +183,7 @@ pub(crate) fn from_wit(p: &wit::Plan) -> Result<Plan, String> {
             .ports
             .iter()
             .map(port_from_wit)
-            .collect::<Result<Vec<_>, String>>()?,
+            .collect::<Result<Vec<_>, PlanViolation>>()?,
     };
     let shaping = p
         .shaping
@@ -191,39 +204,36 @@ pub(crate) fn from_wit(p: &wit::Plan) -> Result<Plan, String> {
 }
 
 /// Checks a parsed plan against the grants; the error names what is refused.
-pub(crate) fn check(plan: &Plan, g: &NetworkGrants, allowed: &Allowed<'_>) -> Result<(), String> {
-    let host_link = |name: &str, what: &str| -> Result<(), String> {
+pub(crate) fn check(
+    plan: &Plan,
+    g: &NetworkGrants,
+    allowed: &Allowed<'_>,
+) -> Result<(), PlanViolation> {
+    let host_link = |name: &str, what: &str| -> Result<(), PlanViolation> {
         if !valid_ifname(name) {
-            return Err(format!(
-                "{what} {name:?} is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)"
-            ));
+            return Err(PlanViolation::BadLinkName {
+                what: what.to_owned(),
+                name: name.to_owned(),
+            });
         }
         if !g.link_prefixes.iter().any(|p| name.starts_with(p.as_str())) {
-            return Err(format!(
-                "{what} {name:?} is outside the plugin's granted link prefixes {:?}",
-                g.link_prefixes
-            ));
+            return Err(PlanViolation::LinkOutsidePrefixes {
+                what: what.to_owned(),
+                name: name.to_owned(),
+                prefixes: g.link_prefixes.clone(),
+            });
         }
         Ok(())
     };
-    let in_pool = |net: &Ipv4Net, what: &str| -> Result<(), String> {
-        if g.pools.iter().any(|p| p.contains(net)) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what} {net} is outside the plugin's granted address pools {:?}",
-                g.pools.iter().map(|p| p.to_string()).collect::<Vec<_>>()
-            ))
-        }
-    };
-    let ip_in_pool = |ip: Ipv4Addr, what: &str| in_pool(&Ipv4Net::from(ip), what);
-    let container = |what: &str| -> Result<(), String> {
+    let in_pool = |net: &Ipv4Net, what: &str| check_net_in_pools(net, g, what);
+    let ip_in_pool = |ip: Ipv4Addr, what: &str| check_in_pools(ip, g, what);
+    let container = |what: &str| -> Result<(), PlanViolation> {
         if allowed.container {
             Ok(())
         } else {
-            Err(format!(
-                "{what} acts in a container, but this call has none"
-            ))
+            Err(PlanViolation::NoContainer {
+                what: what.to_owned(),
+            })
         }
     };
 
@@ -232,7 +242,9 @@ pub(crate) fn check(plan: &Plan, g: &NetworkGrants, allowed: &Allowed<'_>) -> Re
     for l in &plan.links {
         host_link(&l.name, "link")?;
         if !host_links.insert(&l.name) {
-            return Err(format!("link {:?} is planned twice", l.name));
+            return Err(PlanViolation::LinkPlannedTwice {
+                name: l.name.clone(),
+            });
         }
         if let Some(m) = &l.master {
             host_link(m, "master bridge")?;
@@ -246,34 +258,32 @@ pub(crate) fn check(plan: &Plan, g: &NetworkGrants, allowed: &Allowed<'_>) -> Re
             } => {
                 container(&format!("link {}", l.name))?;
                 if !valid_ifname(peer) {
-                    return Err(format!("container interface name {peer:?} is not valid"));
+                    return Err(PlanViolation::BadContainerIfname { name: peer.clone() });
                 }
                 if !container_links.insert(peer) {
-                    return Err(format!("container interface {peer:?} is planned twice"));
+                    return Err(PlanViolation::ContainerIfnamePlannedTwice { name: peer.clone() });
                 }
             }
         }
         if let LinkKind::Macvlan { parent, mode, .. } = &l.kind {
             if !g.macvlan_parents.iter().any(|p| p == parent) {
-                return Err(format!(
-                    "macvlan parent {parent:?} is not granted to the plugin (granted: {:?})",
-                    g.macvlan_parents
-                ));
+                return Err(PlanViolation::MacvlanParentNotGranted {
+                    parent: parent.clone(),
+                    granted: g.macvlan_parents.clone(),
+                });
             }
             if !["bridge", "private", "vepa", "passthru"].contains(&mode.as_str()) {
-                return Err(format!(
-                    "macvlan mode {mode:?} is not one of bridge, private, vepa, passthru"
-                ));
+                return Err(PlanViolation::BadMacvlanMode { mode: mode.clone() });
             }
         }
         if l.mtu != 0 && !(68..=65535).contains(&l.mtu) {
-            return Err(format!(
-                "MTU {} of link {} is out of range 68-65535",
-                l.mtu, l.name
-            ));
+            return Err(PlanViolation::MtuOutOfRange {
+                link: l.name.clone(),
+                mtu: l.mtu,
+            });
         }
     }
-    let on_side = |side: Side, link: &str, what: &str| -> Result<(), String> {
+    let on_side = |side: Side, link: &str, what: &str| -> Result<(), PlanViolation> {
         match side {
             Side::Host => host_link(link, what),
             Side::Container => {
@@ -281,9 +291,10 @@ pub(crate) fn check(plan: &Plan, g: &NetworkGrants, allowed: &Allowed<'_>) -> Re
                 if container_links.contains(link) || link == "lo" {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "{what}: container interface {link:?} is not one this plan creates"
-                    ))
+                    Err(PlanViolation::UnplannedContainerIfname {
+                        what: what.to_owned(),
+                        link: link.to_owned(),
+                    })
                 }
             }
         }
@@ -303,11 +314,7 @@ pub(crate) fn check(plan: &Plan, g: &NetworkGrants, allowed: &Allowed<'_>) -> Re
             ip_in_pool(gw, &format!("{what}: gateway"))?;
         }
         match (r.side, r.destination) {
-            (Side::Host, None) => {
-                return Err(format!(
-                    "{what}: a plugin may not set the host's default route"
-                ))
-            }
+            (Side::Host, None) => return Err(PlanViolation::HostDefaultRoute { what }),
             (Side::Host, Some(d)) => in_pool(&d, &what)?,
             (Side::Container, _) => {}
         }
@@ -326,138 +333,26 @@ pub(crate) fn check(plan: &Plan, g: &NetworkGrants, allowed: &Allowed<'_>) -> Re
                 == (p.protocol, p.host_ip, p.host_port, p.container_port)
         });
         if !asked {
-            return Err(format!(
-                "published port {}:{}/{} -> {}:{} was not asked for",
-                p.host_ip.map(|i| i.to_string()).unwrap_or_default(),
-                p.host_port,
-                p.protocol.as_str(),
-                p.container_ip,
-                p.container_port
-            ));
+            return Err(PlanViolation::PortNotAsked { port: p.clone() });
         }
         ip_in_pool(p.container_ip, "published port's container address")?;
     }
     for s in &plan.shaping {
         on_side(s.side, &s.link, &format!("bandwidth limit on {}", s.link))?;
         if s.side == Side::Host && !host_links.contains(s.link.as_str()) {
-            return Err(format!(
-                "bandwidth limit on {}: not a link this plan creates",
-                s.link
-            ));
+            return Err(PlanViolation::ShapingOnUnplannedLink {
+                link: s.link.clone(),
+            });
         }
         if s.rate == 0 {
-            return Err(format!("bandwidth limit on {} is 0", s.link));
+            return Err(PlanViolation::ZeroBandwidth {
+                link: s.link.clone(),
+            });
         }
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn grants() -> NetworkGrants {
-        NetworkGrants {
-            link_prefixes: vec!["berth".into(), "veth".into()],
-            pools: vec!["172.16.0.0/12".parse().unwrap()],
-            macvlan_parents: vec![],
-        }
-    }
-
-    fn attach_plan() -> Plan {
-        Plan {
-            links: vec![Link {
-                name: "veth0123456789a".into(),
-                kind: LinkKind::Veth {
-                    peer: "eth0".into(),
-                },
-                mtu: 0,
-                master: Some("berth0".into()),
-            }],
-            addresses: vec![Address {
-                side: Side::Container,
-                link: "eth0".into(),
-                addr: "172.17.0.2/16".parse().unwrap(),
-            }],
-            routes: vec![Route {
-                side: Side::Container,
-                destination: None,
-                gateway: Some("172.17.0.1".parse().unwrap()),
-                link: "eth0".into(),
-            }],
-            rules: Rules::default(),
-            shaping: vec![Shaping {
-                side: Side::Host,
-                link: "veth0123456789a".into(),
-                rate: 10_000_000,
-            }],
-        }
-    }
-
-    #[test]
-    fn a_good_attachment_passes() {
-        let a = Allowed {
-            container: true,
-            ports: &[],
-        };
-        check(&attach_plan(), &grants(), &a).unwrap();
-    }
-
-    #[test]
-    fn refusals_name_the_object() {
-        let a = Allowed {
-            container: true,
-            ports: &[],
-        };
-        let mut p = attach_plan();
-        p.links[0].name = "eth9".into();
-        let e = check(&p, &grants(), &a).unwrap_err();
-        assert!(e.contains("\"eth9\"") && e.contains("prefixes"), "{e}");
-
-        let mut p = attach_plan();
-        p.addresses[0].addr = "10.0.0.2/8".parse().unwrap();
-        let e = check(&p, &grants(), &a).unwrap_err();
-        assert!(e.contains("10.0.0.2/8") && e.contains("pools"), "{e}");
-
-        let mut p = attach_plan();
-        p.routes.push(Route {
-            side: Side::Host,
-            destination: None,
-            gateway: None,
-            link: "berth0".into(),
-        });
-        assert!(check(&p, &grants(), &a)
-            .unwrap_err()
-            .contains("default route"));
-
-        let mut p = attach_plan();
-        p.rules.ports.push(PortForward {
-            protocol: Protocol::Tcp,
-            host_ip: None,
-            host_port: 22,
-            container_ip: "172.17.0.2".parse().unwrap(),
-            container_port: 22,
-        });
-        assert!(check(&p, &grants(), &a)
-            .unwrap_err()
-            .contains("not asked for"));
-
-        let mut p = attach_plan();
-        p.addresses[0].link = "eth1".into();
-        assert!(check(&p, &grants(), &a).unwrap_err().contains("eth1"));
-
-        // Without a container, container-side steps are refused.
-        let e = check(&attach_plan(), &grants(), &Allowed::default()).unwrap_err();
-        assert!(e.contains("container"), "{e}");
-    }
-
-    #[test]
-    fn interface_names() {
-        assert!(valid_ifname("berth0"));
-        assert!(valid_ifname("br-0123456789ab"));
-        assert!(!valid_ifname("br-0123456789abc"));
-        assert!(!valid_ifname("a b"));
-        assert!(!valid_ifname("a\"b"));
-        assert!(!valid_ifname(""));
-    }
-}
+#[path = "check_tests.rs"]
+mod tests;

@@ -5,6 +5,9 @@ pub(crate) mod apply;
 pub(crate) mod check;
 pub(crate) mod nft;
 pub mod plan;
+mod violation;
+
+pub use violation::PlanViolation;
 
 /// A step of a plan that the kernel (or `nft`) refused.
 #[derive(Debug, Clone, thiserror::Error)]
