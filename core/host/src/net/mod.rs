@@ -1,10 +1,14 @@
-//! Networking for network plugins: the plan types, the netlink applier, the
-//! nftables firewall, and the on-disk journal of what was applied.
+//! Networking for network plugins: the plan types, the checks of a plan
+//! against the grants, the netlink applier, the nftables firewall, and the
+//! on-disk journal of what was applied.
 
+pub(crate) mod answer;
 pub(crate) mod apply;
 pub(crate) mod check;
+pub(crate) mod journal;
 pub(crate) mod nft;
 pub mod plan;
+pub(crate) mod spec;
 mod violation;
 
 pub use violation::PlanViolation;
