@@ -157,24 +157,10 @@ pub fn images(e: &EngineArgs, a: &ImagesArgs) -> Result<i32> {
             i.tag,
             &i.id[7..19],
             i.created.get(..19).unwrap_or(&i.created),
-            human_size(i.size)
+            crate::api::units::human_size(i.size)
         );
     }
     Ok(0)
-}
-
-/// A size as docker's image lists show it (decimal units).
-pub fn human_size(n: u64) -> String {
-    let f = n as f64;
-    if f >= 1e9 {
-        format!("{:.2}GB", f / 1e9)
-    } else if f >= 1e6 {
-        format!("{:.1}MB", f / 1e6)
-    } else if f >= 1e3 {
-        format!("{:.1}kB", f / 1e3)
-    } else {
-        format!("{n}B")
-    }
 }
 
 pub fn inspect(e: &EngineArgs, names: &[String]) -> Result<i32> {

@@ -1,6 +1,5 @@
 //! berth: the command line. `berth runtime …` is an OCI runtime with runc's
 //! command line; invoked as `berth-runtime` the binary behaves as `berth runtime`.
-#![recursion_limit = "256"] // serde_json's json! for docker's large `info` object
 
 /// Prints a line to stdout; a closed pipe (`berth … | head`) is not an error.
 macro_rules! say {
@@ -11,6 +10,7 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+mod api;
 mod archive;
 mod client;
 mod daemon;

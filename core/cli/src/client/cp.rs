@@ -128,8 +128,12 @@ pub async fn cp(c: &Client, src: &str, dst: &str) -> Result<i32> {
             Ok(0)
         }
         (End::Local(from), End::Container(id, path)) => {
-            c.json(Method::GET, &format!("/containers/{}/json", enc(&id)), None)
-                .await?;
+            c.json::<crate::api::containers::ContainerInspect>(
+                Method::GET,
+                &format!("/containers/{}/json", enc(&id)),
+                None,
+            )
+            .await?;
             if from.as_os_str() == "-" {
                 let mut data = Vec::new();
                 std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)?;

@@ -43,7 +43,7 @@ pub fn ago(t: i64) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    format!("{} ago", crate::daemon::human(now - t))
+    format!("{} ago", crate::api::units::human(now - t))
 }
 
 /// Bytes as docker's stats show them (KiB, MiB, GiB).

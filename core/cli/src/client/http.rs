@@ -28,9 +28,21 @@ impl Client {
             });
         }
         Ok(Client {
-            socket: crate::daemon::socket_path(host)?,
+            socket: crate::api::socket_path(host)?,
             tcp: None,
         })
+    }
+}
+
+/// A request's JSON body, serialized from one of the API's types.
+#[derive(Debug, Clone)]
+pub struct Json(Bytes);
+
+impl Json {
+    pub fn of<T: serde::Serialize>(v: &T) -> Result<Json> {
+        Ok(Json(Bytes::from(
+            serde_json::to_vec(v).context("encoding the request")?,
+        )))
     }
 }
 
@@ -92,18 +104,15 @@ impl Client {
             .context("talking to the berth daemon")
     }
 
-    fn build(method: Method, path: &str, body: Option<&serde_json::Value>) -> Request<Full<Bytes>> {
+    fn build(method: Method, path: &str, body: Option<&Json>) -> Request<Full<Bytes>> {
         let mut b = Request::builder()
             .method(method)
-            .uri(format!(
-                "http://berth/v{}{path}",
-                crate::daemon::API_VERSION
-            ))
+            .uri(format!("http://berth/v{}{path}", crate::api::API_VERSION))
             .header("Host", "berth");
         let data = match body {
-            Some(v) => {
+            Some(j) => {
                 b = b.header("Content-Type", "application/json");
-                Bytes::from(serde_json::to_vec(v).expect("serializable"))
+                j.0.clone()
             }
             None => Bytes::new(),
         };
@@ -125,10 +134,9 @@ impl Client {
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+        let message = serde_json::from_slice::<crate::api::ErrorResponse>(&body)
+            .map(|e| e.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
         Err(DaemonError { status, message }.into())
     }
 
@@ -137,7 +145,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&Json>,
     ) -> Result<(StatusCode, Bytes)> {
         let resp = Self::check(self.send(Self::build(method, path, body)).await?).await?;
         let status = resp.status();
@@ -150,18 +158,17 @@ impl Client {
         Ok((status, b))
     }
 
-    /// A request answered with JSON.
-    pub async fn json(
+    /// A request answered with JSON: one of the API's types.
+    pub async fn json<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<serde_json::Value> {
+        body: Option<&Json>,
+    ) -> Result<T> {
         let (_, b) = self.call(method, path, body).await?;
-        if b.is_empty() {
-            return Ok(serde_json::Value::Null);
-        }
-        serde_json::from_slice(&b).map_err(|e| anyhow!("the daemon's answer is not JSON: {e}"))
+        let b: &[u8] = if b.is_empty() { b"null" } else { &b };
+        serde_json::from_slice(b)
+            .map_err(|e| anyhow!("the daemon's answer is not what berth expects: {e}"))
     }
 
     /// A request whose answer is streamed; returns the body.
@@ -169,7 +176,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&Json>,
     ) -> Result<Incoming> {
         Ok(
             Self::check(self.send(Self::build(method, path, body)).await?)
@@ -188,10 +195,7 @@ impl Client {
     ) -> Result<Bytes> {
         let req = Request::builder()
             .method(method)
-            .uri(format!(
-                "http://berth/v{}{path}",
-                crate::daemon::API_VERSION
-            ))
+            .uri(format!("http://berth/v{}{path}", crate::api::API_VERSION))
             .header("Host", "berth")
             .header("Content-Type", content_type)
             .body(Full::new(data))
@@ -209,7 +213,7 @@ impl Client {
     pub async fn hijack(
         &self,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&Json>,
     ) -> Result<TokioIo<hyper::upgrade::Upgraded>> {
         let mut req = Self::build(Method::POST, path, body);
         req.headers_mut()

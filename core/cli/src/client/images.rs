@@ -6,10 +6,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use berth_engine::Progress;
 use hyper::Method;
-use serde_json::Value;
+use serde::Serialize;
 
 use super::format;
 use super::http::{enc, next_chunk, Client};
+use crate::api::images::{ImageDeleteItem, ImageSummary, JsonMessage};
 use crate::progress::Display;
 
 /// Pulls an image, showing progress (on stderr when `on_stderr`, as `run` does).
@@ -38,23 +39,24 @@ pub async fn pull(
         pending.extend_from_slice(&chunk?);
         while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=pos).collect();
-            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
+            let Ok(v) = serde_json::from_slice::<JsonMessage>(&line) else {
                 continue;
             };
-            if let Some(e) = v["error"].as_str() {
+            if let Some(e) = v.error {
                 drop(display);
                 bail!("Error response from daemon: {e}");
             }
-            let status = v["status"].as_str().unwrap_or("");
-            match (v["id"].as_str(), &display) {
-                (Some(id), Some(d)) if !status.starts_with("Pulling from") => {
-                    match v["progressDetail"]["current"].as_u64() {
-                        Some(cur) => {
-                            d.bytes(id, cur, v["progressDetail"]["total"].as_u64().unwrap_or(0))
-                        }
-                        None => d.status(id, status),
-                    }
-                }
+            let status = v.status.as_deref().unwrap_or("");
+            let current = v.progress_detail.as_ref().and_then(|p| p.current);
+            match (v.id.as_deref(), &display) {
+                (Some(id), Some(d)) if !status.starts_with("Pulling from") => match current {
+                    Some(cur) => d.bytes(
+                        id,
+                        cur,
+                        v.progress_detail.and_then(|p| p.total).unwrap_or(0),
+                    ),
+                    None => d.status(id, status),
+                },
                 // The first message: shown before the layers, as docker does.
                 (Some(id), _) if status.starts_with("Pulling from") && !quiet => {
                     if on_stderr {
@@ -85,50 +87,54 @@ pub async fn pull(
     Ok(0)
 }
 
+/// A line of `images --format json` (its fields in the order berth has
+/// always printed them).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageLine {
+    created_since: String,
+    #[serde(rename = "ID")]
+    id: String,
+    repository: String,
+    size: String,
+    tag: String,
+}
+
 pub async fn images(c: &Client, quiet: bool, format_: Option<&str>) -> Result<i32> {
-    let v = c.json(Method::GET, "/images/json", None).await?;
-    let rows = v.as_array().cloned().unwrap_or_default();
+    let rows: Vec<ImageSummary> = c.json(Method::GET, "/images/json", None).await?;
+    let short =
+        |id: &str| -> String { id.trim_start_matches("sha256:").chars().take(12).collect() };
     if quiet {
         for r in &rows {
-            say!(
-                "{}",
-                r["Id"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_start_matches("sha256:")
-                    .chars()
-                    .take(12)
-                    .collect::<String>()
-            );
+            say!("{}", short(&r.id));
         }
         return Ok(0);
     }
     let mut table = Vec::new();
     for r in &rows {
-        for t in r["RepoTags"].as_array().cloned().unwrap_or_default() {
-            let t = t.as_str().unwrap_or("<none>:<none>");
+        for t in &r.repo_tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((t, "<none>"));
             table.push(vec![
                 repo.to_string(),
                 tag.to_string(),
-                r["Id"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_start_matches("sha256:")
-                    .chars()
-                    .take(12)
-                    .collect(),
-                format::ago(r["Created"].as_i64().unwrap_or(0)),
-                crate::images::human_size(r["Size"].as_u64().unwrap_or(0)),
+                short(&r.id),
+                format::ago(r.created),
+                crate::api::units::human_size(r.size),
             ]);
         }
     }
     if format_ == Some("json") {
-        for r in &table {
-            say!(
-                "{}",
-                serde_json::json!({"Repository": r[0], "Tag": r[1], "ID": r[2], "CreatedSince": r[3], "Size": r[4]})
-            );
+        for r in table {
+            let [repository, tag, id, created_since, size] =
+                <[String; 5]>::try_from(r).expect("five columns");
+            let line = ImageLine {
+                created_since,
+                id,
+                repository,
+                size,
+                tag,
+            };
+            say!("{}", serde_json::to_string(&line)?);
         }
         return Ok(0);
     }
@@ -154,11 +160,12 @@ pub async fn rmi(c: &Client, names: &[String], force: bool) -> Result<i32> {
             .await
         {
             Ok(v) => {
-                for e in v.as_array().cloned().unwrap_or_default() {
-                    if let Some(u) = e["Untagged"].as_str() {
+                let items: Vec<ImageDeleteItem> = v;
+                for e in items {
+                    if let Some(u) = e.untagged {
                         say!("Untagged: {u}");
                     }
-                    if let Some(d) = e["Deleted"].as_str() {
+                    if let Some(d) = e.deleted {
                         say!("Deleted: {d}");
                     }
                 }
@@ -211,10 +218,11 @@ pub async fn load(c: &Client, input: &std::path::Path, quiet: bool) -> Result<i3
         )
         .await?;
     for l in String::from_utf8_lossy(&b).lines() {
-        if let Ok(v) = serde_json::from_str::<Value>(l) {
-            if let Some(s) = v["stream"].as_str() {
-                print!("{s}");
-            }
+        if let Ok(JsonMessage {
+            stream: Some(s), ..
+        }) = serde_json::from_str(l)
+        {
+            print!("{s}");
         }
     }
     Ok(0)

@@ -1,12 +1,19 @@
 //! `berth network …` as a client of the daemon.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use clap::Subcommand;
 use hyper::Method;
-use serde_json::json;
 
 use super::format;
-use super::http::{enc, Client};
+use super::http::{enc, Client, Json};
+use crate::api::containers::IpamConfig;
+use crate::api::networks::{
+    EndpointSettings, IpamPool, IpamRequest, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkCreateResponse, NetworkPruneResponse, NetworkResource,
+};
+use crate::api::{FilterValues, Filters};
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {
@@ -86,11 +93,11 @@ pub enum NetworkCmd {
     },
 }
 
-fn map(kv: &[String]) -> serde_json::Map<String, serde_json::Value> {
+fn map(kv: &[String]) -> BTreeMap<String, String> {
     kv.iter()
         .map(|l| {
             let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            (k.to_string(), json!(v))
+            (k.to_string(), v.to_string())
         })
         .collect()
 }
@@ -107,33 +114,33 @@ pub async fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
             label,
             name,
         } => {
-            let mut pool = serde_json::Map::new();
-            for (k, v) in [
-                ("Subnet", subnet),
-                ("Gateway", gateway),
-                ("IPRange", ip_range),
-            ] {
-                if let Some(v) = v {
-                    pool.insert(k.into(), json!(v));
-                }
-            }
-            if !pool.is_empty() && subnet.is_none() {
+            if (gateway.is_some() || ip_range.is_some()) && subnet.is_none() {
                 anyhow::bail!("--gateway and --ip-range need --subnet");
             }
-            let config = if pool.is_empty() {
-                json!([])
-            } else {
-                json!([pool])
+            let config = match subnet {
+                Some(s) => vec![IpamPool {
+                    subnet: s.clone(),
+                    ip_range: ip_range.clone().unwrap_or_default(),
+                    gateway: gateway.clone().unwrap_or_default(),
+                }],
+                None => Vec::new(),
             };
-            let body = json!({
-                "Name": name, "Driver": driver.clone().unwrap_or_default(), "Internal": internal,
-                "IPAM": {"Driver": "default", "Config": config},
-                "Options": map(opt), "Labels": map(label),
-            });
-            let v = c
+            let body = Json::of(&NetworkCreateRequest {
+                name: name.clone(),
+                driver: driver.clone().unwrap_or_default(),
+                internal: *internal,
+                enable_ipv6: None,
+                ipam: Some(IpamRequest {
+                    driver: "default".into(),
+                    config,
+                }),
+                options: map(opt),
+                labels: map(label),
+            })?;
+            let v: NetworkCreateResponse = c
                 .json(Method::POST, "/networks/create", Some(&body))
                 .await?;
-            say!("{}", v["Id"].as_str().unwrap_or(""));
+            say!("{}", v.id);
             Ok(0)
         }
         NetworkCmd::Ls {
@@ -141,30 +148,30 @@ pub async fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
             filter,
             no_trunc,
         } => {
-            let mut filters = serde_json::Map::new();
+            let mut filters = Filters::default();
             for f in filter {
                 let (k, v) = f.split_once('=').ok_or_else(|| {
                     anyhow::anyhow!("bad format of filter (expected name=value): {f}")
                 })?;
-                filters
+                let vals = filters
+                    .0
                     .entry(k.to_string())
-                    .or_insert_with(|| json!({}))
-                    .as_object_mut()
-                    .expect("an object")
-                    .insert(v.to_string(), json!(true));
+                    .or_insert_with(|| FilterValues::Set(BTreeMap::new()));
+                if let FilterValues::Set(m) = vals {
+                    m.insert(v.to_string(), true);
+                }
             }
-            let path = if filters.is_empty() {
+            let path = if filters.0.is_empty() {
                 "/networks".to_string()
             } else {
                 format!(
                     "/networks?filters={}",
-                    enc(&serde_json::Value::Object(filters).to_string())
+                    enc(&serde_json::to_string(&filters)?)
                 )
             };
-            let v = c.json(Method::GET, &path, None).await?;
-            let nets = v.as_array().cloned().unwrap_or_default();
-            let id = |x: &serde_json::Value| {
-                let id = x["Id"].as_str().unwrap_or("");
+            let nets: Vec<NetworkResource> = c.json(Method::GET, &path, None).await?;
+            let id = |x: &NetworkResource| {
+                let id = x.id.as_str();
                 if *no_trunc {
                     id.to_string()
                 } else {
@@ -178,14 +185,7 @@ pub async fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
             } else {
                 let rows: Vec<Vec<String>> = nets
                     .iter()
-                    .map(|x| {
-                        vec![
-                            id(x),
-                            x["Name"].as_str().unwrap_or("").to_string(),
-                            x["Driver"].as_str().unwrap_or("").to_string(),
-                            x["Scope"].as_str().unwrap_or("local").to_string(),
-                        ]
-                    })
+                    .map(|x| vec![id(x), x.name.clone(), x.driver.clone(), x.scope.clone()])
                     .collect();
                 format::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows);
             }
@@ -199,10 +199,10 @@ pub async fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
             let mut code = 0;
             for n in names {
                 match c
-                    .json(Method::GET, &format!("/networks/{}", enc(n)), None)
+                    .json::<NetworkResource>(Method::GET, &format!("/networks/{}", enc(n)), None)
                     .await
                 {
-                    Ok(v) => out.push(v),
+                    Ok(v) => out.push(serde_json::to_value(v)?),
                     Err(e) => {
                         eprintln!("{e}");
                         code = 1;
@@ -241,14 +241,19 @@ pub async fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
             network,
             container,
         } => {
-            let mut ep = json!({"Aliases": alias});
-            if let Some(ip) = ip {
-                ep["IPAMConfig"] = json!({"IPv4Address": ip});
-            }
-            c.json(
+            let ep = EndpointSettings {
+                ipam_config: ip.clone().map(|ip| IpamConfig { ipv4_address: ip }),
+                aliases: alias.clone(),
+            };
+            let body = Json::of(&NetworkConnectRequest {
+                container: container.clone(),
+                endpoint_config: Some(ep),
+                force: false,
+            })?;
+            c.call(
                 Method::POST,
                 &format!("/networks/{}/connect", enc(network)),
-                Some(&json!({"Container": container, "EndpointConfig": ep})),
+                Some(&body),
             )
             .await?;
             Ok(0)
@@ -258,10 +263,15 @@ pub async fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
             network,
             container,
         } => {
-            c.json(
+            let body = Json::of(&NetworkConnectRequest {
+                container: container.clone(),
+                endpoint_config: None,
+                force: *force,
+            })?;
+            c.call(
                 Method::POST,
                 &format!("/networks/{}/disconnect", enc(network)),
-                Some(&json!({"Container": container, "Force": force})),
+                Some(&body),
             )
             .await?;
             Ok(0)
@@ -270,12 +280,11 @@ pub async fn main(c: &Client, cmd: &NetworkCmd) -> Result<i32> {
             if !force {
                 eprintln!("WARNING! This will remove all custom networks not used by at least one container.");
             }
-            let v = c.json(Method::POST, "/networks/prune", None).await?;
-            let del = v["NetworksDeleted"].as_array().cloned().unwrap_or_default();
-            if !del.is_empty() {
+            let v: NetworkPruneResponse = c.json(Method::POST, "/networks/prune", None).await?;
+            if !v.networks_deleted.is_empty() {
                 say!("Deleted Networks:");
-                for n in del {
-                    say!("{}", n.as_str().unwrap_or(""));
+                for n in v.networks_deleted {
+                    say!("{n}");
                 }
             }
             Ok(0)

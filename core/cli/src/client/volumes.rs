@@ -3,10 +3,10 @@
 use anyhow::Result;
 use clap::Subcommand;
 use hyper::Method;
-use serde_json::json;
 
 use super::format;
-use super::http::{enc, Client};
+use super::http::{enc, Client, Json};
+use crate::api::volumes::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 
 #[derive(Subcommand, Debug)]
 pub enum VolumeCmd {
@@ -43,39 +43,33 @@ pub enum VolumeCmd {
 pub async fn main(c: &Client, cmd: &VolumeCmd) -> Result<i32> {
     match cmd {
         VolumeCmd::Create { label, name } => {
-            let labels: serde_json::Map<String, serde_json::Value> = label
+            let labels = label
                 .iter()
                 .map(|l| {
                     let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                    (k.to_string(), json!(v))
+                    (k.to_string(), v.to_string())
                 })
                 .collect();
-            let v = c
-                .json(
-                    Method::POST,
-                    "/volumes/create",
-                    Some(&json!({"Name": name.clone().unwrap_or_default(), "Labels": labels})),
-                )
-                .await?;
-            say!("{}", v["Name"].as_str().unwrap_or(""));
+            let body = Json::of(&VolumeCreateRequest {
+                name: name.clone().unwrap_or_default(),
+                labels,
+                ..Default::default()
+            })?;
+            let v: Volume = c.json(Method::POST, "/volumes/create", Some(&body)).await?;
+            say!("{}", v.name);
             Ok(0)
         }
         VolumeCmd::Ls { quiet } => {
-            let v = c.json(Method::GET, "/volumes", None).await?;
-            let vols = v["Volumes"].as_array().cloned().unwrap_or_default();
+            let v: VolumeListResponse = c.json(Method::GET, "/volumes", None).await?;
+            let vols = v.volumes;
             if *quiet {
                 for x in &vols {
-                    say!("{}", x["Name"].as_str().unwrap_or(""));
+                    say!("{}", x.name);
                 }
             } else {
                 let rows: Vec<Vec<String>> = vols
                     .iter()
-                    .map(|x| {
-                        vec![
-                            x["Driver"].as_str().unwrap_or("local").to_string(),
-                            x["Name"].as_str().unwrap_or("").to_string(),
-                        ]
-                    })
+                    .map(|x| vec![x.driver.clone(), x.name.clone()])
                     .collect();
                 format::table(&["DRIVER", "VOLUME NAME"], &rows);
             }
@@ -86,10 +80,10 @@ pub async fn main(c: &Client, cmd: &VolumeCmd) -> Result<i32> {
             let mut code = 0;
             for n in names {
                 match c
-                    .json(Method::GET, &format!("/volumes/{}", enc(n)), None)
+                    .json::<Volume>(Method::GET, &format!("/volumes/{}", enc(n)), None)
                     .await
                 {
-                    Ok(v) => out.push(v),
+                    Ok(v) => out.push(serde_json::to_value(v)?),
                     Err(e) => {
                         eprintln!("{e}");
                         code = 1;
@@ -120,10 +114,10 @@ pub async fn main(c: &Client, cmd: &VolumeCmd) -> Result<i32> {
             Ok(code)
         }
         VolumeCmd::Prune { force: _ } => {
-            let v = c.json(Method::POST, "/volumes/prune", None).await?;
+            let v: VolumePruneResponse = c.json(Method::POST, "/volumes/prune", None).await?;
             say!("Deleted Volumes:");
-            for n in v["VolumesDeleted"].as_array().cloned().unwrap_or_default() {
-                say!("{}", n.as_str().unwrap_or(""));
+            for n in v.volumes_deleted {
+                say!("{n}");
             }
             Ok(0)
         }

@@ -6,12 +6,17 @@ use std::collections::HashMap;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use berth_engine::containers::config::CreateRequest;
 use berth_engine::containers::logs;
 use berth_engine::containers::stream::AttachOptions;
 use berth_engine::containers::{Status, WaitCondition};
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use crate::api::containers::{CreateRequest, CreateResponse, TopResponse, WaitError, WaitResponse};
+use crate::api::stats::{
+    BlkioEntry, BlkioStats, CpuStats, CpuUsage, MemoryStats, PidsStats, Stats, ThrottlingData,
+};
+use crate::api::Filters;
 
 use super::api::{self, flag, number, ApiError, ApiResult, Query};
 use super::render;
@@ -22,26 +27,15 @@ fn filters(q: &HashMap<String, String>) -> ApiResult<HashMap<String, Vec<String>
     let Some(f) = q.get("filters").filter(|f| !f.is_empty()) else {
         return Ok(HashMap::new());
     };
-    // Old clients send {"status": {"exited": true}}.
-    let v: Value =
+    let v: Filters =
         serde_json::from_str(f).map_err(|e| ApiError::bad(format!("invalid filters: {e}")))?;
     let mut out = HashMap::new();
-    if let Some(o) = v.as_object() {
-        for (k, v) in o {
-            let vals: Vec<String> = match v {
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect(),
-                Value::Object(m) => m.keys().cloned().collect(),
-                _ => return Err(ApiError::bad(format!("invalid filter {k:?}"))),
-            };
-            match k.as_str() {
-                "status" | "name" | "id" | "label" | "exited" | "ancestor" => {}
-                other => return Err(ApiError::bad(format!("invalid filter '{other}'"))),
-            }
-            out.insert(k.clone(), vals);
+    for (k, vals) in v.0 {
+        match k.as_str() {
+            "status" | "name" | "id" | "label" | "exited" | "ancestor" => {}
+            other => return Err(ApiError::bad(format!("invalid filter '{other}'"))),
         }
+        out.insert(k, vals.values());
     }
     Ok(out)
 }
@@ -76,7 +70,7 @@ pub async fn list(State(d): State<Shared>, q: Query) -> ApiResult {
     if let Some(n) = limit.filter(|n| *n > 0) {
         out.truncate(n as usize);
     }
-    Ok(api::json(StatusCode::OK, Value::Array(out)))
+    Ok(api::json(StatusCode::OK, out))
 }
 
 pub async fn create(State(d): State<Shared>, q: Query, body: Bytes) -> ApiResult {
@@ -87,7 +81,10 @@ pub async fn create(State(d): State<Shared>, q: Query, body: Bytes) -> ApiResult
         .await?;
     Ok(api::json(
         StatusCode::CREATED,
-        json!({"Id": id, "Warnings": []}),
+        CreateResponse {
+            id,
+            warnings: Vec::new(),
+        },
     ))
 }
 
@@ -165,10 +162,16 @@ pub async fn wait(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
     let c = d.containers.clone();
     tokio::spawn(async move {
         let body = match c.wait(&id, cond).await {
-            Ok((code, err)) => {
-                json!({"StatusCode": code, "Error": err.map(|m| json!({"Message": m}))})
-            }
-            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+            Ok((code, err)) => WaitResponse {
+                status_code: code.into(),
+                error: err.map(|message| WaitError { message }),
+            },
+            Err(e) => WaitResponse {
+                status_code: -1,
+                error: Some(WaitError {
+                    message: e.to_string(),
+                }),
+            },
         };
         let mut b = serde_json::to_vec(&body).unwrap_or_default();
         b.push(b'\n');
@@ -329,7 +332,10 @@ pub async fn top(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> A
         .await?;
     Ok(api::json(
         StatusCode::OK,
-        json!({"Titles": titles, "Processes": rows}),
+        TopResponse {
+            titles,
+            processes: rows,
+        },
     ))
 }
 
@@ -349,48 +355,73 @@ fn system_cpu_ns() -> u64 {
     ticks * (1_000_000_000 / hz)
 }
 
-fn stats_json(d: &Shared, id: &str, name: &str, pre: &Value) -> ApiResult<Value> {
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// One stats sample; `pre` is the previous one (its CPU figures are the base
+/// of a percentage).
+fn stats_sample(d: &Shared, id: &str, name: &str, pre: Option<&Stats>) -> ApiResult<Stats> {
     let s = d.containers.stats(id)?;
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let now = berth_engine::store::now();
     let Some(s) = s else {
-        return Ok(
-            json!({"read": "0001-01-01T00:00:00Z", "preread": "0001-01-01T00:00:00Z", "id": id, "name": format!("/{name}"),
-            "pids_stats": {}, "blkio_stats": {}, "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
-            "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}, "memory_stats": {}}),
-        );
+        return Ok(Stats {
+            read: ZERO_TIME.into(),
+            preread: ZERO_TIME.into(),
+            id: id.into(),
+            name: format!("/{name}"),
+            ..Default::default()
+        });
     };
     let cpu = s.cpu.unwrap_or_default();
     let mem = s.memory.unwrap_or_default();
-    let io: Vec<Value> = s
-        .io
-        .iter()
-        .flat_map(|d| {
-            [
-                json!({"major": d.major, "minor": d.minor, "op": "read", "value": d.read_bytes}),
-                json!({"major": d.major, "minor": d.minor, "op": "write", "value": d.write_bytes}),
-            ]
-        })
-        .collect();
-    Ok(json!({
-        "read": now,
-        "preread": pre.get("read").cloned().unwrap_or(json!("0001-01-01T00:00:00Z")),
-        "id": id,
-        "name": format!("/{name}"),
-        "num_procs": 0,
-        "pids_stats": {"current": s.pids.as_ref().map(|p| p.current).unwrap_or(0), "limit": s.pids.as_ref().and_then(|p| p.limit)},
-        "blkio_stats": {"io_service_bytes_recursive": io},
-        "cpu_stats": {
-            "cpu_usage": {"total_usage": cpu.usage_ns, "usage_in_usermode": cpu.user_ns.unwrap_or(0), "usage_in_kernelmode": cpu.system_ns.unwrap_or(0)},
-            "system_cpu_usage": system_cpu_ns(),
-            "online_cpus": ncpu,
-            "throttling_data": {"periods": cpu.periods.unwrap_or(0), "throttled_periods": cpu.throttled_periods.unwrap_or(0), "throttled_time": cpu.throttled_ns.unwrap_or(0)}
+    let io =
+        s.io.iter()
+            .flat_map(|d| {
+                [("read", d.read_bytes), ("write", d.write_bytes)].map(|(op, value)| BlkioEntry {
+                    major: d.major,
+                    minor: d.minor,
+                    op: op.into(),
+                    value,
+                })
+            })
+            .collect();
+    Ok(Stats {
+        read: berth_engine::store::now(),
+        preread: pre.map_or_else(|| ZERO_TIME.into(), |p| p.read.clone()),
+        id: id.into(),
+        name: format!("/{name}"),
+        num_procs: Some(0),
+        pids_stats: PidsStats {
+            current: Some(s.pids.as_ref().map(|p| p.current).unwrap_or(0)),
+            limit: Some(s.pids.as_ref().and_then(|p| p.limit)),
         },
-        "precpu_stats": pre.get("cpu_stats").cloned().unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}})),
-        "memory_stats": {"usage": mem.usage, "max_usage": mem.max_usage, "limit": mem.limit.unwrap_or_else(host_memory), "failcnt": mem.failcnt, "stats": {}},
-    }))
+        blkio_stats: BlkioStats {
+            io_service_bytes_recursive: Some(io),
+        },
+        cpu_stats: CpuStats {
+            cpu_usage: CpuUsage {
+                total_usage: cpu.usage_ns,
+                usage_in_usermode: Some(cpu.user_ns.unwrap_or(0)),
+                usage_in_kernelmode: Some(cpu.system_ns.unwrap_or(0)),
+            },
+            system_cpu_usage: Some(system_cpu_ns()),
+            online_cpus: Some(ncpu),
+            throttling_data: ThrottlingData {
+                periods: Some(cpu.periods.unwrap_or(0)),
+                throttled_periods: Some(cpu.throttled_periods.unwrap_or(0)),
+                throttled_time: Some(cpu.throttled_ns.unwrap_or(0)),
+            },
+        },
+        precpu_stats: pre.map(|p| p.cpu_stats.clone()).unwrap_or_default(),
+        memory_stats: MemoryStats {
+            usage: Some(mem.usage),
+            max_usage: Some(mem.max_usage),
+            limit: Some(mem.limit.unwrap_or_else(host_memory)),
+            failcnt: Some(mem.failcnt),
+            stats: Some(Default::default()),
+        },
+    })
 }
 
 fn host_memory() -> u64 {
@@ -411,22 +442,22 @@ pub async fn stats(State(d): State<Shared>, Path(id): Path<String>, q: Query) ->
     if !stream {
         // docker samples twice a second apart unless one-shot, so CPU % has a base.
         let pre = if one_shot {
-            Value::Null
+            None
         } else {
-            let p = stats_json(&d, &r.id, &r.name, &Value::Null)?;
+            let p = stats_sample(&d, &r.id, &r.name, None)?;
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            p
+            Some(p)
         };
         return Ok(api::json(
             StatusCode::OK,
-            stats_json(&d, &r.id, &r.name, &pre)?,
+            stats_sample(&d, &r.id, &r.name, pre.as_ref())?,
         ));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
-        let mut pre = Value::Null;
+        let mut pre = None;
         loop {
-            let Ok(v) = stats_json(&d, &r.id, &r.name, &pre) else {
+            let Ok(v) = stats_sample(&d, &r.id, &r.name, pre.as_ref()) else {
                 return;
             };
             let mut b = serde_json::to_vec(&v).unwrap_or_default();
@@ -434,7 +465,7 @@ pub async fn stats(State(d): State<Shared>, Path(id): Path<String>, q: Query) ->
             if tx.send(Bytes::from(b)).await.is_err() {
                 return;
             }
-            pre = v;
+            pre = Some(v);
             if !d.containers.get(&r.id).is_ok_and(|r| r.status.is_live()) {
                 return;
             }

@@ -4,8 +4,9 @@
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use berth_engine::containers::exec::ExecConfig;
-use serde_json::json;
+
+use crate::api::exec::{ExecConfig, ExecInspect, ExecStartRequest, ProcessConfig};
+use crate::api::IdResponse;
 
 use super::api::{self, number, ApiError, ApiResult, Query};
 use super::Shared;
@@ -17,15 +18,7 @@ pub async fn create(
 ) -> ApiResult {
     let cfg: ExecConfig = api::body(&body)?;
     let eid = d.containers.exec_create(&id, cfg)?;
-    Ok(api::json(StatusCode::CREATED, json!({"Id": eid})))
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct StartBody {
-    detach: bool,
-    tty: bool,
-    console_size: Option<[u16; 2]>,
+    Ok(api::json(StatusCode::CREATED, IdResponse { id: eid }))
 }
 
 pub async fn start(State(d): State<Shared>, Path(id): Path<String>, req: Request) -> ApiResult {
@@ -33,7 +26,7 @@ pub async fn start(State(d): State<Shared>, Path(id): Path<String>, req: Request
     let bytes = axum::body::to_bytes(body, 1 << 20)
         .await
         .map_err(|e| ApiError::bad(format!("reading the request body: {e}")))?;
-    let b: StartBody = api::body(&bytes)?;
+    let b: ExecStartRequest = api::body(&bytes)?;
     d.containers.exec_check(&id)?;
     if b.detach {
         d.containers
@@ -74,18 +67,24 @@ pub async fn inspect(State(d): State<Shared>, Path(id): Path<String>) -> ApiResu
     let x = d.containers.exec_inspect(&id)?;
     Ok(api::json(
         StatusCode::OK,
-        json!({
-            "ID": x.id,
-            "Running": x.state.running,
-            "ExitCode": x.state.exit_code,
-            "ProcessConfig": {"tty": x.config.tty, "entrypoint": x.config.cmd.first(), "arguments": x.config.cmd.get(1..).unwrap_or(&[]), "privileged": x.config.privileged, "user": x.config.user},
-            "OpenStdin": x.config.attach_stdin,
-            "OpenStderr": x.config.attach_stderr,
-            "OpenStdout": x.config.attach_stdout,
-            "CanRemove": false,
-            "ContainerID": x.container,
-            "DetachKeys": x.config.detach_keys,
-            "Pid": x.state.pid,
-        }),
+        ExecInspect {
+            id: x.id,
+            running: x.state.running,
+            exit_code: x.state.exit_code,
+            process_config: ProcessConfig {
+                tty: x.config.tty,
+                entrypoint: x.config.cmd.first().cloned(),
+                arguments: x.config.cmd.get(1..).unwrap_or(&[]).to_vec(),
+                privileged: x.config.privileged,
+                user: x.config.user,
+            },
+            open_stdin: x.config.attach_stdin,
+            open_stderr: x.config.attach_stderr,
+            open_stdout: x.config.attach_stdout,
+            can_remove: false,
+            container_id: x.container,
+            detach_keys: x.config.detach_keys,
+            pid: x.state.pid,
+        },
     ))
 }

@@ -9,50 +9,59 @@ use axum::response::IntoResponse;
 use berth_engine::reference::Reference;
 use berth_engine::Progress;
 use bytes::Bytes;
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
+
+use crate::api::images::{ImageDeleteItem, ImageSummary, JsonMessage, ProgressDetail};
 
 use super::api::{self, flag, ApiError, ApiResult, Query};
 use super::Shared;
 
 pub async fn list(State(d): State<Shared>) -> ApiResult {
-    let mut by_id: Vec<(String, Value)> = Vec::new();
+    let mut by_id: Vec<ImageSummary> = Vec::new();
     for i in d.engine.list_images()? {
         let tag = format!("{}:{}", i.repository, i.tag);
-        if let Some((_, v)) = by_id.iter_mut().find(|(id, _)| *id == i.id) {
-            if let Some(a) = v["RepoTags"].as_array_mut() {
-                a.push(json!(tag));
-            }
+        if let Some(v) = by_id.iter_mut().find(|v| v.id == i.id) {
+            v.repo_tags.push(tag);
             continue;
         }
-        let created = berth_engine::store::parse_time(&i.created).unwrap_or(0);
-        by_id.push((
-            i.id.clone(),
-            json!({"Id": i.id, "ParentId": "", "RepoTags": [tag], "RepoDigests": [], "Created": created,
-                   "Size": i.size, "SharedSize": -1, "VirtualSize": i.size, "Labels": {}, "Containers": -1}),
-        ));
+        by_id.push(ImageSummary {
+            created: berth_engine::store::parse_time(&i.created).unwrap_or(0),
+            id: i.id,
+            repo_tags: vec![tag],
+            size: i.size,
+            shared_size: -1,
+            virtual_size: i.size,
+            containers: -1,
+            ..Default::default()
+        });
     }
-    Ok(api::json(
-        StatusCode::OK,
-        Value::Array(by_id.into_iter().map(|(_, v)| v).collect()),
-    ))
+    Ok(api::json(StatusCode::OK, by_id))
 }
 
 /// Progress as docker's JSON message stream.
-struct JsonProgress(mpsc::UnboundedSender<Value>);
+struct JsonProgress(mpsc::UnboundedSender<JsonMessage>);
 
 impl Progress for JsonProgress {
     fn status(&self, id: &str, status: &str) {
-        let _ = self
-            .0
-            .send(json!({"status": status, "progressDetail": {}, "id": id}));
+        let _ = self.0.send(JsonMessage {
+            progress_detail: Some(ProgressDetail::default()),
+            id: Some(id.into()),
+            ..JsonMessage::status(status)
+        });
     }
     fn bytes(&self, id: &str, done: u64, total: u64) {
-        let _ = self.0.send(json!({"status": "Downloading", "progressDetail": {"current": done, "total": total}, "id": id}));
+        let _ = self.0.send(JsonMessage {
+            progress_detail: Some(ProgressDetail {
+                current: Some(done),
+                total: Some(total),
+            }),
+            id: Some(id.into()),
+            ..JsonMessage::status("Downloading")
+        });
     }
 }
 
-fn json_stream(mut rx: mpsc::UnboundedReceiver<Value>) -> axum::body::Body {
+fn json_stream(mut rx: mpsc::UnboundedReceiver<JsonMessage>) -> axum::body::Body {
     let (tx, out) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         while let Some(v) = rx.recv().await {
@@ -92,22 +101,24 @@ pub async fn create(State(d): State<Shared>, q: Query) -> ApiResult {
     tokio::spawn(async move {
         let short = r.short();
         let before = engine.image(&reference).ok().map(|(_, rec)| rec.manifest);
-        let _ = tx.send(json!({"status": format!("Pulling from {}", r.short_repository()), "id": r.tag.clone().unwrap_or_else(|| "latest".into())}));
+        let _ = tx.send(JsonMessage {
+            id: Some(r.tag.clone().unwrap_or_else(|| "latest".into())),
+            ..JsonMessage::status(format!("Pulling from {}", r.short_repository()))
+        });
         let p: Arc<dyn Progress> = Arc::new(JsonProgress(tx.clone()));
         match engine.pull(&reference, platform.as_deref(), p).await {
             Ok(digest) => {
-                let _ = tx.send(json!({"status": format!("Digest: {digest}")}));
+                let _ = tx.send(JsonMessage::status(format!("Digest: {digest}")));
                 let status = if before.as_deref() == Some(digest.as_str()) {
                     format!("Status: Image is up to date for {short}")
                 } else {
                     format!("Status: Downloaded newer image for {short}")
                 };
-                let _ = tx.send(json!({"status": status}));
+                let _ = tx.send(JsonMessage::status(status));
                 containers.emit_other("image", "pull", &r.full());
             }
             Err(e) => {
-                let m = e.to_string();
-                let _ = tx.send(json!({"errorDetail": {"message": m}, "error": m}));
+                let _ = tx.send(JsonMessage::error(e.to_string()));
             }
         }
     });
@@ -157,16 +168,25 @@ pub async fn by_name_post(
 
 pub async fn remove(State(d): State<Shared>, Path(name): Path<String>, q: Query) -> ApiResult {
     let lines = d.engine.remove_image(&name, flag(&q, "force")).await?;
-    let out: Vec<Value> = lines
+    let out: Vec<ImageDeleteItem> = lines
         .iter()
         .map(|l| match l.split_once(": ") {
-            Some(("Untagged", v)) => json!({"Untagged": v}),
-            Some((_, v)) => json!({"Deleted": v}),
-            None => json!({"Deleted": l}),
+            Some(("Untagged", v)) => ImageDeleteItem {
+                untagged: Some(v.into()),
+                deleted: None,
+            },
+            Some((_, v)) => ImageDeleteItem {
+                untagged: None,
+                deleted: Some(v.into()),
+            },
+            None => ImageDeleteItem {
+                untagged: None,
+                deleted: Some(l.clone()),
+            },
         })
         .collect();
     d.containers.emit_other("image", "delete", &name);
-    Ok(api::json(StatusCode::OK, Value::Array(out)))
+    Ok(api::json(StatusCode::OK, out))
 }
 
 /// `GET /images/get?names=…`: a `docker save` tar.
@@ -266,9 +286,12 @@ pub async fn load(State(d): State<Shared>, q: Query, body: axum::body::Body) -> 
         let short = Reference::parse(&n).map(|r| r.short()).unwrap_or(n);
         if !quiet {
             out.extend_from_slice(
-                serde_json::to_string(&json!({"stream": format!("Loaded image: {short}\n")}))
-                    .unwrap_or_default()
-                    .as_bytes(),
+                serde_json::to_string(&JsonMessage {
+                    stream: Some(format!("Loaded image: {short}\n")),
+                    ..Default::default()
+                })
+                .unwrap_or_default()
+                .as_bytes(),
             );
             out.extend_from_slice(b"\r\n");
         }

@@ -8,8 +8,7 @@ mod containers;
 mod exec;
 mod images;
 mod networks;
-pub mod render;
-pub use render::human;
+mod render;
 mod system;
 mod volumes;
 
@@ -22,10 +21,7 @@ use axum::Router;
 use berth_engine::containers::Containers;
 use berth_engine::Engine;
 
-/// Lowest and highest API version served (docker 28 speaks 1.50).
-pub const MIN_API: (u32, u32) = (1, 24);
-pub const MAX_API: (u32, u32) = (1, 50);
-pub const API_VERSION: &str = "1.50";
+use crate::api::{socket_path, MAX_API, MIN_API};
 
 /// `berth daemon`'s flags.
 #[derive(clap::Args, Debug)]
@@ -144,17 +140,6 @@ fn rewrite(mut req: axum::extract::Request) -> axum::extract::Request {
         }
     }
     req
-}
-
-/// Parses `unix://PATH` (or a bare path).
-pub fn socket_path(host: &str) -> Result<PathBuf> {
-    if let Some(p) = host.strip_prefix("unix://") {
-        return Ok(PathBuf::from(p));
-    }
-    if host.starts_with('/') {
-        return Ok(PathBuf::from(host));
-    }
-    bail!("unsupported host {host:?}: berth's client talks to unix sockets (unix:///path)")
 }
 
 /// Where the daemon listens: a unix socket, or TCP when configured.

@@ -5,97 +5,67 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use berth_engine::containers::config::EndpointSettings;
 use berth_engine::networks::{CreateNetwork, EndpointConfig, NetworkRecord};
-use serde_json::{json, Value};
+
+use crate::api::networks::{
+    ConfigReference, Ipam, IpamPool, NetworkConnectRequest, NetworkContainer, NetworkCreateRequest,
+    NetworkCreateResponse, NetworkPruneResponse, NetworkResource,
+};
+use crate::api::Filters;
 
 use super::api::{self, ApiError, ApiResult, Query};
 use super::Shared;
 
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de> + Default,
-{
-    use serde::Deserialize as _;
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct IpamPool {
-    subnet: String,
-    #[serde(rename = "IPRange")]
-    ip_range: String,
-    gateway: String,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct Ipam {
-    driver: String,
-    #[serde(deserialize_with = "nullable")]
-    config: Vec<IpamPool>,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    name: String,
-    driver: String,
-    internal: bool,
-    #[serde(rename = "EnableIPv6")]
-    enable_ipv6: Option<bool>,
-    #[serde(rename = "IPAM")]
-    ipam: Option<Ipam>,
-    #[serde(deserialize_with = "nullable")]
-    options: BTreeMap<String, String>,
-    #[serde(deserialize_with = "nullable")]
-    labels: BTreeMap<String, String>,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct ConnectBody {
-    container: String,
-    endpoint_config: Option<EndpointSettings>,
-    force: bool,
-}
-
 /// docker's network object.
-fn render(d: &Shared, n: &NetworkRecord) -> Value {
-    let containers: serde_json::Map<String, Value> = d
+fn render(d: &Shared, n: &NetworkRecord) -> NetworkResource {
+    let containers = d
         .containers
         .network_users(&n.id)
         .into_iter()
         .map(|(id, name, e)| {
             (
                 id,
-                json!({"Name": name, "EndpointID": e.endpoint_id, "MacAddress": e.mac_address,
-                       "IPv4Address": format!("{}/{}", e.ip_address, e.prefix_len), "IPv6Address": ""}),
+                NetworkContainer {
+                    name,
+                    endpoint_id: e.endpoint_id,
+                    mac_address: e.mac_address,
+                    ipv4_address: format!("{}/{}", e.ip_address, e.prefix_len),
+                    ipv6_address: String::new(),
+                },
             )
         })
         .collect();
-    let mut pool = json!({"Subnet": n.subnet});
-    if !n.gateway.is_empty() {
-        pool["Gateway"] = json!(n.gateway);
-    }
-    if !n.ip_range.is_empty() {
-        pool["IPRange"] = json!(n.ip_range);
-    }
     let config = if n.subnet.is_empty() {
-        json!([])
+        Vec::new()
     } else {
-        json!([pool])
+        vec![IpamPool {
+            subnet: n.subnet.clone(),
+            ip_range: n.ip_range.clone(),
+            gateway: n.gateway.clone(),
+        }]
     };
-    json!({
-        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
-        "EnableIPv6": false, "EnableIPv4": true,
-        "IPAM": {"Driver": "default", "Options": null, "Config": config},
-        "Internal": n.internal, "Attachable": false, "Ingress": false,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
-        "Containers": containers, "Options": n.options, "Labels": n.labels,
-    })
+    NetworkResource {
+        name: n.name.clone(),
+        id: n.id.clone(),
+        created: n.created.clone(),
+        scope: "local".into(),
+        driver: n.driver.clone(),
+        enable_ipv6: false,
+        enable_ipv4: true,
+        ipam: Ipam {
+            driver: "default".into(),
+            options: None,
+            config,
+        },
+        internal: n.internal,
+        attachable: false,
+        ingress: false,
+        config_from: ConfigReference::default(),
+        config_only: false,
+        containers,
+        options: n.options.clone(),
+        labels: n.labels.clone(),
+    }
 }
 
 /// Docker's `filters` query (`{"name":["x"],"driver":{"bridge":true}}`): the values per key.
@@ -103,23 +73,9 @@ fn filters(q: &Query) -> ApiResult<BTreeMap<String, Vec<String>>> {
     let Some(raw) = q.get("filters").filter(|f| !f.is_empty()) else {
         return Ok(BTreeMap::new());
     };
-    let v: Value = serde_json::from_str(raw)
+    let v: Filters = serde_json::from_str(raw)
         .map_err(|e| ApiError::bad(format!("invalid filters {raw:?}: {e}")))?;
-    let mut out = BTreeMap::new();
-    if let Some(m) = v.as_object() {
-        for (k, vals) in m {
-            let list = match vals {
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect(),
-                Value::Object(o) => o.keys().cloned().collect(),
-                _ => Vec::new(),
-            };
-            out.insert(k.clone(), list);
-        }
-    }
-    Ok(out)
+    Ok(v.0.into_iter().map(|(k, v)| (k, v.values())).collect())
 }
 
 fn matches(n: &NetworkRecord, f: &BTreeMap<String, Vec<String>>) -> bool {
@@ -145,7 +101,7 @@ fn matches(n: &NetworkRecord, f: &BTreeMap<String, Vec<String>>) -> bool {
 
 pub async fn list(State(d): State<Shared>, q: Query) -> ApiResult {
     let f = filters(&q)?;
-    let out: Vec<Value> = d
+    let out: Vec<NetworkResource> = d
         .containers
         .networks
         .list()
@@ -153,7 +109,7 @@ pub async fn list(State(d): State<Shared>, q: Query) -> ApiResult {
         .filter(|n| matches(n, &f))
         .map(|n| render(&d, n))
         .collect();
-    Ok(api::json(StatusCode::OK, json!(out)))
+    Ok(api::json(StatusCode::OK, out))
 }
 
 pub async fn inspect(State(d): State<Shared>, Path(id): Path<String>) -> ApiResult {
@@ -162,7 +118,7 @@ pub async fn inspect(State(d): State<Shared>, Path(id): Path<String>) -> ApiResu
 }
 
 pub async fn create(State(d): State<Shared>, body: bytes::Bytes) -> ApiResult {
-    let b: CreateBody = api::body(&body)?;
+    let b: NetworkCreateRequest = api::body(&body)?;
     if b.name.is_empty() {
         return Err(ApiError::bad("network name is required"));
     }
@@ -199,7 +155,10 @@ pub async fn create(State(d): State<Shared>, body: bytes::Bytes) -> ApiResult {
     d.containers.emit_other("network", "create", &n.id);
     Ok(api::json(
         StatusCode::CREATED,
-        json!({"Id": n.id, "Warning": ""}),
+        NetworkCreateResponse {
+            id: n.id,
+            warning: String::new(),
+        },
     ))
 }
 
@@ -221,7 +180,7 @@ pub async fn connect(
     Path(id): Path<String>,
     body: bytes::Bytes,
 ) -> ApiResult {
-    let b: ConnectBody = api::body(&body)?;
+    let b: NetworkConnectRequest = api::body(&body)?;
     let n = d.containers.networks.get(&id)?;
     let ep = b.endpoint_config.unwrap_or_default();
     let cfg = EndpointConfig {
@@ -230,7 +189,7 @@ pub async fn connect(
     };
     d.containers.connect(&b.container, &n, cfg).await?;
     d.containers.emit_other("network", "connect", &n.id);
-    Ok(api::json(StatusCode::OK, json!(null)))
+    Ok(api::json(StatusCode::OK, ()))
 }
 
 pub async fn disconnect(
@@ -238,11 +197,11 @@ pub async fn disconnect(
     Path(id): Path<String>,
     body: bytes::Bytes,
 ) -> ApiResult {
-    let b: ConnectBody = api::body(&body)?;
+    let b: NetworkConnectRequest = api::body(&body)?;
     let n = d.containers.networks.get(&id)?;
     d.containers.disconnect(&b.container, &n, b.force).await?;
     d.containers.emit_other("network", "disconnect", &n.id);
-    Ok(api::json(StatusCode::OK, json!(null)))
+    Ok(api::json(StatusCode::OK, ()))
 }
 
 pub async fn prune(State(d): State<Shared>) -> ApiResult {
@@ -261,6 +220,8 @@ pub async fn prune(State(d): State<Shared>) -> ApiResult {
     }
     Ok(api::json(
         StatusCode::OK,
-        json!({"NetworksDeleted": deleted}),
+        NetworkPruneResponse {
+            networks_deleted: deleted,
+        },
     ))
 }

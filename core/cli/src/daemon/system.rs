@@ -5,10 +5,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_engine::containers::Status;
 use bytes::Bytes;
-use serde_json::json;
+
+use crate::api::system::{
+    Actor, Component, EventMessage, Info, Platform, PluginsInfo, RegistryConfig, Runtime,
+    SwarmInfo, Version,
+};
+use crate::api::{API_VERSION, MIN_API};
 
 use super::api::{self, ApiResult, Query};
-use super::{Shared, API_VERSION, MIN_API};
+use super::Shared;
 
 fn kernel() -> String {
     nix::sys::utsname::uname()
@@ -30,24 +35,53 @@ pub async fn ping() -> Response {
     r
 }
 
+fn min_api() -> String {
+    format!("{}.{}", MIN_API.0, MIN_API.1)
+}
+
 pub async fn version() -> Response {
     let v = env!("CARGO_PKG_VERSION");
+    let details = [
+        ("ApiVersion", API_VERSION.to_string()),
+        ("MinAPIVersion", min_api()),
+        ("Os", "linux".into()),
+        ("Arch", std::env::consts::ARCH.into()),
+        ("KernelVersion", kernel()),
+    ];
     api::json(
         StatusCode::OK,
-        json!({
-            "Platform": {"Name": "berth"},
-            "Components": [{"Name": "Engine", "Version": v, "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": format!("{}.{}", MIN_API.0, MIN_API.1), "Os": "linux", "Arch": std::env::consts::ARCH, "KernelVersion": kernel()}}],
-            "Version": v,
-            "ApiVersion": API_VERSION,
-            "MinAPIVersion": format!("{}.{}", MIN_API.0, MIN_API.1),
-            "GitCommit": "",
-            "GoVersion": "",
-            "Os": "linux",
-            "Arch": if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH },
-            "KernelVersion": kernel(),
-            "BuildTime": "",
-        }),
+        Version {
+            platform: Platform {
+                name: "berth".into(),
+            },
+            components: vec![Component {
+                name: "Engine".into(),
+                version: v.into(),
+                details: details
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            }],
+            version: v.into(),
+            api_version: API_VERSION.into(),
+            min_api_version: min_api(),
+            git_commit: String::new(),
+            go_version: String::new(),
+            os: "linux".into(),
+            arch: if std::env::consts::ARCH == "x86_64" {
+                "amd64"
+            } else {
+                std::env::consts::ARCH
+            }
+            .into(),
+            kernel_version: kernel(),
+            build_time: String::new(),
+        },
     )
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }
 
 pub async fn info(State(d): State<Shared>) -> ApiResult {
@@ -67,46 +101,61 @@ pub async fn info(State(d): State<Shared>) -> ApiResult {
         .unwrap_or_default();
     Ok(api::json(
         StatusCode::OK,
-        json!({
-            "ID": "berth",
-            "Containers": list.len(),
-            "ContainersRunning": count(Status::Running),
-            "ContainersPaused": count(Status::Paused),
-            "ContainersStopped": list.len() - count(Status::Running) - count(Status::Paused),
-            "Images": images,
-            "Driver": d.engine.storage_driver(),
-            "DriverStatus": [],
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
-            "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
-            "IPv4Forwarding": false, "Debug": false, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
-            "SystemTime": berth_engine::store::now(),
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": if cgv2 { "2" } else { "1" },
-            "NEventsListener": 0,
-            "KernelVersion": kernel(),
-            "OperatingSystem": "berth",
-            "OSVersion": "",
-            "OSType": "linux",
-            "Architecture": std::env::consts::ARCH,
-            "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
-            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": mem,
-            "DockerRootDir": d.root,
-            "Name": hostname,
-            "Labels": [],
-            "ExperimentalBuild": false,
-            "ServerVersion": env!("CARGO_PKG_VERSION"),
-            "Runtimes": {"berth": {"path": "berth-runtime"}},
-            "DefaultRuntime": "berth",
-            "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
-            "LiveRestoreEnabled": true,
-            "Isolation": "",
-            "InitBinary": "",
-            "SecurityOptions": ["name=seccomp,profile=default", "name=cgroupns"],
-            "Warnings": [],
-        }),
+        Info {
+            id: "berth".into(),
+            containers: list.len(),
+            containers_running: count(Status::Running),
+            containers_paused: count(Status::Paused),
+            containers_stopped: list.len() - count(Status::Running) - count(Status::Paused),
+            images,
+            driver: d.engine.storage_driver().to_string(),
+            driver_status: Vec::new(),
+            plugins: PluginsInfo {
+                volume: strings(&["local"]),
+                network: strings(&["bridge", "host", "null"]),
+                authorization: None,
+                log: strings(&["json-file"]),
+            },
+            memory_limit: true,
+            swap_limit: true,
+            cpu_cfs_period: true,
+            cpu_cfs_quota: true,
+            cpu_shares: true,
+            cpu_set: true,
+            pids_limit: true,
+            system_time: berth_engine::store::now(),
+            logging_driver: "json-file".into(),
+            cgroup_driver: "cgroupfs".into(),
+            cgroup_version: if cgv2 { "2" } else { "1" }.into(),
+            kernel_version: kernel(),
+            operating_system: "berth".into(),
+            os_type: "linux".into(),
+            architecture: std::env::consts::ARCH.into(),
+            index_server_address: "https://index.docker.io/v1/".into(),
+            registry_config: RegistryConfig::default(),
+            ncpu: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            mem_total: mem,
+            docker_root_dir: d.root.to_string_lossy().into_owned(),
+            name: hostname,
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            runtimes: [(
+                "berth".to_string(),
+                Runtime {
+                    path: "berth-runtime".into(),
+                },
+            )]
+            .into(),
+            default_runtime: "berth".into(),
+            swarm: SwarmInfo {
+                local_node_state: "inactive".into(),
+                ..Default::default()
+            },
+            live_restore_enabled: true,
+            security_options: strings(&["name=seccomp,profile=default", "name=cgroupns"]),
+            ..Default::default()
+        },
     ))
 }
 
@@ -137,12 +186,20 @@ pub async fn events(State(d): State<Shared>, q: Query) -> ApiResult {
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => return,
             };
-            let v = json!({
-                "status": ev.action, "id": ev.id, "from": ev.attributes.get("image"),
-                "Type": ev.kind, "Action": ev.action,
-                "Actor": {"ID": ev.id, "Attributes": ev.attributes},
-                "scope": "local", "time": ev.time_nano / 1_000_000_000, "timeNano": ev.time_nano,
-            });
+            let v = EventMessage {
+                status: ev.action.clone(),
+                id: ev.id.clone(),
+                from: ev.attributes.get("image").cloned(),
+                kind: ev.kind.into(),
+                action: ev.action,
+                actor: Actor {
+                    id: ev.id,
+                    attributes: ev.attributes,
+                },
+                scope: "local".into(),
+                time: ev.time_nano / 1_000_000_000,
+                time_nano: ev.time_nano,
+            };
             let mut b = serde_json::to_vec(&v).unwrap_or_default();
             b.push(b'\n');
             if tx.send(Bytes::from(b)).await.is_err() {

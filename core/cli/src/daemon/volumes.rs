@@ -1,32 +1,15 @@
 //! `/volumes`: create, list, inspect, remove, prune (docker's `local` driver).
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::json;
+
+use crate::api::volumes::{VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 
 use super::api::{self, flag, ApiError, ApiResult, Query};
 use super::Shared;
 
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    name: String,
-    driver: String,
-    #[serde(deserialize_with = "nullable")]
-    labels: BTreeMap<String, String>,
-    #[serde(deserialize_with = "nullable")]
-    driver_opts: BTreeMap<String, String>,
-}
-
-fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    use serde::Deserialize as _;
-    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
-}
-
 pub async fn create(State(d): State<Shared>, body: bytes::Bytes) -> ApiResult {
-    let b: CreateBody = api::body(&body)?;
+    let b: VolumeCreateRequest = api::body(&body)?;
     if !(b.driver.is_empty() || b.driver == "local") {
         return Err(ApiError::bad(format!(
             "volume driver {:?} is not supported (berth has local)",
@@ -45,23 +28,23 @@ pub async fn create(State(d): State<Shared>, body: bytes::Bytes) -> ApiResult {
     };
     let v = d.containers.volumes.create(&name, b.labels)?;
     d.containers.emit_other("volume", "create", &name);
-    Ok(api::json(
-        StatusCode::CREATED,
-        serde_json::to_value(v).unwrap_or_default(),
-    ))
+    Ok(api::json(StatusCode::CREATED, v))
 }
 
 pub async fn list(State(d): State<Shared>) -> ApiResult {
     Ok(api::json(
         StatusCode::OK,
-        json!({"Volumes": d.containers.volumes.list(), "Warnings": []}),
+        VolumeListResponse {
+            volumes: d.containers.volumes.list(),
+            warnings: Vec::new(),
+        },
     ))
 }
 
 pub async fn inspect(State(d): State<Shared>, Path(name): Path<String>) -> ApiResult {
     Ok(api::json(
         StatusCode::OK,
-        serde_json::to_value(d.containers.volumes.inspect(&name)?).unwrap_or_default(),
+        d.containers.volumes.inspect(&name)?,
     ))
 }
 
@@ -87,6 +70,9 @@ pub async fn prune(State(d): State<Shared>) -> ApiResult {
     }
     Ok(api::json(
         StatusCode::OK,
-        json!({"VolumesDeleted": deleted, "SpaceReclaimed": 0}),
+        VolumePruneResponse {
+            volumes_deleted: deleted,
+            space_reclaimed: 0,
+        },
     ))
 }

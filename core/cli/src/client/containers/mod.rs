@@ -1,0 +1,17 @@
+//! Container commands as a client of the daemon, with docker's flags and
+//! output: run, create, start, stop, restart, kill, rm, ps, logs, exec,
+//! inspect, wait, top, stats, rename, pause, unpause.
+
+mod attach;
+mod exec;
+mod inspect;
+mod lifecycle;
+mod ps;
+mod run;
+
+pub use attach::logs;
+pub use exec::{exec, ExecArgs};
+pub use inspect::{inspect, stats, top};
+pub use lifecycle::{kill, rename, rm, simple, stop, wait};
+pub use ps::{ps, PsArgs};
+pub use run::{create, run, start};
