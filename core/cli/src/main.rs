@@ -14,7 +14,8 @@ mod api;
 mod archive;
 mod client;
 mod daemon;
-mod images;
+mod local;
+mod plugins;
 mod progress;
 mod runtime;
 mod shim;
@@ -25,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "berth", version, about = "berth container engine")]
 struct Cli {
     #[command(flatten)]
-    engine: images::EngineArgs,
+    engine: local::EngineArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,14 +46,14 @@ enum Command {
         image: String,
     },
     /// List images.
-    Images(images::ImagesArgs),
+    Images(local::ImagesArgs),
     /// Manage images.
     #[command(subcommand)]
-    Image(images::ImageCmd),
+    Image(local::ImageCmd),
     /// Create a tag TARGET that refers to SOURCE.
     Tag { source: String, target: String },
     /// Remove images.
-    Rmi(images::RmiArgs),
+    Rmi(local::RmiArgs),
     /// Load images from a tar archive or an OCI layout directory.
     Load {
         /// The archive (or directory) to read.
@@ -68,7 +69,7 @@ enum Command {
         images: Vec<String>,
     },
     /// Run a command in a new container.
-    Run(Box<images::RunArgs>),
+    Run(Box<local::RunArgs>),
     #[command(flatten)]
     Container(client::ContainerCmd),
     /// Serve the Docker Engine API on a unix socket.
@@ -115,18 +116,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 platform,
                 quiet,
                 image,
-            } => images::pull(e, &image, platform.as_deref(), quiet),
-            Command::Images(a) => images::images(e, &a),
-            Command::Image(images::ImageCmd::Ls(a)) => images::images(e, &a),
-            Command::Image(images::ImageCmd::Inspect { images: names }) => images::inspect(e, &names),
-            Command::Image(images::ImageCmd::Rm(a)) | Command::Rmi(a) => images::rmi(e, &a),
-            Command::Tag { source, target } => images::tag(e, &source, &target),
-            Command::Load { input, quiet } => images::load(e, &input, quiet),
+            } => local::pull(e, &image, platform.as_deref(), quiet),
+            Command::Images(a) => local::images(e, &a),
+            Command::Image(local::ImageCmd::Ls(a)) => local::images(e, &a),
+            Command::Image(local::ImageCmd::Inspect { images: names }) => local::inspect(e, &names),
+            Command::Image(local::ImageCmd::Rm(a)) | Command::Rmi(a) => local::rmi(e, &a),
+            Command::Tag { source, target } => local::tag(e, &source, &target),
+            Command::Load { input, quiet } => local::load(e, &input, quiet),
             Command::Save {
                 output,
                 images: names,
-            } => images::save(e, &output, &names),
-            Command::Run(a) => images::run(e, *a),
+            } => local::save(e, &output, &names),
+            Command::Run(a) => local::run(e, *a),
             Command::Container(_) | Command::Cp { .. } => anyhow::bail!(
                 "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"
             ),
@@ -140,7 +141,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| client::DEFAULT_HOST.to_string());
     let c = client::Client::from_host(&host)?;
-    let rt = images::tokio()?;
+    let rt = async_runtime()?;
     let r = rt.block_on(async move {
         use client::images as ci;
         match cli.command {
@@ -149,13 +150,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 quiet,
                 image,
             } => ci::pull(&c, &image, platform.as_deref(), quiet, false).await,
-            Command::Images(a) | Command::Image(images::ImageCmd::Ls(a)) => {
+            Command::Images(a) | Command::Image(local::ImageCmd::Ls(a)) => {
                 ci::images(&c, a.quiet, a.format.as_deref()).await
             }
-            Command::Image(images::ImageCmd::Inspect { images: names }) => {
+            Command::Image(local::ImageCmd::Inspect { images: names }) => {
                 client::containers::inspect(&c, &names, None, Some("image")).await
             }
-            Command::Image(images::ImageCmd::Rm(a)) | Command::Rmi(a) => {
+            Command::Image(local::ImageCmd::Rm(a)) | Command::Rmi(a) => {
                 ci::rmi(&c, &a.images, a.force).await
             }
             Command::Tag { source, target } => ci::tag(&c, &source, &target).await,
@@ -179,6 +180,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // waiting for it would hang after the container is gone.
     rt.shutdown_background();
     r
+}
+
+/// The async runtime a command (the client's, or the daemonless mode's) runs on.
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn shim(a: ShimArgs) -> i32 {

@@ -221,7 +221,7 @@ async fn serve(a: DaemonArgs) -> Result<()> {
         })
         .collect();
     let engine = Arc::new(
-        Engine::open(&a.root, &a.config, crate::images::builtins())
+        Engine::open(&a.root, &a.config, crate::plugins::builtins())
             .with_context(|| format!("opening berth's state in {}", a.root.display()))?,
     );
     let exe = std::env::current_exe().context("finding the berth executable")?;

@@ -1,12 +1,14 @@
-//! Image commands: pull, images, image inspect, tag, rmi, load, save, and
-//! `run --rm` in the foreground. Each opens the engine under `--root` and
-//! prints what docker prints.
+//! The daemonless (local) mode, as podman's: with `--root` and no `-H`,
+//! the image commands (pull, images, image inspect, tag, rmi, load, save)
+//! and `run --rm` in the foreground open the engine in this process and
+//! print what docker prints. Also the global and image flags both modes
+//! share.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use berth_engine::{Builtins, Engine, Progress};
+use berth_engine::{Engine, Progress};
 use clap::{Args, Subcommand};
 
 use crate::progress::Display;
@@ -71,36 +73,18 @@ pub struct RunArgs {
     pub container: crate::client::create::ContainerArgs,
 }
 
-pub fn builtins() -> Builtins {
-    Builtins {
-        storage_overlay: berth_plugins::STORAGE_OVERLAY,
-        storage_vfs: berth_plugins::STORAGE_VFS,
-        fetch_registry: berth_plugins::FETCH_REGISTRY,
-        fetch_archive: berth_plugins::FETCH_ARCHIVE,
-        network_bridge: berth_plugins::NETWORK_BRIDGE,
-    }
-}
-
 fn open(e: &EngineArgs) -> Result<Engine> {
     let root = e
         .root
         .clone()
         .unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
-    Engine::open(&root, &e.config, builtins())
+    Engine::open(&root, &e.config, crate::plugins::builtins())
         .with_context(|| format!("opening berth's state in {}", root.display()))
-}
-
-pub fn tokio() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 pub fn pull(e: &EngineArgs, reference: &str, platform: Option<&str>, quiet: bool) -> Result<i32> {
     let engine = open(e)?;
-    let rt = tokio()?;
+    let rt = crate::async_runtime()?;
     let p: Arc<dyn Progress> = if quiet {
         Arc::new(berth_engine::Quiet)
     } else {
@@ -180,7 +164,7 @@ pub fn tag(e: &EngineArgs, source: &str, target: &str) -> Result<i32> {
 
 pub fn rmi(e: &EngineArgs, a: &RmiArgs) -> Result<i32> {
     let engine = open(e)?;
-    let rt = tokio()?;
+    let rt = crate::async_runtime()?;
     let mut code = 0;
     for n in &a.images {
         match rt.block_on(engine.remove_image(n, a.force)) {
@@ -196,7 +180,7 @@ pub fn rmi(e: &EngineArgs, a: &RmiArgs) -> Result<i32> {
 
 pub fn load(e: &EngineArgs, input: &std::path::Path, quiet: bool) -> Result<i32> {
     let engine = open(e)?;
-    let rt = tokio()?;
+    let rt = crate::async_runtime()?;
     let p: Arc<dyn Progress> = if quiet {
         Arc::new(berth_engine::Quiet)
     } else {
@@ -227,7 +211,7 @@ pub fn run(e: &EngineArgs, a: RunArgs) -> Result<i32> {
     // before any thread exists so every thread inherits the mask.
     berth_runtime::supervise::block_signals()?;
     let engine = open(e)?;
-    let rt = tokio()?;
+    let rt = crate::async_runtime()?;
     let opts = crate::client::create::request(&a.container, true, true)?;
     Ok(rt.block_on(engine.run(&opts, Arc::new(Display::on_stderr())))?)
 }
