@@ -15,7 +15,7 @@ use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::apply::Netlink;
+use super::netlink::Netlink;
 use super::nft::Firewall;
 use super::plan::{LinkKind, Plan, Side, Step};
 use super::NetError;

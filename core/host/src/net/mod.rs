@@ -6,9 +6,13 @@ pub(crate) mod answer;
 pub(crate) mod apply;
 pub(crate) mod check;
 pub(crate) mod journal;
+pub(crate) mod netlink;
 pub(crate) mod nft;
 pub mod plan;
+mod shape;
 pub(crate) mod spec;
+#[cfg(test)]
+mod testnl;
 mod violation;
 
 pub use violation::PlanViolation;

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 use super::*;
-use crate::net::apply::testns::{in_new_netns, read_sysctl};
+use crate::net::netlink::testns::{in_new_netns, read_sysctl};
 use crate::net::plan::{PortForward, Protocol};
 
 fn web() -> Rules {
