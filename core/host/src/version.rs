@@ -14,8 +14,9 @@ use crate::error::HostError;
 
 /// The WIT package the host implements.
 pub const ABI_PACKAGE: &str = "berth:plugin";
-/// The version of [`ABI_PACKAGE`] the host implements (`sdk/wit`).
-pub const ABI_VERSION: &str = "0.1.2";
+/// The version of [`ABI_PACKAGE`] the host implements: the WIT package's
+/// own (`sdk/wit/worlds.wit`, read by the build script).
+pub const ABI_VERSION: &str = env!("BERTH_ABI_VERSION");
 
 /// `major.minor.patch`, ignoring pre-release and build suffixes.
 fn parse(v: &str) -> Option<(u64, u64, u64)> {

@@ -365,7 +365,7 @@ fn load_patched(dir: &Path, cache: &Path, wasm: Vec<u8>) -> Result<StoragePlugin
 }
 
 /// The ABI version the fixture is built for (the WIT in the tree).
-const ABI: &str = "0.1.2";
+const ABI: &str = berth_host::ABI_VERSION;
 
 #[test]
 fn another_abi_version_is_refused_naming_both() {
