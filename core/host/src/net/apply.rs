@@ -13,7 +13,7 @@ use rtnetlink::{
     RouteMessageBuilder,
 };
 
-use super::netlink::{gone_is_ok, reason, Netlink};
+use super::netlink::{gone_is_ok, Netlink};
 use super::plan::{Link, LinkKind, Plan, Route, Side, Step};
 use super::NetError;
 
@@ -79,7 +79,7 @@ impl Netlink {
                 )
                 .execute()
                 .await
-                .map_err(|e| NetError::new(&what, reason(&e)))?;
+                .map_err(|e| NetError::netlink(&what, &e))?;
         }
         for route in &plan.routes {
             let what = format!("adding route {}", describe_route(route));
@@ -99,7 +99,7 @@ impl Netlink {
                 .add(route_message(route, index))
                 .execute()
                 .await
-                .map_err(|e| NetError::new(&what, reason(&e)))?;
+                .map_err(|e| NetError::netlink(&what, &e))?;
         }
         for shaping in &plan.shaping {
             let what = format!(
@@ -279,7 +279,7 @@ impl<'a> Sides<'a> {
                     .set(message)
                     .execute()
                     .await
-                    .map_err(|e| NetError::new(&what, reason(&e)))?;
+                    .map_err(|e| NetError::netlink(&what, &e))?;
                 container
                     .set_up(
                         container_name,
@@ -317,11 +317,14 @@ async fn add_link(nl: &Netlink, message: LinkMessage, what: &str) -> Result<(), 
         .add(message)
         .execute()
         .await
-        .map_err(|e| NetError::new(what, reason(&e)))
+        .map_err(|e| NetError::netlink(what, &e))
 }
 
 pub(super) fn journal(record: &mut Record<'_>, step: Step, what: &str) -> Result<(), NetError> {
-    record(step).map_err(|e| NetError::new(what, format!("could not journal the step: {e}")))
+    record(step).map_err(|e| NetError {
+        errno: e.raw_os_error(),
+        ..NetError::new(what, format!("could not journal the step: {e}"))
+    })
 }
 
 fn no_netns(what: &str) -> NetError {

@@ -130,6 +130,7 @@ fn a_duplicate_bridge_fails_without_taking_the_existing_one() {
             let error = result.unwrap_err();
             assert_eq!(error.what, "creating bridge br-dup");
             assert_eq!(error.reason, "link br-dup already exists");
+            assert_eq!(error.errno, None, "the host refused it, not the kernel");
             assert_eq!(
                 steps,
                 vec![Step::Link {
@@ -203,6 +204,11 @@ fn kernel_refusals_carry_the_kernel_error() {
                 "creating veth vethtest1 (peer eth0 in the container)"
             );
             assert_eq!(error.reason, "File exists (os error 17)");
+            assert_eq!(error.errno, Some(libc::EEXIST));
+            assert_eq!(
+                error.os_error().map(|e| e.kind()),
+                Some(std::io::ErrorKind::AlreadyExists)
+            );
             assert_eq!(
                 error.to_string(),
                 format!("{}: {}", error.what, error.reason)
@@ -225,6 +231,7 @@ fn kernel_refusals_carry_the_kernel_error() {
             let error = result.unwrap_err();
             assert_eq!(error.what, "adding 10.88.0.1/24 to br-test");
             assert_eq!(error.reason, "File exists (os error 17)");
+            assert_eq!(error.errno, Some(libc::EEXIST));
             assert_eq!(
                 steps,
                 vec![Step::Address {

@@ -119,7 +119,7 @@ impl Networking {
         let bytes = serde_json::to_vec(j).map_err(|e| NetError::new("encoding the journal", e))?;
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| NetError::new(format!("writing {}", path.display()), e))
+            .map_err(|e| NetError::io(format!("writing {}", path.display()), &e))
     }
 
     pub(crate) fn read_journal(&self, owner: &str) -> Option<Journal> {

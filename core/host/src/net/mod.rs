@@ -25,6 +25,10 @@ pub struct NetError {
     pub what: String,
     /// Why it failed (the kernel's error text).
     pub reason: String,
+    /// The errno the kernel (or another system call) refused the step
+    /// with; `None` when the host itself refused it (a link that already
+    /// exists, a missing namespace) or `nft` failed.
+    pub errno: Option<i32>,
 }
 
 impl NetError {
@@ -32,6 +36,20 @@ impl NetError {
         NetError {
             what: what.into(),
             reason: reason.to_string(),
+            errno: None,
         }
+    }
+
+    /// A step a system call refused: keeps its errno.
+    pub(crate) fn io(what: impl Into<String>, error: &std::io::Error) -> NetError {
+        NetError {
+            errno: error.raw_os_error(),
+            ..NetError::new(what, error)
+        }
+    }
+
+    /// The errno as an [`std::io::Error`], to match on its kind.
+    pub fn os_error(&self) -> Option<std::io::Error> {
+        self.errno.map(std::io::Error::from_raw_os_error)
     }
 }

@@ -36,7 +36,7 @@ impl Netlink {
         let what = "opening a netlink connection";
         let runtime = runtime(what)?;
         let (connection, handle, _) =
-            rtnetlink::new_connection().map_err(|e| NetError::new(what, e))?;
+            rtnetlink::new_connection().map_err(|e| NetError::io(what, &e))?;
         let task = runtime.spawn(connection).abort_handle();
         Ok(Netlink { handle, task })
     }
@@ -61,7 +61,7 @@ impl Netlink {
                 .join()
         })
         .map_err(|_| NetError::new(what, "the thread that enters the namespace panicked"))?
-        .map_err(|e| NetError::new(what, e))?;
+        .map_err(|e| NetError::io(what, &e))?;
         let task = runtime.spawn(connection).abort_handle();
         Ok(Netlink { handle, task })
     }
@@ -71,7 +71,7 @@ impl Netlink {
         let found = self
             .link(name)
             .await
-            .map_err(|e| NetError::new(format!("looking up link {name}"), reason(&e)))?;
+            .map_err(|e| NetError::netlink(format!("looking up link {name}"), &e))?;
         Ok(found.is_some())
     }
 
@@ -90,7 +90,7 @@ impl Netlink {
         let link = self
             .link(name)
             .await
-            .map_err(|e| NetError::new(what, reason(&e)))?;
+            .map_err(|e| NetError::netlink(what, &e))?;
         Ok(link.map(|link| link.header.index))
     }
 
@@ -128,7 +128,7 @@ impl Netlink {
             .set(message)
             .execute()
             .await
-            .map_err(|e| NetError::new(what, reason(&e)))
+            .map_err(|e| NetError::netlink(what, &e))
     }
 
     pub(super) async fn set_up(&self, name: &str, what: &str) -> Result<(), NetError> {
@@ -139,7 +139,7 @@ impl Netlink {
             .set(message)
             .execute()
             .await
-            .map_err(|e| NetError::new(what, reason(&e)))
+            .map_err(|e| NetError::netlink(what, &e))
     }
 
     /// Deletes the link called `name` if it exists (and, with `kind`, only
@@ -153,7 +153,7 @@ impl Netlink {
         let link = self
             .link(name)
             .await
-            .map_err(|e| NetError::new(&what, reason(&e)))?;
+            .map_err(|e| NetError::netlink(&what, &e))?;
         let Some(link) = link else { return Ok(()) };
         if let Some(kind) = kind {
             if link_kind(&link) != Some(&kind) {
@@ -176,8 +176,18 @@ pub(super) fn link_kind(link: &LinkMessage) -> Option<&InfoKind> {
     })
 }
 
+impl NetError {
+    /// A step the kernel refused over netlink: keeps its errno.
+    pub(super) fn netlink(what: impl Into<String>, error: &rtnetlink::Error) -> NetError {
+        NetError {
+            errno: errno(error),
+            ..NetError::new(what, reason(error))
+        }
+    }
+}
+
 /// The errno of a kernel refusal.
-pub(super) fn errno(error: &rtnetlink::Error) -> Option<i32> {
+fn errno(error: &rtnetlink::Error) -> Option<i32> {
     match error {
         rtnetlink::Error::NetlinkError(message) => message.to_io().raw_os_error(),
         _ => None,
@@ -185,7 +195,7 @@ pub(super) fn errno(error: &rtnetlink::Error) -> Option<i32> {
 }
 
 /// The kernel's words for an error ("File exists (os error 17)").
-pub(super) fn reason(error: &rtnetlink::Error) -> String {
+fn reason(error: &rtnetlink::Error) -> String {
     match error {
         rtnetlink::Error::NetlinkError(message) => message.to_io().to_string(),
         other => other.to_string(),
@@ -201,7 +211,7 @@ pub(super) fn gone_is_ok(
     match result {
         Ok(()) => Ok(()),
         Err(e) if errno(&e).is_some_and(|code| gone.contains(&code)) => Ok(()),
-        Err(e) => Err(NetError::new(what, reason(&e))),
+        Err(e) => Err(NetError::netlink(what, &e)),
     }
 }
 

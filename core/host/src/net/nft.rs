@@ -119,7 +119,7 @@ impl Firewall {
             .values()
             .any(|r| !r.masquerade.is_empty() || !r.forward.is_empty() || !r.ports.is_empty());
         if forwards {
-            enable_ip_forward().map_err(|e| NetError::new("turning on IPv4 forwarding", e))?;
+            enable_ip_forward().map_err(|e| NetError::io("turning on IPv4 forwarding", &e))?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use rtnetlink::packet_core::{
 };
 
 use super::apply::{journal, Record};
-use super::netlink::{gone_is_ok, reason, Netlink};
+use super::netlink::{gone_is_ok, Netlink};
 use super::plan::{Shaping, Step};
 use super::NetError;
 
@@ -28,7 +28,7 @@ impl Netlink {
         let link = nl
             .link(&shaping.link)
             .await
-            .map_err(|e| NetError::new(what, reason(&e)))?
+            .map_err(|e| NetError::netlink(what, &e))?
             .ok_or_else(|| {
                 NetError::new(what, format!("there is no link named {}", shaping.link))
             })?;
@@ -67,11 +67,11 @@ impl Netlink {
         let mut handle = nl.handle.clone();
         let mut responses = handle
             .request(request)
-            .map_err(|e| NetError::new(what, reason(&e)))?;
+            .map_err(|e| NetError::netlink(what, &e))?;
         while let Some(response) = responses.next().await {
             if let NetlinkPayload::Error(e) = response.payload {
                 if e.code.is_some() {
-                    return Err(NetError::new(what, e.to_io()));
+                    return Err(NetError::io(what, &e.to_io()));
                 }
             }
         }
@@ -91,7 +91,7 @@ impl Netlink {
             .execute()
             .try_collect()
             .await
-            .map_err(|e| NetError::new(what, reason(&e)))?;
+            .map_err(|e| NetError::netlink(what, &e))?;
         let ours = qdiscs.iter().any(|q| {
             q.header.index == index as i32
                 && q.header.parent == TcHandle::ROOT
