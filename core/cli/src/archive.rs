@@ -9,7 +9,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde_json::json;
+
+use crate::api::containers::PathStat;
 
 #[derive(clap::Args, Debug)]
 pub struct ArchiveArgs {
@@ -28,7 +29,7 @@ pub struct ArchiveArgs {
 }
 
 /// docker's `PathStat` (the `X-Docker-Container-Path-Stat` header).
-pub fn stat_json(path: &Path, shown: &str) -> Result<serde_json::Value> {
+pub fn stat_json(path: &Path, shown: &str) -> Result<PathStat> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::symlink_metadata(path)
         .with_context(|| format!("Could not find the file {shown} in container"))?;
@@ -46,13 +47,16 @@ pub fn stat_json(path: &Path, shown: &str) -> Result<serde_json::Value> {
     } else if m.file_type().is_symlink() {
         mode |= 1 << 27;
     }
-    Ok(json!({
-        "name": path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into()),
-        "size": m.size(),
-        "mode": mode,
-        "mtime": crate::client::format::rfc3339(m.mtime()),
-        "linkTarget": link,
-    }))
+    Ok(PathStat {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".into()),
+        size: m.size(),
+        mode,
+        mtime: crate::api::units::rfc3339(m.mtime()),
+        link_target: link,
+    })
 }
 
 pub fn main(a: ArchiveArgs) -> Result<i32> {
@@ -60,7 +64,7 @@ pub fn main(a: ArchiveArgs) -> Result<i32> {
     nix::unistd::chdir("/").context("entering the container's root")?;
     if let Some(p) = a.stat {
         let v = stat_json(Path::new(&p), &p)?;
-        crate::say!("{v}");
+        crate::say!("{}", serde_json::to_string(&v)?);
         return Ok(0);
     }
     if let Some(p) = a.get {

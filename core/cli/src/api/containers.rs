@@ -268,6 +268,20 @@ pub struct SummaryEndpoint {
     pub mac_address: String,
 }
 
+/// A path's stat in a container: the `X-Docker-Container-Path-Stat` header
+/// of `HEAD|GET /containers/{id}/archive` (base64 of this JSON; its fields
+/// in the order berth has always written them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PathStat {
+    pub link_target: String,
+    /// Go's `os.FileMode`: permission bits, plus a type bit on top.
+    pub mode: u32,
+    pub mtime: String,
+    pub name: String,
+    pub size: u64,
+}
+
 #[cfg(test)]
 #[path = "containers_tests.rs"]
 mod tests;

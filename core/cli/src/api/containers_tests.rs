@@ -58,6 +58,21 @@ fn summary_is_dockers_json() {
 }
 
 #[test]
+fn path_stat_is_dockers_json() {
+    let s = PathStat {
+        link_target: String::new(),
+        mode: 0o755 | 1 << 31,
+        mtime: "2026-01-01T00:00:00Z".into(),
+        name: "etc".into(),
+        size: 4096,
+    };
+    assert_eq!(
+        serde_json::to_string(&s).unwrap(),
+        r#"{"linkTarget":"","mode":2147484141,"mtime":"2026-01-01T00:00:00Z","name":"etc","size":4096}"#
+    );
+}
+
+#[test]
 fn mounts_keep_their_three_shapes() {
     let bind = MountPoint {
         kind: "bind".into(),

@@ -33,6 +33,12 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
+/// A unix time as RFC 3339 (UTC), as docker writes a file's `mtime`.
+pub fn rfc3339(t: i64) -> String {
+    let s = berth_engine::store::format_time(t, 0);
+    format!("{}Z", &s[..19])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

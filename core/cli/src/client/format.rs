@@ -31,12 +31,6 @@ pub fn table<S: AsRef<str>>(headers: &[S], rows: &[Vec<String>]) {
     }
 }
 
-/// A unix time as RFC 3339 (UTC).
-pub fn rfc3339(t: i64) -> String {
-    let s = berth_engine::store::format_time(t, 0);
-    format!("{}Z", &s[..19])
-}
-
 /// "5 seconds ago" for a unix time.
 pub fn ago(t: i64) -> String {
     let now = std::time::SystemTime::now()

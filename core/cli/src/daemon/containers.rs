@@ -10,9 +10,10 @@ use berth_engine::containers::logs;
 use berth_engine::containers::stream::AttachOptions;
 use berth_engine::containers::{Status, WaitCondition};
 use bytes::Bytes;
-use serde_json::Value;
 
-use crate::api::containers::{CreateRequest, CreateResponse, TopResponse, WaitError, WaitResponse};
+use crate::api::containers::{
+    CreateRequest, CreateResponse, PathStat, TopResponse, WaitError, WaitResponse,
+};
 use crate::api::stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, MemoryStats, PidsStats, Stats, ThrottlingData,
 };
@@ -531,7 +532,7 @@ fn path_param(q: &std::collections::HashMap<String, String>) -> ApiResult<String
         .ok_or_else(|| ApiError::bad("path is required"))
 }
 
-async fn stat_of(d: &Shared, id: &str, path: &str) -> ApiResult<(String, Value)> {
+async fn stat_of(d: &Shared, id: &str, path: &str) -> ApiResult<(String, PathStat)> {
     let (cid, rootfs, ours) = d.containers.rootfs(id).await?;
     let out = archive_cmd(&rootfs).arg("--stat").arg(path).output().await;
     if ours {
@@ -544,13 +545,18 @@ async fn stat_of(d: &Shared, id: &str, path: &str) -> ApiResult<(String, Value)>
             format!("Could not find the file {path} in container {id}"),
         ));
     }
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let v: PathStat = serde_json::from_slice(&out.stdout).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the stat of {path}: {e}"),
+        )
+    })?;
     Ok((cid, v))
 }
 
-fn stat_header(v: &Value) -> String {
+fn stat_header(v: &PathStat) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(v.to_string())
+    base64::engine::general_purpose::STANDARD.encode(serde_json::to_string(v).unwrap_or_default())
 }
 
 pub async fn archive_head(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> ApiResult {
