@@ -4,6 +4,7 @@
 pub mod containers;
 pub mod cp;
 pub mod create;
+pub mod flags;
 pub mod format;
 pub mod http;
 pub mod images;
