@@ -1,6 +1,9 @@
-//! Networking for network plugins: the plan types, the checks of a plan
-//! against the grants, the netlink applier, the nftables firewall, and the
-//! on-disk journal of what was applied.
+//! Networking for network plugins: the plan types (`plan`, `spec`), the
+//! checks of a plan and of a plugin's answers against its grants (`check`,
+//! `answer`, refusals in `violation`), the netlink connection (`netlink`),
+//! the applier of links, addresses and routes (`apply`), the tc shaper
+//! (`shape`), the nftables firewall (`nft`), and the on-disk journal of what
+//! was applied, with its apply and undo (`journal`).
 
 pub(crate) mod answer;
 pub(crate) mod apply;
