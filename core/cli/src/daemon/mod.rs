@@ -4,11 +4,13 @@
 //! attach and exec hijack the connection through an HTTP upgrade.
 
 mod api;
+mod archive;
 mod containers;
 mod exec;
 mod images;
 mod networks;
 mod render;
+mod stats;
 mod system;
 mod volumes;
 
@@ -69,16 +71,16 @@ fn router(d: Shared) -> Router {
         .route("/containers/{id}/attach", post(c::attach))
         .route("/containers/{id}/logs", get(c::logs))
         .route("/containers/{id}/top", get(c::top))
-        .route("/containers/{id}/stats", get(c::stats))
+        .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/rename", post(c::rename))
         .route("/containers/{id}/pause", post(c::pause))
         .route("/containers/{id}/unpause", post(c::unpause))
         .route("/containers/{id}/resize", post(c::resize))
         .route(
             "/containers/{id}/archive",
-            get(c::archive_get)
-                .put(c::archive_put)
-                .head(c::archive_head),
+            get(archive::archive_get)
+                .put(archive::archive_put)
+                .head(archive::archive_head),
         )
         .route("/containers/{id}", delete(c::remove))
         .route("/containers/{id}/exec", post(exec::create))

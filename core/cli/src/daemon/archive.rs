@@ -1,0 +1,139 @@
+//! `/containers/{id}/archive` (`cp`): HEAD and GET a path's stat and
+//! contents, PUT a tar into the container, through the chrooted
+//! `berth archive` helper.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use bytes::Bytes;
+
+use crate::api::containers::PathStat;
+
+use super::api::{ApiError, ApiResult, Query};
+use super::Shared;
+
+/// Runs `berth archive` on a container's root filesystem.
+fn archive_cmd(rootfs: &std::path::Path) -> tokio::process::Command {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "berth".into());
+    let mut c = tokio::process::Command::new(exe);
+    c.arg("archive")
+        .arg("--rootfs")
+        .arg(rootfs)
+        .kill_on_drop(true);
+    c
+}
+
+fn path_param(q: &std::collections::HashMap<String, String>) -> ApiResult<String> {
+    q.get("path")
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .ok_or_else(|| ApiError::bad("path is required"))
+}
+
+async fn stat_of(d: &Shared, id: &str, path: &str) -> ApiResult<(String, PathStat)> {
+    let (cid, rootfs, ours) = d.containers.rootfs(id).await?;
+    let out = archive_cmd(&rootfs).arg("--stat").arg(path).output().await;
+    if ours {
+        d.containers.release_rootfs(&cid).await;
+    }
+    let out = out.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if !out.status.success() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Could not find the file {path} in container {id}"),
+        ));
+    }
+    let v: PathStat = serde_json::from_slice(&out.stdout).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the stat of {path}: {e}"),
+        )
+    })?;
+    Ok((cid, v))
+}
+
+fn stat_header(v: &PathStat) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(serde_json::to_string(v).unwrap_or_default())
+}
+
+pub async fn archive_head(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> ApiResult {
+    let path = path_param(&q)?;
+    let (_, v) = stat_of(&d, &id, &path).await?;
+    Ok((
+        StatusCode::OK,
+        [("X-Docker-Container-Path-Stat", stat_header(&v))],
+    )
+        .into_response())
+}
+
+pub async fn archive_get(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> ApiResult {
+    let path = path_param(&q)?;
+    let (_, v) = stat_of(&d, &id, &path).await?;
+    let (cid, rootfs, ours) = d.containers.rootfs(&id).await?;
+    let out = archive_cmd(&rootfs).arg("--get").arg(&path).output().await;
+    if ours {
+        d.containers.release_rootfs(&cid).await;
+    }
+    let out = out.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if !out.status.success() {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE.as_str(),
+                "application/x-tar".to_string(),
+            ),
+            ("X-Docker-Container-Path-Stat", stat_header(&v)),
+        ],
+        out.stdout,
+    )
+        .into_response())
+}
+
+pub async fn archive_put(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    q: Query,
+    body: Bytes,
+) -> ApiResult {
+    use tokio::io::AsyncWriteExt as _;
+    let path = path_param(&q)?;
+    let (cid, rootfs, ours) = d.containers.rootfs(&id).await?;
+    let run = async {
+        let mut child = archive_cmd(&rootfs)
+            .arg("--put")
+            .arg(&path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(&body).await?;
+        }
+        child.wait_with_output().await
+    };
+    let out = run.await;
+    if ours {
+        d.containers.release_rootfs(&cid).await;
+    }
+    let out = out.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .trim_start_matches("berth: ")
+            .to_string();
+        let status = if msg.contains("Could not find") {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        return Err(ApiError::new(status, msg));
+    }
+    Ok(StatusCode::OK.into_response())
+}
