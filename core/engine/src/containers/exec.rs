@@ -293,7 +293,11 @@ impl Containers {
         };
         let master = match listener {
             Some(l) if !detached => {
+                // The runtime hands over the pty, then waits for a process
+                // that may end at once: when both are ready, take the pty
+                // (an unbiased select lost it, and the output, half the time).
                 let accepted = tokio::select! {
+                    biased;
                     a = l.accept() => a.ok(),
                     _ = child.wait() => None,
                 };
