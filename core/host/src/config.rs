@@ -21,6 +21,29 @@ pub struct HostConfig {
     pub max_memory: usize,
     /// How often the epoch ticker advances; deadlines are checked at this granularity.
     pub tick: Duration,
+    /// Who compiles a component that is neither in the cache nor built into
+    /// berth.
+    pub compiler: Compiler,
+}
+
+/// Who compiles components.
+#[derive(Debug, Clone, Default)]
+pub enum Compiler {
+    /// This process. What compiling allocates is handed back to the system
+    /// afterwards as far as the allocator allows.
+    #[default]
+    InProcess,
+    /// A separate process: `program args… OUT`, given the component on its
+    /// stdin, writes the compiled component to the file OUT (as
+    /// [`compile_to_file`](crate::compile_to_file) does) and exits 0, or
+    /// prints why not on stderr and exits non-zero. berth runs its own
+    /// `berth plugin-compile`; a compile then leaves nothing in the daemon.
+    Command {
+        /// The program.
+        program: PathBuf,
+        /// Its arguments before OUT.
+        args: Vec<String>,
+    },
 }
 
 impl HostConfig {
@@ -41,6 +64,7 @@ impl Default for HostConfig {
             max_instances: 64,
             max_memory: 4 << 30,
             tick: Duration::from_millis(10),
+            compiler: Compiler::InProcess,
         }
     }
 }
@@ -48,10 +72,32 @@ impl Default for HostConfig {
 /// Where a plugin's component comes from.
 #[derive(Debug, Clone)]
 pub enum WasmSource {
-    /// Bytes embedded in the binary (the default plugins).
+    /// A default plugin embedded in the binary, with the form wasmtime
+    /// compiled it to when the binary was built.
+    Builtin(Builtin),
+    /// Component bytes embedded in the binary, compiled on first use.
     Bytes(&'static [u8]),
     /// A `.wasm` component file named in `berth.toml`.
     File(PathBuf),
+}
+
+/// A plugin built into the binary: its component and what the build made of
+/// it, so that loading it hashes and compiles nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    /// The component.
+    pub wasm: &'static [u8],
+    /// SHA-256 of `wasm`, lowercase hex.
+    pub wasm_sha256: &'static str,
+    /// The component compiled by wasmtime's `Engine::precompile_component`
+    /// with berth's engine settings (`engine_config.rs`).
+    pub precompiled: &'static [u8],
+    /// SHA-256 of `precompiled`, lowercase hex: the copy in the cache is
+    /// checked against it.
+    pub precompiled_sha256: &'static str,
+    /// The engine settings hash `precompiled` was compiled with; an engine
+    /// whose hash differs compiles `wasm` instead (and logs why).
+    pub settings: u64,
 }
 
 /// One plugin to load: its name (used in every log line and error), its

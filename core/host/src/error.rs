@@ -172,6 +172,44 @@ impl PluginErrorKind {
     }
 }
 
+/// Compiling a component by itself ([`compile_to_file`](crate::compile_to_file),
+/// what `berth plugin-compile` runs) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// wasmtime refused the component.
+    #[error("cannot compile the component: {reason}")]
+    Invalid {
+        /// wasmtime's error.
+        reason: String,
+    },
+    /// The engine could not be set up.
+    #[error("cannot create the wasmtime engine: {reason}")]
+    Engine {
+        /// wasmtime's error.
+        reason: String,
+    },
+    /// The compiled component could not be written.
+    #[error("cannot write the compiled component to {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CompileError {
+    /// A component wasmtime refuses is the operator's input to fix; the rest
+    /// is internal.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CompileError::Invalid { .. } => ErrorKind::InvalidInput,
+            CompileError::Engine { .. } | CompileError::Write { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
 impl HostError {
     /// What kind of failure this is: a plugin's own error keeps its kind; a
     /// plugin built for another ABI is the operator's input to fix; a call

@@ -1,23 +1,25 @@
 //! The plugin host: one wasmtime engine (pooling allocator, epoch
 //! interruption driven by a ticker thread) that loads plugins.
 //!
-//! Loading reads the component, checks its ABI version, takes the compiled
-//! code from the disk cache (compiling once), links exactly the interfaces
-//! the plugin's kind may use and pre-instantiates it. Calls then instantiate
-//! from that `InstancePre` in microseconds.
+//! Loading takes the compiled code from the disk cache (installing there
+//! what berth's build compiled, or compiling once), checks the ABI version,
+//! links exactly the interfaces the plugin's kind may use and
+//! pre-instantiates it. Calls then instantiate from that `InstancePre` in
+//! microseconds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::Engine;
 
 use crate::beneath::Root;
 use crate::bindings::{fetcher as fb, network as nb, storage as sb};
-use crate::cache::{self, Origin};
+use crate::cache::{Cache, Origin, Source};
 use crate::call::Shared;
 use crate::config::{HostConfig, PluginSpec, WasmSource};
+use crate::engine_config;
 use crate::error::HostError;
 use crate::fetcher::FetcherPlugin;
 use crate::http::HttpGrants;
@@ -67,6 +69,7 @@ impl Drop for Ticker {
 pub struct PluginHost {
     engine: Engine,
     cfg: Arc<HostConfig>,
+    cache: Arc<Cache>,
     ticker: Arc<Ticker>,
 }
 
@@ -158,19 +161,12 @@ impl PluginHost {
             plugin: "(host)".into(),
             reason,
         };
-        let n = cfg.max_instances.max(1);
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(n)
-            .total_core_instances(n * 8)
-            .total_memories(n * 2)
-            .total_tables(n * 8)
-            .total_stacks(n)
-            .max_memory_size(cfg.max_memory);
-        let mut c = Config::new();
-        c.wasm_component_model(true)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&c)
+        let pool = engine_config::Pool {
+            max_instances: cfg.max_instances,
+            max_memory: cfg.max_memory,
+        };
+        let engine = engine_config::config(&target_lexicon::HOST.to_string(), Some(pool))
+            .and_then(|c| Engine::new(&c))
             .map_err(|e| load_err(format!("cannot create the wasmtime engine: {e}")))?;
         std::fs::create_dir_all(&cfg.cache_dir)
             .map_err(|e| load_err(format!("cannot create {}: {e}", cfg.cache_dir.display())))?;
@@ -192,8 +188,10 @@ impl PluginHost {
                 }
             })
             .map_err(|e| load_err(format!("cannot start the epoch ticker: {e}")))?;
+        let cache = Cache::new(cfg.cache_dir.clone(), &engine, cfg.compiler.clone());
         Ok(PluginHost {
             engine,
+            cache: Arc::new(cache),
             cfg: Arc::new(cfg),
             ticker: Arc::new(Ticker {
                 stop,
@@ -252,22 +250,28 @@ impl PluginHost {
         Ok(NetworkPlugin::new(shared, pre, net.clone()))
     }
 
-    /// Reads, version-checks, compiles (or loads from cache) and checks the
-    /// imports of a plugin; opens its root.
+    /// Loads the compiled plugin (see [`Cache::load`]), checks its version
+    /// and imports; opens its root.
     fn prepare(&self, spec: &PluginSpec, kind: Kind) -> Result<(Shared, Component), HostError> {
         let plugin = spec.name.clone();
         let load = |reason: String| HostError::Load {
             plugin: plugin.clone(),
             reason,
         };
-        let bytes: std::borrow::Cow<'_, [u8]> = match &spec.wasm {
-            WasmSource::Bytes(b) => (*b).into(),
-            WasmSource::File(p) => std::fs::read(p)
-                .map_err(|e| load(format!("cannot read {}: {e}", p.display())))?
-                .into(),
+        let read;
+        let source = match &spec.wasm {
+            WasmSource::Builtin(b) => Source::Builtin(b),
+            WasmSource::Bytes(b) => Source::Wasm(b),
+            WasmSource::File(p) => {
+                read = std::fs::read(p)
+                    .map_err(|e| load(format!("cannot read {}: {e}", p.display())))?;
+                Source::Wasm(&read)
+            }
         };
-        let (component, origin, cache_file) =
-            cache::load(&self.cfg.cache_dir, &self.engine, &bytes).map_err(load)?;
+        let (component, origin, cache_file) = self
+            .cache
+            .load(&self.engine, &plugin, source)
+            .map_err(load)?;
         let ty = component.component_type();
         let imports: Vec<String> = ty
             .imports(&self.engine)
@@ -322,6 +326,13 @@ impl PluginHost {
             ticker: self.ticker.clone(),
         };
         Ok((shared, component))
+    }
+
+    /// How many components this host compiled (in this process or a
+    /// separate one); those built into berth and those found in the cache
+    /// are not counted.
+    pub fn compiled(&self) -> u64 {
+        self.cache.compiled()
     }
 
     /// The engine's epoch tick.

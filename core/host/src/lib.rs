@@ -2,8 +2,10 @@
 //! network plugins — as sandboxed WebAssembly components on wasmtime.
 //!
 //! One [`PluginHost`] owns the engine. Loading a plugin checks its ABI
-//! version, compiles it once (cached on disk), links only the interfaces its
-//! kind may use and pre-instantiates it. Every call then runs in a fresh
+//! version, takes its compiled form from the disk cache (built into berth for
+//! the default plugins; otherwise compiled once, by a separate process when
+//! configured), links only the interfaces its kind may use and
+//! pre-instantiates it. Every call then runs in a fresh
 //! instance with a deadline and a memory cap; a trap, timeout, out-of-memory
 //! or policy violation fails that call with a [`HostError`] naming the plugin
 //! and the call, and what the call created is rolled back.
@@ -29,6 +31,7 @@ mod blobs;
 mod cache;
 mod call;
 mod config;
+mod engine_config;
 mod error;
 mod fetcher;
 mod fsops;
@@ -46,11 +49,13 @@ mod types;
 mod version;
 
 pub use blobs::{BlobIngest, ContentStore};
-pub use cache::Origin;
+pub use cache::{compile_to_file, Origin};
 pub use config::{
-    Credentials, Grants, HostConfig, HttpLimits, NetworkGrants, PluginSpec, WasmSource,
+    Builtin, Compiler, Credentials, Grants, HostConfig, HttpLimits, NetworkGrants, PluginSpec,
+    WasmSource,
 };
-pub use error::{HostError, PluginError, PluginErrorKind};
+pub use engine_config::WASMTIME_VERSION;
+pub use error::{CompileError, HostError, PluginError, PluginErrorKind};
 pub use fetcher::FetcherPlugin;
 pub use host::{PluginHost, PluginInfo};
 pub use net::NetError;
