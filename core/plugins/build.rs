@@ -1,9 +1,24 @@
 //! Builds the default plugins for wasm32-wasip2 (each in its own cargo run, so
-//! the SDK's per-world features never mix) in `target/wasm-plugins`, and
-//! copies the components into OUT_DIR for `include_bytes!`.
+//! the SDK's per-world features never mix) in `target/wasm-plugins`, copies
+//! the components into OUT_DIR for `include_bytes!`, and compiles each one
+//! with wasmtime for the target berth is built for, with the host's own
+//! engine settings (`core/host/src/engine_config.rs`, included below), so no
+//! daemon start has to compile them. The compiled forms are kept in
+//! `target/wasm-plugins/precompiled` under the host's cache names, so a
+//! component compiles once for every profile and build. `embedded.rs` in
+//! OUT_DIR holds the digests and the settings hash as constants: the daemon
+//! needs not hash the embedded bytes at start.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+#[path = "../host/src/engine_config.rs"]
+#[allow(dead_code)] // the runtime-only parts (pooling sizes)
+mod engine_config;
 
 const TARGET: &str = "wasm32-wasip2";
 /// (package, file stem) of each embedded plugin.
@@ -22,7 +37,13 @@ fn main() {
         .canonicalize()
         .expect("workspace root");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    for watched in ["plugins", "sdk", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "sdk",
+        "Cargo.toml",
+        "Cargo.lock",
+        "core/host/src/engine_config.rs",
+    ] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()
@@ -30,15 +51,91 @@ fn main() {
     }
     check_target();
     let target_dir = workspace.join("target/wasm-plugins");
+    let engine = precompiling_engine();
+    let settings = engine_config::settings_hash(&engine);
+    let mut embedded = format!(
+        "/// The engine settings hash the embedded plugins were compiled with.\n\
+         pub const ENGINE_SETTINGS: u64 = {settings:#018x};\n"
+    );
     for (package, stem) in PLUGINS {
         build(&workspace, &target_dir, package);
         let built = target_dir
             .join(TARGET)
             .join("release")
             .join(format!("{stem}.wasm"));
-        std::fs::copy(&built, out_dir.join(format!("{stem}.wasm")))
-            .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
+        let wasm =
+            std::fs::read(&built).unwrap_or_else(|e| panic!("reading {}: {e}", built.display()));
+        std::fs::write(out_dir.join(format!("{stem}.wasm")), &wasm)
+            .unwrap_or_else(|e| panic!("writing {stem}.wasm to OUT_DIR: {e}"));
+        let wasm_sha256 = hex(&Sha256::digest(&wasm));
+        let cwasm = precompile(
+            &engine,
+            &target_dir.join("precompiled"),
+            package,
+            &wasm,
+            &engine_config::cache_name(&wasm_sha256, settings),
+        );
+        std::fs::write(out_dir.join(format!("{stem}.cwasm")), &cwasm)
+            .unwrap_or_else(|e| panic!("writing {stem}.cwasm to OUT_DIR: {e}"));
+        let upper = stem.to_uppercase();
+        let _ = write!(
+            embedded,
+            "/// SHA-256 of [`{upper}`].\n\
+             pub const {upper}_SHA256: &str = \"{wasm_sha256}\";\n\
+             /// SHA-256 of [`{upper}_PRECOMPILED`].\n\
+             pub const {upper}_PRECOMPILED_SHA256: &str = \"{}\";\n",
+            hex(&Sha256::digest(&cwasm))
+        );
     }
+    std::fs::write(out_dir.join("embedded.rs"), embedded).expect("writing embedded.rs");
+}
+
+/// An engine with the host's settings for the target being built.
+fn precompiling_engine() -> wasmtime::Engine {
+    let target = std::env::var("TARGET").expect("set by cargo");
+    let config = engine_config::config(&target, None)
+        .unwrap_or_else(|e| panic!("wasmtime cannot compile for {target}: {e}"));
+    wasmtime::Engine::new(&config)
+        .unwrap_or_else(|e| panic!("creating the wasmtime engine for {target}: {e}"))
+}
+
+/// The compiled form of `wasm`: from `dir/name` when an earlier build made
+/// it, else compiled now and kept there.
+fn precompile(
+    engine: &wasmtime::Engine,
+    dir: &Path,
+    package: &str,
+    wasm: &[u8],
+    name: &str,
+) -> Vec<u8> {
+    let kept = dir.join(name);
+    if let Ok(bytes) = std::fs::read(&kept) {
+        return bytes;
+    }
+    let start = Instant::now();
+    let bytes = engine
+        .precompile_component(wasm)
+        .unwrap_or_else(|e| panic!("compiling plugin {package} with wasmtime: {e:?}"));
+    println!(
+        "compiled {package} ({} KiB of wasm) to {} KiB in {:.1?}",
+        wasm.len() / 1024,
+        bytes.len() / 1024,
+        start.elapsed()
+    );
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    // A temporary name, then rename: a concurrent build never reads half a file.
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    std::fs::write(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, &kept))
+        .unwrap_or_else(|e| panic!("writing {}: {e}", kept.display()));
+    bytes
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Fails with what to do when the wasm target's standard library is missing.

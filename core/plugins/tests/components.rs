@@ -33,7 +33,8 @@ const WASI_STD: [&str; 5] = [
 
 #[test]
 fn plugins_are_components_with_their_worlds_imports() {
-    for (name, world, bytes) in berth_plugins::ALL {
+    for p in berth_plugins::ALL {
+        let (name, world, bytes) = (p.name, p.world, p.wasm);
         // A component's preamble: magic, then version 0x0d and layer 1.
         assert_eq!(
             &bytes[..8],
@@ -82,5 +83,42 @@ fn plugins_are_components_with_their_worlds_imports() {
         );
         assert_eq!(exports, [export], "{name} exports");
         eprintln!("{name}: {} bytes, imports {imports:?}", bytes.len());
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The digests embedded as constants are those of the embedded bytes, and
+/// each compiled form is a wasmtime component artifact.
+#[test]
+fn digests_and_compiled_forms_match_the_components() {
+    for p in berth_plugins::ALL {
+        assert_eq!(
+            sha256_hex(p.wasm),
+            p.wasm_sha256,
+            "{}: component digest",
+            p.name
+        );
+        assert_eq!(
+            sha256_hex(p.precompiled),
+            p.precompiled_sha256,
+            "{}: compiled form's digest",
+            p.name
+        );
+        assert_eq!(
+            &p.precompiled[..4],
+            b"\x7fELF",
+            "{} is not compiled",
+            p.name
+        );
+        eprintln!(
+            "{}: {} KiB of wasm, {} KiB compiled",
+            p.name,
+            p.wasm.len() / 1024,
+            p.precompiled.len() / 1024
+        );
     }
 }
