@@ -78,8 +78,13 @@ fn open(e: &EngineArgs) -> Result<Engine> {
         .root
         .clone()
         .unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
-    Engine::open(&root, &e.config, crate::plugins::builtins())
-        .with_context(|| format!("opening berth's state in {}", root.display()))
+    Engine::open(
+        &root,
+        &e.config,
+        crate::plugins::builtins(),
+        crate::plugins::compiler(),
+    )
+    .with_context(|| format!("opening berth's state in {}", root.display()))
 }
 
 pub fn pull(e: &EngineArgs, reference: &str, platform: Option<&str>, quiet: bool) -> Result<i32> {

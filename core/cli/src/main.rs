@@ -80,6 +80,10 @@ enum Command {
     /// Tar and untar in a container's root filesystem (for cp; started by the daemon).
     #[command(hide = true)]
     Archive(archive::ArchiveArgs),
+    /// Compile the plugin component on stdin into OUT (started by the daemon,
+    /// so that compiling leaves nothing in its memory).
+    #[command(hide = true, name = "plugin-compile")]
+    PluginCompile { out: std::path::PathBuf },
     /// Copy files between a container and the local filesystem (CONTAINER:PATH).
     Cp {
         /// Always follow symlinks in SRC (accepted; berth copies links as links).
@@ -108,6 +112,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Daemon(a) => return daemon::main(a),
         Command::Shim(a) => return Ok(shim(a)),
         Command::Archive(a) => return archive::main(a),
+        Command::PluginCompile { out } => return plugins::compile(&out),
         _ => {}
     }
     if local {
@@ -131,9 +136,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Command::Container(_) | Command::Cp { .. } => anyhow::bail!(
                 "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"
             ),
-            Command::Runtime(_) | Command::Daemon(_) | Command::Shim(_) | Command::Archive(_) => {
-                unreachable!()
-            }
+            Command::Runtime(_)
+            | Command::Daemon(_)
+            | Command::Shim(_)
+            | Command::Archive(_)
+            | Command::PluginCompile { .. } => unreachable!(),
         };
     }
     let host = e
@@ -171,9 +178,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             }
             Command::Container(cmd) => client::container(&c, &cmd).await,
             Command::Cp { src, dst, .. } => client::cp::cp(&c, &src, &dst).await,
-            Command::Runtime(_) | Command::Daemon(_) | Command::Shim(_) | Command::Archive(_) => {
-                unreachable!()
-            }
+            Command::Runtime(_)
+            | Command::Daemon(_)
+            | Command::Shim(_)
+            | Command::Archive(_)
+            | Command::PluginCompile { .. } => unreachable!(),
         }
     });
     // A read of our stdin may still block in the runtime's blocking pool;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_host::{
-    Descriptor, FetcherPlugin, Grants, Platform, PluginHost, PluginSpec, StoragePlugin, WasmSource,
+    Builtin, Compiler, Descriptor, FetcherPlugin, Grants, Platform, PluginHost, PluginSpec,
+    StoragePlugin, WasmSource,
 };
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
@@ -22,14 +23,14 @@ use crate::layers::{self, DigestReader};
 use crate::progress::{CountingReader, CountingStore, Progress};
 use crate::reference::Reference;
 
-/// The default plugins' components, embedded in the binary.
+/// The default plugins, embedded in the binary with their compiled forms.
 #[derive(Debug, Clone, Copy)]
 pub struct Builtins {
-    pub storage_overlay: &'static [u8],
-    pub storage_vfs: &'static [u8],
-    pub fetch_registry: &'static [u8],
-    pub fetch_archive: &'static [u8],
-    pub network_bridge: &'static [u8],
+    pub storage_overlay: Builtin,
+    pub storage_vfs: Builtin,
+    pub fetch_registry: Builtin,
+    pub fetch_archive: Builtin,
+    pub network_bridge: Builtin,
 }
 
 /// What `images` shows for one name.
@@ -116,8 +117,15 @@ impl<R: Read> Drop for DrainOnDrop<R> {
 }
 
 impl Engine {
-    /// Opens (or creates) the engine's state under `root`, with `berth.toml` from `config_path`.
-    pub fn open(root: &Path, config_path: &Path, builtins: Builtins) -> Result<Engine> {
+    /// Opens (or creates) the engine's state under `root`, with `berth.toml`
+    /// from `config_path`; components that are neither built in nor in the
+    /// compile cache are compiled by `compiler`.
+    pub fn open(
+        root: &Path,
+        config_path: &Path,
+        builtins: Builtins,
+        compiler: Compiler,
+    ) -> Result<Engine> {
         std::fs::create_dir_all(root).map_err(|e| EngineError::io("creating", root, e))?;
         let config = Config::load(config_path)?;
         let content = Arc::new(ContentStore::open(root)?);
@@ -127,6 +135,7 @@ impl Engine {
             cache_dir: std::env::var_os("BERTH_PLUGIN_CACHE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join("plugin-cache")),
+            compiler,
             ..Default::default()
         })?;
         let driver = config
@@ -747,7 +756,7 @@ fn plugin_spec(
     }
     let wasm = match (pc.and_then(|p| p.wasm.clone()), builtin) {
         (Some(path), _) => WasmSource::File(path),
-        (None, Some(bytes)) => WasmSource::Bytes(bytes),
+        (None, Some(builtin)) => WasmSource::Builtin(builtin),
         (None, None) => {
             return Err(EngineError::Config {
                 path: PathBuf::from("berth.toml"),

@@ -223,8 +223,13 @@ async fn serve(a: DaemonArgs) -> Result<()> {
         })
         .collect();
     let engine = Arc::new(
-        Engine::open(&a.root, &a.config, crate::plugins::builtins())
-            .with_context(|| format!("opening berth's state in {}", a.root.display()))?,
+        Engine::open(
+            &a.root,
+            &a.config,
+            crate::plugins::builtins(),
+            crate::plugins::compiler(),
+        )
+        .with_context(|| format!("opening berth's state in {}", a.root.display()))?,
     );
     let exe = std::env::current_exe().context("finding the berth executable")?;
     let containers = Containers::open(engine.clone(), exe)
