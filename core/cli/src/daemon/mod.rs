@@ -8,6 +8,7 @@ mod archive;
 mod containers;
 mod exec;
 mod images;
+mod memory;
 mod networks;
 mod render;
 mod stats;
@@ -190,11 +191,15 @@ fn inode(p: &std::path::Path) -> Option<(u64, u64)> {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn main(a: DaemonArgs) -> Result<i32> {
+    memory::one_arena();
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a log file or the journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -241,7 +246,9 @@ async fn serve(a: DaemonArgs) -> Result<()> {
         containers,
         root: a.root.clone(),
     });
-    let app = router(d);
+    // Start-up is done: the first trim comes when it has been quiet a moment.
+    let idle = memory::Idle::start();
+    let app = router(d).layer(axum::middleware::from_fn_with_state(idle, memory::track));
     let app = tower::util::MapRequestLayer::new(rewrite).layer(app);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
