@@ -80,6 +80,32 @@ pub fn layout() -> &'static Path {
         .as_path()
 }
 
+/// Builds `examples/network-macvlan` for wasm32-wasip2 (its own workspace)
+/// and returns the component's path.
+pub fn macvlan_example() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/network-macvlan");
+    let out = binary::target_dir().join("wasm-examples");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&out)
+        .current_dir(&dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("running cargo for the example plugin");
+    assert!(status.success(), "building examples/network-macvlan failed");
+    out.join("wasm32-wasip2/release/network_macvlan.wasm")
+}
+
 /// A running `berth daemon` with its own root.
 #[derive(Debug)]
 pub struct Daemon {
@@ -95,6 +121,9 @@ pub struct Daemon {
     /// The daemon's own network namespace (never the machine's): its
     /// bridges, rules and published ports live there.
     netns: crate::netns::NetNs,
+    /// Its compile cache: the one shared by the tests' roots, or `None` for
+    /// the root's own `plugin-cache`, as a user has it.
+    plugin_cache: Option<PathBuf>,
 }
 
 fn is_id(s: &str) -> bool {
@@ -109,6 +138,24 @@ impl Daemon {
 
     /// As [`Daemon::start`], with `berth.toml` holding `config`.
     pub fn start_with_config(config: &str) -> Daemon {
+        let mut d = Daemon::prepare(config, Some(binary::plugin_cache()));
+        d.load_image();
+        d.watcher = Some(d.watch_ids());
+        d.spawn();
+        d
+    }
+
+    /// A daemon as a new user starts it: on a fresh root with the root's own
+    /// compile cache (`<root>/plugin-cache`, empty), before any other berth
+    /// command touched the root — no image is loaded.
+    pub fn start_fresh(config: &str) -> Daemon {
+        let mut d = Daemon::prepare(config, None);
+        d.watcher = Some(d.watch_ids());
+        d.spawn();
+        d
+    }
+
+    fn prepare(config: &str, plugin_cache: Option<PathBuf>) -> Daemon {
         crate::require_root();
         let bin = binary::berth();
         // Short: the socket path must fit in 107 bytes.
@@ -122,7 +169,7 @@ impl Daemon {
         let netns = crate::netns::NetNs::new();
         netns.ip(&["link", "set", "lo", "up"]);
         std::fs::write(dir.path().join("berth.toml"), config).expect("writing berth.toml");
-        let mut d = Daemon {
+        Daemon {
             netns,
             bin,
             root,
@@ -132,11 +179,15 @@ impl Daemon {
             stop_watch: Arc::default(),
             watcher: None,
             dir,
-        };
-        d.load_image();
-        d.watcher = Some(d.watch_ids());
-        d.spawn();
-        d
+            plugin_cache,
+        }
+    }
+
+    /// Where this daemon keeps its compiled plugins.
+    pub fn plugin_cache(&self) -> PathBuf {
+        self.plugin_cache
+            .clone()
+            .unwrap_or_else(|| self.root.join("plugin-cache"))
     }
 
     /// `berth --root ROOT ARGS`: berth on this root itself, not through
@@ -192,8 +243,11 @@ impl Daemon {
             .open(self.log_path())
             .map_err(|e| format!("opening the daemon log: {e}"))?;
         let mut c = self.netns.command(&self.bin);
-        c.env("BERTH_PLUGIN_CACHE", binary::plugin_cache())
-            .env("BERTH_LOG", "debug")
+        match &self.plugin_cache {
+            Some(p) => c.env("BERTH_PLUGIN_CACHE", p),
+            None => c.env_remove("BERTH_PLUGIN_CACHE"),
+        };
+        c.env("BERTH_LOG", "debug")
             .arg("daemon")
             .arg("--root")
             .arg(&self.root)

@@ -8,8 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::binary::target_dir;
-use berth_tests::daemon::{Daemon, DOCKER_CURRENT as DOCKER, IMAGE, WAIT};
+use berth_tests::daemon::{macvlan_example, Daemon, DOCKER_CURRENT as DOCKER, IMAGE, WAIT};
 use berth_tests::{ok, until, Output};
 
 #[track_caller]
@@ -839,32 +838,6 @@ fn a_plan_outside_the_plugins_grants_is_refused_and_leaves_nothing() {
     );
     no_veths_left(&d);
     ok(d.berth(&["network", "rm", "inside"]));
-}
-
-/// Builds `examples/network-macvlan` for wasm32-wasip2 (its own workspace)
-/// and returns the component's path.
-fn macvlan_example() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/network-macvlan");
-    let out = target_dir().join("wasm-examples");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&out)
-        .current_dir(&dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .expect("running cargo for the example plugin");
-    assert!(status.success(), "building examples/network-macvlan failed");
-    out.join("wasm32-wasip2/release/network_macvlan.wasm")
 }
 
 #[test]

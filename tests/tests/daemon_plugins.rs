@@ -1,0 +1,156 @@
+//! Plugins as a new user meets them: the default plugins were compiled when
+//! berth was built, so a daemon on a fresh root compiles nothing — not at
+//! start, not to load an image, not to run a container — and a restarted
+//! daemon takes them from its cache; an external plugin from berth.toml is
+//! compiled by a separate `berth plugin-compile`, once.
+
+use berth_tests::daemon::{layout, macvlan_example, Daemon};
+use berth_tests::ok;
+
+/// `(plugin, origin)` of every `loaded plugin` line of the daemon's log
+/// (`… loaded plugin plugin="storage-overlay" origin=Precompiled`).
+fn loads(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter(|l| l.contains("loaded plugin"))
+        .map(|l| {
+            let field = |name: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                    .unwrap_or("?")
+                    .trim_matches('"')
+                    .to_string()
+            };
+            (field("plugin"), field("origin"))
+        })
+        .collect()
+}
+
+/// The compiled plugins in the cache (`*.cwasm`), and whether a temporary
+/// file was left there.
+fn cached(d: &Daemon) -> (usize, bool) {
+    let names: Vec<String> = std::fs::read_dir(d.plugin_cache())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        names.iter().filter(|n| n.ends_with(".cwasm")).count(),
+        names.iter().any(|n| n.starts_with('.')),
+    )
+}
+
+#[test]
+fn a_daemon_on_a_fresh_root_compiles_no_plugin() {
+    let mut d = Daemon::start_fresh("");
+    // Start: the storage driver and the default bridge's plugin. Then an
+    // image loaded through the daemon (the archive fetcher): the busybox
+    // layout as an OCI archive.
+    let archive = tempfile::tempdir().unwrap();
+    let tar = archive.path().join("busybox.tar");
+    let mut ar = tar::Builder::new(std::fs::File::create(&tar).unwrap());
+    ar.append_dir_all(".", layout().join("oci")).unwrap();
+    ar.finish().unwrap();
+    let out = ok(d.berth(&["load", "-i", &tar.to_string_lossy()]));
+    let name = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Loaded image: "))
+        .unwrap_or_else(|| panic!("no `Loaded image:` line: {out}"))
+        .trim()
+        .to_string();
+    // On the default bridge: storage, network and runtime all used.
+    assert_eq!(ok(d.berth(&["run", "--rm", &name, "echo", "hi"])), "hi");
+
+    let log = d.log();
+    let seen = loads(&log);
+    for plugin in ["overlay", "bridge", "archive"] {
+        assert!(
+            seen.iter().any(|(p, o)| p == plugin && o == "Precompiled"),
+            "{plugin} was not installed from berth's build: {seen:?}\n{log}"
+        );
+    }
+    assert!(
+        seen.iter().all(|(_, o)| o == "Precompiled" || o == "Cache"),
+        "a plugin was compiled: {seen:?}\n{log}"
+    );
+    assert!(
+        !log.contains("compiled in this process") && !log.contains("compiled by "),
+        "{log}"
+    );
+    assert_eq!(
+        cached(&d),
+        (3, false),
+        "the cache holds the three plugins used"
+    );
+
+    // Restarted on the same root: everything from the cache.
+    d.restart();
+    let log = d.log();
+    let after: Vec<_> = loads(&log).into_iter().skip(seen.len()).collect();
+    assert!(
+        !after.is_empty(),
+        "no plugin loaded after the restart:\n{log}"
+    );
+    assert!(
+        after.iter().all(|(_, o)| o == "Cache"),
+        "after the restart: {after:?}\n{log}"
+    );
+}
+
+#[test]
+fn an_external_plugin_is_compiled_once_by_a_separate_process() {
+    let wasm = macvlan_example();
+    let mut d = Daemon::start_fresh(&format!(
+        "[plugin.macvlan]\nkind = \"network\"\nwasm = \"{}\"\nlink-prefixes = [\"mv\"]\npools = [\"10.99.0.0/16\"]\nmacvlan-parents = [\"par0\"]\n",
+        wasm.display()
+    ));
+    d.netns().ip(&[
+        "link", "add", "par0", "type", "veth", "peer", "name", "par1",
+    ]);
+    d.netns().ip(&["link", "set", "par0", "up"]);
+    ok(d.berth(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        "10.99.0.0/24",
+        "-o",
+        "parent=par0",
+        "lan",
+    ]));
+    let log = d.log();
+    let compiled: Vec<&str> = log.lines().filter(|l| l.contains("compiled by ")).collect();
+    assert_eq!(compiled.len(), 1, "{log}");
+    assert!(
+        compiled[0].contains("macvlan") && compiled[0].contains("berth"),
+        "{}",
+        compiled[0]
+    );
+    assert!(!log.contains("compiled in this process"), "{log}");
+    assert!(
+        loads(&log)
+            .iter()
+            .any(|(p, o)| p == "macvlan" && o == "Compiled"),
+        "{log}"
+    );
+    let (n, tmp) = cached(&d);
+    assert_eq!(
+        (n, tmp),
+        (3, false),
+        "storage, bridge and macvlan compiled forms"
+    );
+
+    // The restarted daemon rebuilds the network from the cached plugin.
+    d.restart();
+    let log = d.log();
+    assert_eq!(log.matches("compiled by ").count(), 1, "{log}");
+    assert!(
+        loads(&log)
+            .iter()
+            .any(|(p, o)| p == "macvlan" && o == "Cache"),
+        "{log}"
+    );
+    ok(d.berth(&["network", "rm", "lan"]));
+}
