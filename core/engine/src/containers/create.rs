@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use oci_spec::image::ImageConfiguration;
-
 use super::config::{CreateRequest, Restart};
+use super::machine::ImageInfo;
 use super::record::{Entry, Record};
 use super::{conflict, invalid, logs, netops, Containers};
 use crate::error::{EngineError, Result};
@@ -23,7 +22,7 @@ impl Containers {
                 "conflicting options: cannot specify both --restart and --rm".into(),
             ));
         }
-        let mut opts = self.engine.config().logs.clone();
+        let mut opts = self.log_defaults.clone();
         opts.extend(h.log_config.config.clone());
         logs::Rotation::from_opts(&h.log_config.kind, &opts).map_err(invalid)?;
         crate::bundle::check_host(h).map_err(|e| invalid(e.to_string()))?;
@@ -123,9 +122,8 @@ impl Containers {
         }
         self.validate(&req)?;
         let networks = self.plan_networks(&req)?;
-        let (_, image) = self.engine.image(&req.config.image)?;
-        let image_config = self.engine.image_config(&image)?;
-        if crate::bundle::args(&image_config, &req.config).is_empty() {
+        let image = self.machine.image(&req.config.image)?;
+        if crate::bundle::args(&image.config, &req.config).is_empty() {
             return Err(invalid("no command specified".into()));
         }
         let id = crate::store::new_id()?;
@@ -168,10 +166,10 @@ impl Containers {
                 name,
                 created: now(),
                 image: req.config.image.clone(),
-                image_id: image.config.clone(),
+                image_id: image.id.clone(),
                 config: req.config,
                 host_config: req.host_config,
-                driver: self.engine.storage_driver().to_string(),
+                driver: self.machine.storage_driver(),
                 networks,
                 ..Default::default()
             };
@@ -179,10 +177,10 @@ impl Containers {
             t.insert(id.clone(), entry.clone());
             (rec, entry)
         };
-        let made = self.make(&rec, &image_config).await;
+        let made = self.make(&rec, &image).await;
         if let Err(e) = made {
             self.table.lock().expect("table lock").remove(&id);
-            let _ = self.engine.storage().remove(&id).await;
+            let _ = self.machine.remove_layer(&id).await;
             let _ = std::fs::remove_dir_all(self.cdir(&id));
             return Err(e);
         }
@@ -191,25 +189,22 @@ impl Containers {
         Ok(id)
     }
 
-    pub(super) async fn make(&self, rec: &Record, image_config: &ImageConfiguration) -> Result<()> {
+    /// The container's directory, record, image config and writable layer.
+    pub(super) async fn make(&self, rec: &Record, image: &ImageInfo) -> Result<()> {
         let cdir = self.cdir(&rec.id);
         let rootfs = cdir.join("rootfs");
         std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::io("creating", &rootfs, e))?;
         self.save(rec)?;
         std::fs::write(cdir.join("image"), &rec.image_id)
             .map_err(|e| EngineError::io("writing", cdir.join("image"), e))?;
-        let (_, image) = self.engine.image(&rec.image_id)?;
-        // The raw config: it also holds what oci-spec does not model (Healthcheck).
-        match self.engine.content().read(&image.config) {
-            Ok(raw) => std::fs::write(cdir.join("image-config.json"), raw)
+        match &image.raw_config {
+            Some(raw) => std::fs::write(cdir.join("image-config.json"), raw)
                 .map_err(|e| EngineError::io("writing", cdir.join("image-config.json"), e))?,
-            Err(_) => write_json(&cdir.join("image-config.json"), image_config)?,
+            None => write_json(&cdir.join("image-config.json"), &image.config)?,
         }
-        self.engine
-            .storage()
-            .prepare(&rec.id, image.chain.last().map(String::as_str))
-            .await?;
-        Ok(())
+        self.machine
+            .prepare_layer(&rec.id, image.chain.last().map(String::as_str))
+            .await
     }
 }
 

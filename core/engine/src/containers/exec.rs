@@ -252,7 +252,7 @@ impl Containers {
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("runtime")
             .arg("--root")
-            .arg(self.engine.runtime().root)
+            .arg(self.machine.runtime_root())
             .arg("exec")
             .arg("--process")
             .arg(&process);

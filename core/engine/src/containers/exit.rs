@@ -17,7 +17,7 @@ impl Containers {
     pub(super) fn watch(self: &Arc<Self>, e: Arc<Entry>, shim_pid: i32, shim_start: u64) {
         let me = self.clone();
         tokio::spawn(async move {
-            wait_exit(shim_pid, shim_start).await;
+            me.machine.wait_gone(shim_pid, shim_start).await;
             me.on_exit(&e).await;
         });
     }
@@ -35,7 +35,7 @@ impl Containers {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_else(|| {
                 // The monitor died without a word (killed): clean up for it.
-                let _ = self.engine.runtime().delete(&rec.id, true);
+                self.machine.delete(&rec.id);
                 crate::monitor::Exit {
                     exit_code: 255,
                     finished_at: now(),
@@ -43,7 +43,7 @@ impl Containers {
                     ..Default::default()
                 }
             });
-        let _ = crate::mount::unmount_all(&cdir.join("rootfs"));
+        self.machine.unmount_rootfs(&cdir.join("rootfs"));
         for (name, ep) in &rec.endpoints {
             if let Err(e) = self.networks.detach_exited(&ep.network_id, &rec.id).await {
                 tracing::warn!("detaching container {} from network {name}: {e}", rec.id);
@@ -161,27 +161,10 @@ impl Containers {
     }
 }
 
-/// Waits until process `pid` (started at `start`) is gone: a pidfd that
-/// becomes readable when it exits, as the monitor is not our child.
-async fn wait_exit(pid: i32, start: u64) {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open with a pid and no flags; the result is a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-    if fd < 0 {
-        return;
+impl Containers {
+    /// Waits at most `timeout` for process `pid` to be gone.
+    pub(super) async fn wait_gone(&self, pid: i32, timeout: Duration) {
+        let start = self.machine.start_time(pid);
+        let _ = tokio::time::timeout(timeout, self.machine.wait_gone(pid, start)).await;
     }
-    // SAFETY: fd was just returned by pidfd_open and is ours alone.
-    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-    // The pid may have been reused between the record and pidfd_open.
-    if !berth_runtime::state::process_alive(pid, start) {
-        return;
-    }
-    if let Ok(afd) = super::async_fd(fd, tokio::io::Interest::READABLE) {
-        let _ = afd.readable().await;
-    }
-}
-
-pub(super) async fn wait_gone(pid: i32, timeout: Duration) {
-    let start = berth_runtime::state::start_time(pid).unwrap_or(0);
-    let _ = tokio::time::timeout(timeout, wait_exit(pid, start)).await;
 }

@@ -5,13 +5,18 @@
 //! monitor), `exit` (exit handling and restart policies), `verbs` (stop,
 //! kill, remove, …), `reconcile` (at daemon start), `netops` (network glue),
 //! and what the API reads (list, inspect, logs, top, stats, events) here.
+//! Everything they do to the machine goes through `machine::Machine`, so the
+//! lifecycle is unit-tested (`lifecycle_tests`) against a fake.
 
 pub mod config;
 mod create;
 pub mod exec;
 mod exit;
 pub mod health;
+#[cfg(test)]
+mod lifecycle_tests;
 pub mod logs;
+pub mod machine;
 mod netops;
 mod reconcile;
 pub mod record;
@@ -20,7 +25,7 @@ pub mod stream;
 mod verbs;
 pub mod volumes;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -32,15 +37,20 @@ use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::networks::Networks;
 use crate::store::write_json;
+use machine::{EngineMachine, Machine};
 pub(crate) use record::Entry;
 pub use record::{Event, Record, Status, WaitCondition};
 
 /// All containers of one engine.
 pub struct Containers {
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) machine: Arc<dyn Machine>,
+    /// berth's state root: `containers/` and `sock/` are under it.
+    root: PathBuf,
     pub(crate) dir: PathBuf,
-    /// The `berth` executable (the monitor is `berth shim`, the exec helper `berth runtime exec`).
+    /// The `berth` executable (the exec helper is `berth runtime exec`).
     pub(crate) exe: PathBuf,
+    /// berth.toml's `[logs]`: the log options of containers that set none.
+    log_defaults: BTreeMap<String, String>,
     table: Mutex<HashMap<String, Arc<Entry>>>,
     events: broadcast::Sender<Event>,
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
@@ -86,15 +96,35 @@ impl Containers {
     /// that happened while no daemon ran are recorded, half-made containers
     /// are removed, and restart policies are applied.
     pub async fn open(engine: Arc<Engine>, exe: PathBuf) -> Result<Arc<Containers>> {
-        let dir = engine.root().join("containers");
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
-        let volumes = volumes::Volumes::new(engine.root());
         let networks = Networks::open(engine.clone()).await?;
-        let c = Arc::new(Containers {
+        let root = engine.root().to_path_buf();
+        let log_defaults = engine.config().logs.clone();
+        let machine = Arc::new(EngineMachine {
             engine,
+            exe: exe.clone(),
+        });
+        Containers::open_with(root, machine, networks, exe, log_defaults).await
+    }
+
+    /// Opens the containers under `root` on `machine` (what
+    /// [`Containers::open`] does with the engine's machine).
+    pub async fn open_with(
+        root: PathBuf,
+        machine: Arc<dyn Machine>,
+        networks: Arc<Networks>,
+        exe: PathBuf,
+        log_defaults: BTreeMap<String, String>,
+    ) -> Result<Arc<Containers>> {
+        let dir = root.join("containers");
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
+        let volumes = volumes::Volumes::new(&root);
+        let c = Arc::new(Containers {
+            machine,
+            root,
             networks,
             dir,
             exe,
+            log_defaults,
             table: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             execs: Mutex::new(HashMap::new()),
@@ -111,8 +141,7 @@ impl Containers {
     /// A unix socket for container `id` (`tag` tells its use apart): under
     /// `<root>/sock` with short names, as a socket path has at most 107 bytes.
     pub(crate) fn socket_named(&self, id: &str, tag: &str) -> PathBuf {
-        self.engine
-            .root()
+        self.root
             .join("sock")
             .join(format!("{}{tag}", &id[..16.min(id.len())]))
     }
@@ -236,7 +265,7 @@ impl Containers {
 
     /// A container's log options over berth.toml's `[logs]` defaults.
     fn log_opts(&self, rec: &Record) -> std::collections::BTreeMap<String, String> {
-        let mut o = self.engine.config().logs.clone();
+        let mut o = self.log_defaults.clone();
         o.extend(rec.host_config.log_config.config.clone());
         o
     }

@@ -15,7 +15,7 @@ use crate::error::{EngineError, Result};
 impl Containers {
     /// Brings the records in line with the machine after a (re)start.
     pub(super) async fn reconcile(self: &Arc<Self>) -> Result<()> {
-        let sock = self.engine.root().join("sock");
+        let sock = self.root.join("sock");
         std::fs::create_dir_all(&sock).map_err(|e| EngineError::io("creating", &sock, e))?;
         let entries =
             std::fs::read_dir(&self.dir).map_err(|e| EngineError::io("listing", &self.dir, e))?;
@@ -35,18 +35,18 @@ impl Containers {
                         .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(60))
                 {
                     let id = d.file_name().to_string_lossy().into_owned();
-                    if self.engine.runtime().state(&id).is_err() {
-                        let _ = crate::mount::unmount_all(&cdir.join("rootfs"));
-                        let _ = self.engine.storage().remove(&id).await;
+                    if !self.machine.exists(&id) {
+                        self.machine.unmount_rootfs(&cdir.join("rootfs"));
+                        let _ = self.machine.remove_layer(&id).await;
                         let _ = std::fs::remove_dir_all(&cdir);
                     }
                 }
                 continue;
             };
             if !rec.prepared || rec.status == Status::Removing {
-                let _ = crate::mount::unmount_all(&cdir.join("rootfs"));
-                let _ = self.engine.runtime().delete(&rec.id, true);
-                let _ = self.engine.storage().remove(&rec.id).await;
+                self.machine.unmount_rootfs(&cdir.join("rootfs"));
+                self.machine.delete(&rec.id);
+                let _ = self.machine.remove_layer(&rec.id).await;
                 let _ = std::fs::remove_dir_all(&cdir);
                 continue;
             }
@@ -55,8 +55,7 @@ impl Containers {
                 .lock()
                 .expect("table lock")
                 .insert(rec.id.clone(), e.clone());
-            let alive = rec.status.is_live()
-                && berth_runtime::state::process_alive(rec.shim_pid, rec.shim_start);
+            let alive = rec.status.is_live() && self.machine.alive(rec.shim_pid, rec.shim_start);
             if alive {
                 // Adopt the running container: its monitor carries on.
                 for ep in rec.endpoints.values() {
@@ -79,8 +78,8 @@ impl Containers {
                 self.on_exit(&e).await;
                 continue;
             }
-            let _ = crate::mount::unmount_all(&cdir.join("rootfs"));
-            let _ = self.engine.runtime().delete(&rec.id, true);
+            self.machine.unmount_rootfs(&cdir.join("rootfs"));
+            self.machine.delete(&rec.id);
             let policy = rec.host_config.restart_policy.parse();
             // docker on daemon start: `always` comes back even if it was
             // stopped by hand; `unless-stopped` and `on-failure` only if they

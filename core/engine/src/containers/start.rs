@@ -45,7 +45,7 @@ impl Containers {
     pub(super) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
         match self.spawn(e).await {
             Ok((pid, shim_pid, endpoints)) => {
-                let shim_start = berth_runtime::state::start_time(shim_pid).unwrap_or(0);
+                let shim_start = self.machine.start_time(shim_pid);
                 let rec = self.update(e, |r| {
                     r.endpoints = endpoints;
                     r.status = Status::Running;
@@ -110,11 +110,10 @@ impl Containers {
                 name: rec.image.clone(),
                 reason: format!("the image config of container {} is missing", rec.id),
             })?;
-        let _ = crate::mount::unmount_all(&rootfs);
-        let mounts = self.engine.storage().mounts(&rec.id).await?;
-        crate::mount::mount_all(&rec.id, &mounts, &rootfs)?;
+        self.machine.unmount_rootfs(&rootfs);
+        self.machine.mount_rootfs(&rec.id, &rootfs).await?;
         let undo = |err: EngineError| {
-            let _ = crate::mount::unmount_all(&rootfs);
+            self.machine.unmount_rootfs(&rootfs);
             err
         };
         self.write_etc(&rec, &BTreeMap::new()).map_err(undo)?;
@@ -134,7 +133,7 @@ impl Containers {
             logs::Rotation::from_opts(&rec.host_config.log_config.kind, &self.log_opts(&rec))
                 .map_err(|r| undo(invalid(r)))?;
         let args = crate::monitor::MonitorArgs {
-            runtime_root: self.engine.runtime().root,
+            runtime_root: self.machine.runtime_root(),
             dir: cdir.clone(),
             id: rec.id.clone(),
             socket: self.socket(&rec.id),
@@ -147,42 +146,12 @@ impl Containers {
                 .filter(|s| s[0] > 0 && s[1] > 0)
                 .map(|[h, w]| (h, w)),
         };
-        let mut cmd = tokio::process::Command::new(&self.exe);
-        cmd.arg(crate::monitor::SUBCOMMAND).args(args.to_argv());
-        // The monitor's own complaints (it has no terminal) go to shim.log.
-        let shim_log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(cdir.join("shim.log"))
-            .map(std::process::Stdio::from)
-            .unwrap_or_else(|_| std::process::Stdio::null());
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(shim_log)
-            .kill_on_drop(false);
-        let mut child = cmd
-            .spawn()
-            .map_err(|err| undo(EngineError::io("starting the monitor", &self.exe, err)))?;
-        // One line: the container's init still holds the pipe until it execs.
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            use tokio::io::AsyncBufReadExt as _;
-            let mut r = tokio::io::BufReader::new(out);
-            let _ = tokio::time::timeout(Duration::from_secs(60), r.read_line(&mut line)).await;
-        }
-        let _ = child.wait().await;
-        let (pid, shim_pid) = match crate::monitor::StartReport::parse(&line) {
-            Ok(crate::monitor::StartReport::Created { pid, monitor_pid }) => (pid, monitor_pid),
-            Ok(crate::monitor::StartReport::Failed { error }) => {
+        let (pid, shim_pid) = match self.machine.launch(&args).await.map_err(undo)? {
+            crate::monitor::StartReport::Created { pid, monitor_pid } => (pid, monitor_pid),
+            crate::monitor::StartReport::Failed { error } => {
                 return Err(undo(EngineError::Start {
                     id: rec.id.clone(),
                     reason: error,
-                }))
-            }
-            Err(e) => {
-                return Err(undo(EngineError::Start {
-                    id: rec.id.clone(),
-                    reason: e.to_string(),
                 }))
             }
         };
@@ -190,9 +159,9 @@ impl Containers {
         let endpoints = match self.attach_networks(&rec, pid).await {
             Ok(eps) => eps,
             Err(err) => {
-                let _ = self.engine.runtime().kill(&rec.id, Signal::SIGKILL, true);
-                super::exit::wait_gone(shim_pid, Duration::from_secs(10)).await;
-                let _ = crate::mount::unmount_all(&rootfs);
+                let _ = self.machine.kill(&rec.id, Signal::SIGKILL, true);
+                self.wait_gone(shim_pid, Duration::from_secs(10)).await;
+                self.machine.unmount_rootfs(&rootfs);
                 return Err(err);
             }
         };
@@ -203,12 +172,16 @@ impl Containers {
             let r = crate::monitor::connect_attach(&sock, &p.req).await;
             let _ = p.reply.send(r.map_err(|err| err.to_string()));
         }
-        if let Err(err) = crate::monitor::request(&sock, &crate::monitor::Request::Start).await {
+        if let Err(err) = self
+            .machine
+            .request(&sock, &crate::monitor::Request::Start)
+            .await
+        {
             // The monitor cleans up after the container it made.
-            let _ = self.engine.runtime().kill(&rec.id, Signal::SIGKILL, true);
-            super::exit::wait_gone(shim_pid, Duration::from_secs(10)).await;
+            let _ = self.machine.kill(&rec.id, Signal::SIGKILL, true);
+            self.wait_gone(shim_pid, Duration::from_secs(10)).await;
             self.detach_networks(&rec.id, &endpoints).await;
-            let _ = crate::mount::unmount_all(&rootfs);
+            self.machine.unmount_rootfs(&rootfs);
             return Err(EngineError::Start {
                 id: rec.id.clone(),
                 reason: err,

@@ -41,7 +41,7 @@ impl Containers {
                 .unwrap_or("SIGTERM"),
         )?;
         let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
-        let rt = self.engine.runtime();
+        let rt = &self.machine;
         if rec.status == Status::Paused {
             let _ = rt.resume(&rec.id);
         }
@@ -93,7 +93,7 @@ impl Containers {
             // docker: a killed container is not restarted by `unless-stopped`/`always` until started again.
             self.update(&e, |r| r.manually_stopped = true)?;
         }
-        self.engine.runtime().kill(&rec.id, sig, false)?;
+        self.machine.kill(&rec.id, sig, false)?;
         self.emit(&rec, "kill", &[("signal", (sig as i32).to_string())]);
         Ok(())
     }
@@ -116,7 +116,7 @@ impl Containers {
             }
             self.update(&e, |r| r.manually_stopped = true)?;
             if rec.status.is_live() {
-                let rt = self.engine.runtime();
+                let rt = &self.machine;
                 let _ = rt.kill(&rec.id, Signal::SIGKILL, true);
                 if rec.status == Status::Paused {
                     let _ = rt.resume(&rec.id);
@@ -134,11 +134,11 @@ impl Containers {
             .image_config(&rec.id)
             .map(|c| crate::layers::chain_ids(c.rootfs().diff_ids()))
             .unwrap_or_default();
-        let _ = crate::mount::unmount_all(&cdir.join("rootfs"));
+        self.machine.unmount_rootfs(&cdir.join("rootfs"));
         // A container that never started has no runtime state; one whose
         // monitor was killed may.
-        let _ = self.engine.runtime().delete(&rec.id, true);
-        self.engine.storage().remove(&rec.id).await?;
+        self.machine.delete(&rec.id);
+        self.machine.remove_layer(&rec.id).await?;
         std::fs::remove_dir_all(&cdir).map_err(|err| EngineError::io("removing", &cdir, err))?;
         self.table.lock().expect("table lock").remove(&rec.id);
         self.execs
@@ -149,10 +149,7 @@ impl Containers {
         e.notify();
         self.emit(&rec, "destroy", &[]);
         // `rmi -f` while the container existed left its image's layers.
-        let _ = self
-            .engine
-            .remove_orphan_layers(&rec.image_id, &chain)
-            .await;
+        self.machine.release_image(&rec.image_id, &chain).await;
         Ok(())
     }
 
@@ -185,7 +182,7 @@ impl Containers {
             }
             _ => return Err(conflict(format!("Container {} is not running", rec.id))),
         }
-        self.engine.runtime().pause(&rec.id)?;
+        self.machine.pause(&rec.id)?;
         let rec = self.update(&e, |r| r.status = Status::Paused)?;
         self.emit(&rec, "pause", &[]);
         Ok(())
@@ -197,7 +194,7 @@ impl Containers {
         if rec.status != Status::Paused {
             return Err(conflict(format!("Container {} is not paused", rec.id)));
         }
-        self.engine.runtime().resume(&rec.id)?;
+        self.machine.resume(&rec.id)?;
         let rec = self.update(&e, |r| r.status = Status::Running)?;
         self.emit(&rec, "unpause", &[]);
         Ok(())
@@ -210,12 +207,13 @@ impl Containers {
         if !rec.status.is_live() {
             return Err(conflict(format!("Container {} is not running", rec.id)));
         }
-        crate::monitor::request(
-            &self.socket(&rec.id),
-            &crate::monitor::Request::Resize { h, w },
-        )
-        .await
-        .map_err(|reason| EngineError::Start { id: rec.id, reason })
+        self.machine
+            .request(
+                &self.socket(&rec.id),
+                &crate::monitor::Request::Resize { h, w },
+            )
+            .await
+            .map_err(|reason| EngineError::Start { id: rec.id, reason })
     }
 
     /// The processes of a running container: `ps` run on the host with
@@ -225,7 +223,7 @@ impl Containers {
         if !rec.status.is_live() {
             return Err(conflict(format!("Container {} is not running", rec.id)));
         }
-        let pids = self.engine.runtime().ps(&rec.id)?;
+        let pids = self.machine.ps(&rec.id)?;
         let args: Vec<&str> = if ps_args.is_empty() {
             vec!["-ef"]
         } else {
@@ -283,7 +281,7 @@ impl Containers {
         if !rec.status.is_live() {
             return Ok(None);
         }
-        Ok(self.engine.runtime().stats(&rec.id).ok())
+        Ok(self.machine.stats(&rec.id))
     }
 
     /// A container's root filesystem for `cp`: a running container's own
@@ -297,8 +295,7 @@ impl Containers {
             return Ok((rec.id, root, false));
         }
         let _op = e.op.lock().await;
-        let mounts = self.engine.storage().mounts(&rec.id).await?;
-        crate::mount::mount_all(&rec.id, &mounts, &root)?;
+        self.machine.mount_rootfs(&rec.id, &root).await?;
         Ok((rec.id, root, true))
     }
 
@@ -307,7 +304,7 @@ impl Containers {
         if let Ok(e) = self.entry(id) {
             let _op = e.op.lock().await;
             if !e.get().status.is_live() {
-                let _ = crate::mount::unmount_all(&self.cdir(id).join("rootfs"));
+                self.machine.unmount_rootfs(&self.cdir(id).join("rootfs"));
             }
         }
     }

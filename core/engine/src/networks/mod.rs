@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use berth_host::{AttachRequest, NetworkPlugin, NetworkSpec, Networking};
 use serde::{Deserialize, Serialize};
 
+use crate::config::NetworkConfig;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::store::write_json;
@@ -125,9 +126,14 @@ pub struct Attachee<'a> {
     pub ports: &'a [proxy::PortRequest],
 }
 
+/// Loads the network plugin a driver names (the engine's plugins).
+pub type PluginLoader = Box<dyn Fn(&str, &Networking) -> Result<NetworkPlugin> + Send + Sync>;
+
 /// Every network of one engine.
 pub struct Networks {
-    engine: Arc<Engine>,
+    /// berth.toml's `[network]`.
+    settings: NetworkConfig,
+    load: PluginLoader,
     dir: PathBuf,
     net: Networking,
     plugins: Mutex<HashMap<String, NetworkPlugin>>,
@@ -164,8 +170,8 @@ fn random_id() -> Result<String> {
 }
 
 /// The upstream resolvers for the embedded DNS: `[network] dns` or the host's.
-fn upstreams(engine: &Engine) -> Vec<SocketAddr> {
-    match &engine.config().network.dns {
+fn upstreams(settings: &NetworkConfig) -> Vec<SocketAddr> {
+    match &settings.dns {
         Some(list) => parse_servers(list),
         None => {
             let read =
@@ -195,14 +201,30 @@ impl Networks {
     /// removed (bridges, rules), restarts the resolvers, and makes the
     /// predefined networks.
     pub async fn open(engine: Arc<Engine>) -> Result<Arc<Networks>> {
-        let dir = engine.root().join("networks");
+        let root = engine.root().to_path_buf();
+        let settings = engine.config().network.clone();
+        let load: PluginLoader = Box::new(move |driver, net| engine.load_network(driver, net));
+        Networks::open_with(&root, settings, load, true).await
+    }
+
+    /// Opens the networks under `root` with the plugins `load` gives; the
+    /// default bridge is made only when `default_bridge` says so (the
+    /// lifecycle's unit tests run without one: `host` and `none` only).
+    pub async fn open_with(
+        root: &std::path::Path,
+        settings: NetworkConfig,
+        load: PluginLoader,
+        default_bridge: bool,
+    ) -> Result<Arc<Networks>> {
+        let dir = root.join("networks");
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
-        let state = engine.root().join("net");
+        let state = root.join("net");
         let net =
             Networking::new(&state, TABLE).map_err(|e| EngineError::io("creating", &state, e))?;
-        let dns = dns::Dns::new(upstreams(&engine));
+        let dns = dns::Dns::new(upstreams(&settings));
         let n = Arc::new(Networks {
-            engine,
+            settings,
+            load,
             dir,
             net,
             plugins: Mutex::new(HashMap::new()),
@@ -261,8 +283,8 @@ impl Networks {
                 })?;
             }
         }
-        if n.find("bridge").is_none() {
-            let cfg = &n.engine.config().network;
+        if default_bridge && n.find("bridge").is_none() {
+            let cfg = &n.settings;
             let mut options = BTreeMap::new();
             options.insert(
                 "com.docker.network.bridge.name".to_string(),
@@ -288,7 +310,7 @@ impl Networks {
         if let Some(p) = self.plugins.lock().expect("plugins").get(driver) {
             return Ok(p.clone());
         }
-        let p = self.engine.load_network(driver, &self.net)?;
+        let p = (self.load)(driver, &self.net)?;
         self.plugins
             .lock()
             .expect("plugins")
@@ -399,7 +421,7 @@ impl Networks {
         let driver = req
             .driver
             .filter(|d| !d.is_empty())
-            .or_else(|| self.engine.config().network.default_driver.clone())
+            .or_else(|| self.settings.default_driver.clone())
             .unwrap_or_else(|| "bridge".into());
         if driver == "host" || driver == "null" {
             return Err(invalid(format!(
