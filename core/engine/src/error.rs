@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::containers::Status;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{op} {path}: {source}")]
@@ -34,19 +36,132 @@ pub enum EngineError {
     /// docker's 404 for containers, volumes, exec instances.
     #[error("No such {what}: {name}")]
     NotFound { what: &'static str, name: String },
-    /// docker's 409: the object is in a state that forbids the request.
+    /// A container verb its state refuses (docker's 409, in docker's words).
+    #[error("{}", refusal(.id, .op, *.status))]
+    ContainerState {
+        id: String,
+        op: ContainerOp,
+        status: Status,
+    },
+    /// An exec instance that cannot do `op` (already run, or no terminal).
+    #[error("{}", match .op {
+        ExecOp::Start => format!("Error: Exec command {id} has already run"),
+        ExecOp::Resize => format!("exec {id} has no terminal or is not running"),
+    })]
+    ExecState { id: String, op: ExecOp },
+    /// Connecting to a running container's monitor for an attach failed.
+    #[error("attaching to container {id}: {source}")]
+    Attach { id: String, source: std::io::Error },
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    ContainerNameInUse { name: String, holder: String },
+    #[error("network with name {name} already exists")]
+    NetworkNameInUse { name: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected { container: String, network: String },
+    /// docker answers a second connect to the same network with a 403.
+    #[error("endpoint with name {container} already exists in network {network}")]
+    AlreadyConnected { container: String, network: String },
+    #[error("remove {name}: volume is in use - [{container}]")]
+    VolumeInUse { name: String, container: String },
+    #[error("error while removing network: network {name} id {id} has active endpoints ({})", .containers.join(", "))]
+    NetworkInUse {
+        name: String,
+        id: String,
+        containers: Vec<String>,
+    },
+    /// `bridge`, `host` and `none` are made by the daemon, never by a user.
+    #[error("{name} is a pre-defined network and cannot be {}", match .op {
+        NetworkOp::Create => "created",
+        NetworkOp::Remove => "removed",
+    })]
+    PredefinedNetwork { name: String, op: NetworkOp },
+    /// An id prefix shared by several objects of kind `what`.
+    #[error("multiple IDs found with provided prefix: {prefix}")]
+    AmbiguousPrefix { what: &'static str, prefix: String },
+    /// A request field or option `what` whose `value` is refused; `reason`
+    /// is docker's whole message (it names the value as docker words it).
     #[error("{reason}")]
-    Conflict { reason: String },
-    /// docker's 403: the operation is not allowed on this object.
-    #[error("{reason}")]
-    Forbidden { reason: String },
-    /// docker's 400: the request itself is wrong.
-    #[error("{reason}")]
-    Invalid { reason: String },
+    InvalidArgument {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// `--init` asked for, and no static init on the host.
+    #[error("--init needs a statically linked init: install Debian's tini (/usr/bin/tini-static)")]
+    NoInit,
+    /// A container's config.json that does not parse.
+    #[error("the bundle of container {id} is unreadable: {source}")]
+    Bundle {
+        id: String,
+        source: serde_json::Error,
+    },
     #[error("starting container {id}: {reason}")]
     Start { id: String, reason: String },
     #[error("mounting the root filesystem of {id}: {reason}")]
     Mount { id: String, reason: String },
+}
+
+/// The container verbs a container's state can refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerOp {
+    Start,
+    /// `key` is the name or id the request gave (docker repeats it).
+    Kill {
+        key: String,
+    },
+    Remove,
+    Pause,
+    Unpause,
+    Resize,
+    Top,
+    /// Creating an exec instance.
+    Exec,
+    /// Starting an exec instance created before.
+    ExecStart,
+    Attach,
+}
+
+/// What an exec instance was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecOp {
+    Start,
+    Resize,
+}
+
+/// What was asked of a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkOp {
+    Create,
+    Remove,
+}
+
+/// docker's text for a container verb its state refuses.
+fn refusal(id: &str, op: &ContainerOp, status: Status) -> String {
+    match op {
+        ContainerOp::Start => format!("cannot start container {id}: it is being removed"),
+        ContainerOp::Kill { key } => {
+            format!("Cannot kill container: {key}: container {id} is not running")
+        }
+        ContainerOp::Remove => format!(
+            "You cannot remove a {} container {id}. Stop the container before attempting removal or force remove",
+            if status == Status::Paused { "paused" } else { "running" }
+        ),
+        ContainerOp::Pause if status == Status::Paused => {
+            format!("Container {id} is already paused")
+        }
+        ContainerOp::Unpause => format!("Container {id} is not paused"),
+        ContainerOp::Exec if status == Status::Paused => {
+            format!("Container {id} is paused, unpause the container before exec")
+        }
+        ContainerOp::Attach => {
+            format!("You cannot attach to a paused container {id}, unpause it first")
+        }
+        ContainerOp::Pause
+        | ContainerOp::Resize
+        | ContainerOp::Top
+        | ContainerOp::Exec
+        | ContainerOp::ExecStart => format!("Container {id} is not running"),
+    }
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -61,9 +176,21 @@ impl EngineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             EngineError::NotFound { .. } | EngineError::ImageNotFound { .. } => ErrorKind::NotFound,
-            EngineError::Conflict { .. } | EngineError::ImageInUse { .. } => ErrorKind::Conflict,
-            EngineError::Forbidden { .. } => ErrorKind::Forbidden,
-            EngineError::Invalid { .. }
+            EngineError::ImageInUse { .. }
+            | EngineError::ContainerState { .. }
+            | EngineError::ExecState { .. }
+            | EngineError::Attach { .. }
+            | EngineError::ContainerNameInUse { .. }
+            | EngineError::NetworkNameInUse { .. }
+            | EngineError::NotConnected { .. }
+            | EngineError::VolumeInUse { .. } => ErrorKind::Conflict,
+            EngineError::AlreadyConnected { .. }
+            | EngineError::NetworkInUse { .. }
+            | EngineError::PredefinedNetwork { .. } => ErrorKind::Forbidden,
+            EngineError::AmbiguousPrefix { .. }
+            | EngineError::InvalidArgument { .. }
+            | EngineError::NoInit
+            | EngineError::Bundle { .. }
             | EngineError::Reference { .. }
             | EngineError::Config { .. }
             | EngineError::Start { .. }
@@ -74,6 +201,19 @@ impl EngineError {
             EngineError::Io { .. } | EngineError::Blob { .. } | EngineError::Mount { .. } => {
                 ErrorKind::Internal
             }
+        }
+    }
+
+    /// A refused request field or option (see `InvalidArgument`).
+    pub(crate) fn invalid(
+        what: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        EngineError::InvalidArgument {
+            what,
+            value: value.into(),
+            reason: reason.into(),
         }
     }
 
@@ -117,5 +257,211 @@ mod tests {
         assert_eq!(start.kind(), ErrorKind::InvalidInput);
         let io = EngineError::io("reading", "/x", std::io::Error::other("boom"));
         assert_eq!(io.kind(), ErrorKind::Internal);
+    }
+
+    /// Each error's kind and docker's exact text (the docker CLI tests
+    /// compare some of them).
+    fn says(e: EngineError, kind: ErrorKind, text: &str) {
+        assert_eq!(e.kind(), kind, "{e:?}");
+        assert_eq!(e.to_string(), text, "{e:?}");
+    }
+
+    fn state(op: ContainerOp, status: Status) -> EngineError {
+        EngineError::ContainerState {
+            id: "c1".into(),
+            op,
+            status,
+        }
+    }
+
+    #[test]
+    fn container_states_refuse_in_dockers_words() {
+        let c = ErrorKind::Conflict;
+        says(
+            state(ContainerOp::Start, Status::Removing),
+            c,
+            "cannot start container c1: it is being removed",
+        );
+        says(
+            state(ContainerOp::Kill { key: "web".into() }, Status::Exited),
+            c,
+            "Cannot kill container: web: container c1 is not running",
+        );
+        says(
+            state(ContainerOp::Remove, Status::Running),
+            c,
+            "You cannot remove a running container c1. Stop the container before attempting removal or force remove",
+        );
+        says(
+            state(ContainerOp::Remove, Status::Paused),
+            c,
+            "You cannot remove a paused container c1. Stop the container before attempting removal or force remove",
+        );
+        says(
+            state(ContainerOp::Pause, Status::Paused),
+            c,
+            "Container c1 is already paused",
+        );
+        for op in [
+            ContainerOp::Pause,
+            ContainerOp::Resize,
+            ContainerOp::Top,
+            ContainerOp::Exec,
+            ContainerOp::ExecStart,
+        ] {
+            says(state(op, Status::Exited), c, "Container c1 is not running");
+        }
+        says(
+            state(ContainerOp::ExecStart, Status::Paused),
+            c,
+            "Container c1 is not running",
+        );
+        says(
+            state(ContainerOp::Unpause, Status::Running),
+            c,
+            "Container c1 is not paused",
+        );
+        says(
+            state(ContainerOp::Exec, Status::Paused),
+            c,
+            "Container c1 is paused, unpause the container before exec",
+        );
+        says(
+            state(ContainerOp::Attach, Status::Paused),
+            c,
+            "You cannot attach to a paused container c1, unpause it first",
+        );
+    }
+
+    #[test]
+    fn conflicts_name_the_objects() {
+        let c = ErrorKind::Conflict;
+        says(
+            EngineError::ExecState {
+                id: "x1".into(),
+                op: ExecOp::Start,
+            },
+            c,
+            "Error: Exec command x1 has already run",
+        );
+        says(
+            EngineError::ExecState {
+                id: "x1".into(),
+                op: ExecOp::Resize,
+            },
+            c,
+            "exec x1 has no terminal or is not running",
+        );
+        says(
+            EngineError::Attach {
+                id: "c1".into(),
+                source: std::io::Error::other("refused"),
+            },
+            c,
+            "attaching to container c1: refused",
+        );
+        says(
+            EngineError::ContainerNameInUse {
+                name: "web".into(),
+                holder: "c1".into(),
+            },
+            c,
+            "Conflict. The container name \"/web\" is already in use by container \"c1\". You have to remove (or rename) that container to be able to reuse that name.",
+        );
+        says(
+            EngineError::NetworkNameInUse {
+                name: "front".into(),
+            },
+            c,
+            "network with name front already exists",
+        );
+        says(
+            EngineError::NotConnected {
+                container: "web".into(),
+                network: "front".into(),
+            },
+            c,
+            "container web is not connected to network front",
+        );
+        says(
+            EngineError::VolumeInUse {
+                name: "data".into(),
+                container: "c1".into(),
+            },
+            c,
+            "remove data: volume is in use - [c1]",
+        );
+    }
+
+    #[test]
+    fn forbidden_operations_name_the_network() {
+        let f = ErrorKind::Forbidden;
+        says(
+            EngineError::AlreadyConnected {
+                container: "web".into(),
+                network: "front".into(),
+            },
+            f,
+            "endpoint with name web already exists in network front",
+        );
+        says(
+            EngineError::NetworkInUse {
+                name: "front".into(),
+                id: "n1".into(),
+                containers: vec!["web".into(), "db".into()],
+            },
+            f,
+            "error while removing network: network front id n1 has active endpoints (web, db)",
+        );
+        says(
+            EngineError::PredefinedNetwork {
+                name: "bridge".into(),
+                op: NetworkOp::Create,
+            },
+            f,
+            "bridge is a pre-defined network and cannot be created",
+        );
+        says(
+            EngineError::PredefinedNetwork {
+                name: "host".into(),
+                op: NetworkOp::Remove,
+            },
+            f,
+            "host is a pre-defined network and cannot be removed",
+        );
+    }
+
+    #[test]
+    fn bad_requests_keep_what_was_refused() {
+        let i = ErrorKind::InvalidInput;
+        says(
+            EngineError::AmbiguousPrefix {
+                what: "container",
+                prefix: "ab".into(),
+            },
+            i,
+            "multiple IDs found with provided prefix: ab",
+        );
+        let e = EngineError::invalid("--dns", "x", "x is not an ip address (--dns)");
+        assert!(matches!(
+            &e,
+            EngineError::InvalidArgument { what: "--dns", value, .. } if value == "x"
+        ));
+        says(e, i, "x is not an ip address (--dns)");
+        says(
+            EngineError::NoInit,
+            i,
+            "--init needs a statically linked init: install Debian's tini (/usr/bin/tini-static)",
+        );
+        let source = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let text = format!("the bundle of container c1 is unreadable: {source}");
+        says(
+            EngineError::Bundle {
+                id: "c1".into(),
+                source,
+            },
+            i,
+            &text,
+        );
     }
 }

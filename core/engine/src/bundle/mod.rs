@@ -82,11 +82,7 @@ fn init_binary() -> Result<PathBuf> {
     .iter()
     .map(PathBuf::from)
     .find(|p| p.is_file())
-    .ok_or_else(|| EngineError::Invalid {
-        reason:
-            "--init needs a statically linked init: install Debian's tini (/usr/bin/tini-static)"
-                .into(),
-    })
+    .ok_or(EngineError::NoInit)
 }
 
 /// Where `--init` puts its init in the container (as docker does).

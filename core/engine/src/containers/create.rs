@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::config::{CreateRequest, Restart};
 use super::machine::ImageInfo;
 use super::record::{Entry, Record};
-use super::{conflict, invalid, logs, netops, Containers};
+use super::{logs, netops, Containers};
 use crate::error::{EngineError, Result};
 use crate::networks::{files, EndpointConfig};
 use crate::store::{now, write_json};
@@ -16,33 +16,48 @@ impl Containers {
     /// Checks a create request without making anything.
     pub(super) fn validate(&self, req: &CreateRequest) -> Result<Restart> {
         let h = &req.host_config;
-        let policy = h.restart_policy.parse().map_err(invalid)?;
+        let policy = h
+            .restart_policy
+            .parse()
+            .map_err(|r| EngineError::invalid("restart policy", &h.restart_policy.name, r))?;
         if h.auto_remove && policy != Restart::No {
-            return Err(invalid(
-                "conflicting options: cannot specify both --restart and --rm".into(),
+            return Err(EngineError::invalid(
+                "--restart",
+                &h.restart_policy.name,
+                "conflicting options: cannot specify both --restart and --rm",
             ));
         }
         let mut opts = self.log_defaults.clone();
         opts.extend(h.log_config.config.clone());
-        logs::Rotation::from_opts(&h.log_config.kind, &opts).map_err(invalid)?;
-        crate::bundle::check_host(h).map_err(|e| invalid(e.to_string()))?;
-        files::check_extra_hosts(&h.extra_hosts).map_err(invalid)?;
+        logs::Rotation::from_opts(&h.log_config.kind, &opts)
+            .map_err(|r| EngineError::invalid("log options", &h.log_config.kind, r))?;
+        // Its errors are `Image` errors on "container", already 400s.
+        crate::bundle::check_host(h)?;
+        files::check_extra_hosts(&h.extra_hosts)
+            .map_err(|r| EngineError::invalid("--add-host", h.extra_hosts.join(" "), r))?;
         for d in &h.dns {
-            d.parse::<std::net::IpAddr>()
-                .map_err(|_| invalid(format!("{d} is not an ip address (--dns)")))?;
+            d.parse::<std::net::IpAddr>().map_err(|_| {
+                EngineError::invalid("--dns", d, format!("{d} is not an ip address (--dns)"))
+            })?;
         }
         if h.network_bandwidth < 0 {
-            return Err(invalid(format!(
-                "invalid network bandwidth {}: it must not be negative",
-                h.network_bandwidth
-            )));
+            return Err(EngineError::invalid(
+                "network bandwidth",
+                h.network_bandwidth.to_string(),
+                format!(
+                    "invalid network bandwidth {}: it must not be negative",
+                    h.network_bandwidth
+                ),
+            ));
         }
         netops::port_requests(h, req.config.exposed_ports.keys().cloned())?;
         let mode = h.network_mode.as_str();
         if (mode == "host" || mode == "none") && !h.port_bindings.is_empty() {
-            return Err(invalid(format!(
-                "published ports are discarded when using the {mode} network: remove -p"
-            )));
+            return Err(EngineError::invalid(
+                "network mode",
+                mode,
+                format!("published ports are discarded when using the {mode} network: remove -p"),
+            ));
         }
         Ok(policy)
     }
@@ -78,9 +93,11 @@ impl Containers {
                 if name == first {
                     return Ok(out);
                 }
-                return Err(invalid(format!(
-                    "container cannot be connected to network {name} together with others"
-                )));
+                return Err(EngineError::invalid(
+                    "network",
+                    name,
+                    format!("container cannot be connected to network {name} together with others"),
+                ));
             }
             let ep = eps.get(name).or_else(|| eps.get(&net.id)).or_else(|| {
                 if name == first {
@@ -97,14 +114,17 @@ impl Containers {
                     .unwrap_or_default(),
             };
             if net.name == "bridge" && !cfg.ipv4_address.is_empty() {
-                return Err(invalid(
-                    "user specified IP address is supported on user defined networks only".into(),
+                return Err(EngineError::invalid(
+                    "--ip",
+                    &cfg.ipv4_address,
+                    "user specified IP address is supported on user defined networks only",
                 ));
             }
             if net.name == "bridge" && !cfg.aliases.is_empty() {
-                return Err(invalid(
-                    "network-scoped alias is supported only for containers in user defined networks"
-                        .into(),
+                return Err(EngineError::invalid(
+                    "--network-alias",
+                    cfg.aliases.join(" "),
+                    "network-scoped alias is supported only for containers in user defined networks",
                 ));
             }
             out.insert(net.name.clone(), cfg);
@@ -116,15 +136,17 @@ impl Containers {
     /// writable layer. Returns the id.
     pub async fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<String> {
         if req.config.image.is_empty() {
-            return Err(invalid(
-                "config cannot be empty in order to create a container: no image given".into(),
+            return Err(EngineError::invalid(
+                "image",
+                "",
+                "config cannot be empty in order to create a container: no image given",
             ));
         }
         self.validate(&req)?;
         let networks = self.plan_networks(&req)?;
         let image = self.machine.image(&req.config.image)?;
         if crate::bundle::args(&image.config, &req.config).is_empty() {
-            return Err(invalid("no command specified".into()));
+            return Err(EngineError::invalid("command", "", "no command specified"));
         }
         let id = crate::store::new_id()?;
         let given = match name.filter(|n| !n.is_empty()) {
@@ -141,9 +163,10 @@ impl Containers {
             let name = match given {
                 Some(name) => {
                     if let Some(other) = in_use(&name) {
-                        return Err(conflict(format!(
-                            "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
-                        )));
+                        return Err(EngineError::ContainerNameInUse {
+                            name,
+                            holder: other,
+                        });
                     }
                     name
                 }
@@ -222,9 +245,11 @@ pub(super) fn check_name(name: &str) -> Result<()> {
     if crate::store::valid_name(name, 1) {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )))
+        Err(EngineError::invalid(
+            "container name",
+            name,
+            format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+        ))
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Containers, Status};
-use crate::error::{EngineError, Result};
+use crate::error::{ContainerOp, EngineError, ExecOp, Result};
 
 /// docker's `ExecConfig`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -70,12 +70,6 @@ fn not_found(id: &str) -> EngineError {
     }
 }
 
-fn not_running(id: &str) -> EngineError {
-    EngineError::Conflict {
-        reason: format!("Container {id} is not running"),
-    }
-}
-
 /// Receives the pty master the runtime sends on a console socket.
 fn recv_master(s: std::os::unix::net::UnixStream) -> std::io::Result<OwnedFd> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
@@ -121,21 +115,15 @@ impl Containers {
     /// Creates an exec instance in a running container.
     pub fn exec_create(&self, key: &str, config: ExecConfig) -> Result<String> {
         let rec = self.get(key)?;
-        if rec.status == Status::Paused {
-            return Err(EngineError::Conflict {
-                reason: format!(
-                    "Container {} is paused, unpause the container before exec",
-                    rec.id
-                ),
-            });
-        }
         if rec.status != Status::Running {
-            return Err(not_running(&rec.id));
+            return Err(super::refused(&rec, ContainerOp::Exec));
         }
         if config.cmd.is_empty() {
-            return Err(EngineError::Invalid {
-                reason: "No exec command specified".into(),
-            });
+            return Err(EngineError::invalid(
+                "exec command",
+                "",
+                "No exec command specified",
+            ));
         }
         super::stream::parse_detach_keys(&config.detach_keys)?;
         let id = crate::store::new_id()?;
@@ -168,14 +156,15 @@ impl Containers {
         let x = self.exec_entry(id)?;
         let st = x.state.lock().expect("exec lock");
         if st.running || st.exit_code.is_some() {
-            return Err(EngineError::Conflict {
-                reason: format!("Error: Exec command {id} has already run"),
+            return Err(EngineError::ExecState {
+                id: id.to_string(),
+                op: ExecOp::Start,
             });
         }
         drop(st);
         let rec = self.get(&x.container)?;
         if rec.status != Status::Running {
-            return Err(not_running(&rec.id));
+            return Err(super::refused(&rec, ContainerOp::ExecStart));
         }
         Ok(())
     }
@@ -188,8 +177,9 @@ impl Containers {
             &std::fs::read(cdir.join("config.json"))
                 .map_err(|e| EngineError::io("reading", cdir.join("config.json"), e))?,
         )
-        .map_err(|e| EngineError::Invalid {
-            reason: format!("the bundle of container {} is unreadable: {e}", x.container),
+        .map_err(|source| EngineError::Bundle {
+            id: x.container.clone(),
+            source,
         })?;
         let mut p =
             serde_json::to_value(spec.process().clone().unwrap_or_default()).expect("serializable");
@@ -374,8 +364,9 @@ impl Containers {
             }
             let ended = x.state.lock().expect("exec lock").exit_code.is_some();
             if !x.config.tty || ended || tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::Conflict {
-                    reason: format!("exec {id} has no terminal or is not running"),
+                return Err(EngineError::ExecState {
+                    id: id.to_string(),
+                    op: ExecOp::Resize,
                 });
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -245,9 +245,11 @@ impl Machine for Fake {
 /// `host` and `none` exist).
 async fn open(root: &Path, fake: &Arc<Fake>) -> Arc<Containers> {
     let load: PluginLoader = Box::new(|driver, _| {
-        Err(EngineError::Invalid {
-            reason: format!("no network plugin {driver} in the lifecycle tests"),
-        })
+        Err(EngineError::invalid(
+            "network driver",
+            driver,
+            format!("no network plugin {driver} in the lifecycle tests"),
+        ))
     });
     let networks = Networks::open_with(root, NetworkConfig::default(), load, false)
         .await
@@ -317,8 +319,8 @@ async fn create_writes_the_record_and_the_layer_and_refuses_taken_names() {
         .unwrap_err();
     assert_eq!(taken.kind(), ErrorKind::Conflict);
     assert!(
-        taken.to_string().contains("\"/web\" is already in use"),
-        "{taken}"
+        matches!(&taken, EngineError::ContainerNameInUse { name, holder } if name == "web" && *holder == id),
+        "{taken:?}"
     );
     let bad = c
         .create(Some("a b"), request("no", false))
@@ -397,6 +399,16 @@ async fn start_exit_and_remove() {
     // Removing it needs force.
     let busy = c.remove(&id, false, false).await.unwrap_err();
     assert_eq!(busy.kind(), ErrorKind::Conflict);
+    assert!(
+        matches!(
+            &busy,
+            EngineError::ContainerState {
+                op: crate::error::ContainerOp::Remove,
+                ..
+            }
+        ),
+        "{busy:?}"
+    );
 
     fake.exit(&id, 3);
     let (code, err) = c.wait(&id, WaitCondition::NotRunning).await.unwrap();

@@ -34,7 +34,7 @@ use oci_spec::image::ImageConfiguration;
 use tokio::sync::broadcast;
 
 use crate::engine::Engine;
-use crate::error::{EngineError, Result};
+use crate::error::{ContainerOp, EngineError, Result};
 use crate::networks::Networks;
 use crate::store::write_json;
 use machine::{EngineMachine, Machine};
@@ -66,12 +66,13 @@ impl std::fmt::Debug for Containers {
     }
 }
 
-fn conflict(reason: String) -> EngineError {
-    EngineError::Conflict { reason }
-}
-
-fn invalid(reason: String) -> EngineError {
-    EngineError::Invalid { reason }
+/// `op` refused by the state `rec` is in.
+fn refused(rec: &Record, op: ContainerOp) -> EngineError {
+    EngineError::ContainerState {
+        id: rec.id.clone(),
+        op,
+        status: rec.status,
+    }
 }
 
 /// Registers an owned descriptor with the async reactor.
@@ -87,7 +88,8 @@ pub fn async_fd(
 /// Parses a signal (the runtime's one signal table), worded as docker
 /// refuses a bad one.
 pub fn parse_signal(s: &str) -> Result<Signal> {
-    berth_runtime::signal::parse(s).map_err(|_| invalid(format!("Invalid signal: {s}")))
+    berth_runtime::signal::parse(s)
+        .map_err(|_| EngineError::invalid("signal", s, format!("Invalid signal: {s}")))
 }
 
 impl Containers {
@@ -226,9 +228,10 @@ impl Containers {
         let mut hits = t.values().filter(|e| e.id.starts_with(key));
         match (hits.next(), hits.next()) {
             (Some(e), None) => Ok(e.clone()),
-            (Some(_), Some(_)) => Err(invalid(format!(
-                "multiple IDs found with provided prefix: {key}"
-            ))),
+            (Some(_), Some(_)) => Err(EngineError::AmbiguousPrefix {
+                what: "container",
+                prefix: key.to_string(),
+            }),
             _ => Err(not_found()),
         }
     }

@@ -8,7 +8,7 @@ use std::os::fd::AsFd as _;
 use std::sync::Arc;
 
 use super::create::hostname;
-use super::{conflict, invalid, Containers, Record, Status};
+use super::{Containers, Record, Status};
 use crate::error::{EngineError, Result};
 use crate::networks::{files, Attachee, Endpoint, EndpointConfig, NetworkRecord};
 
@@ -48,22 +48,26 @@ impl Containers {
         let rec = e.get();
         let mode = rec.host_config.network_mode.as_str();
         if mode == "host" || !net.is_plugin() {
-            return Err(invalid(format!(
-                "container {} cannot be connected to network {}: host and none networks are exclusive",
-                rec.name, net.name
-            )));
-        }
-        if rec.networks.contains_key(&net.name) {
-            return Err(EngineError::Forbidden {
-                reason: format!(
-                    "endpoint with name {} already exists in network {}",
+            return Err(EngineError::invalid(
+                "network",
+                &net.name,
+                format!(
+                    "container {} cannot be connected to network {}: host and none networks are exclusive",
                     rec.name, net.name
                 ),
+            ));
+        }
+        if rec.networks.contains_key(&net.name) {
+            return Err(EngineError::AlreadyConnected {
+                container: rec.name,
+                network: net.name.clone(),
             });
         }
         if net.name == "bridge" && !cfg.ipv4_address.is_empty() {
-            return Err(invalid(
-                "user specified IP address is supported on user defined networks only".into(),
+            return Err(EngineError::invalid(
+                "--ip",
+                &cfg.ipv4_address,
+                "user specified IP address is supported on user defined networks only",
             ));
         }
         let running = matches!(rec.status, Status::Running | Status::Paused) && rec.pid > 0;
@@ -127,10 +131,10 @@ impl Containers {
         let _op = e.op.lock().await;
         let rec = e.get();
         if !rec.networks.contains_key(&net.name) {
-            return Err(conflict(format!(
-                "container {} is not connected to network {}",
-                rec.name, net.name
-            )));
+            return Err(EngineError::NotConnected {
+                container: rec.name,
+                network: net.name.clone(),
+            });
         }
         if let Some(ep) = rec.endpoints.get(&net.name) {
             self.networks.detach(&ep.network_id, &rec.id, None).await?;
@@ -153,19 +157,25 @@ impl Containers {
 /// `80/tcp` → (80, "tcp").
 fn port_key(key: &str) -> Result<(u16, String)> {
     let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
-    let p: u16 = port
-        .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| invalid(format!("invalid container port {key:?}: ports are 1-65535")))?;
+    let p: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+        EngineError::invalid(
+            "port",
+            key,
+            format!("invalid container port {key:?}: ports are 1-65535"),
+        )
+    })?;
     match proto {
         "tcp" | "udp" => Ok((p, proto.to_string())),
-        "sctp" => Err(invalid(format!(
-            "publishing {key}: sctp is not supported by berth"
-        ))),
-        other => Err(invalid(format!(
-            "invalid protocol {other:?} in port {key:?}"
-        ))),
+        "sctp" => Err(EngineError::invalid(
+            "port",
+            key,
+            format!("publishing {key}: sctp is not supported by berth"),
+        )),
+        other => Err(EngineError::invalid(
+            "port",
+            key,
+            format!("invalid protocol {other:?} in port {key:?}"),
+        )),
     }
 }
 
@@ -189,17 +199,22 @@ pub(crate) fn port_requests(
                 std::net::Ipv4Addr::UNSPECIFIED
             } else {
                 b.host_ip.parse().map_err(|_| {
-                    invalid(format!(
-                        "invalid host address {:?} for port {key}: berth publishes on IPv4 addresses",
-                        b.host_ip
-                    ))
+                    EngineError::invalid(
+                        "host address",
+                        &b.host_ip,
+                        format!(
+                            "invalid host address {:?} for port {key}: berth publishes on IPv4 addresses",
+                            b.host_ip
+                        ),
+                    )
                 })?
             };
             let bad = || {
-                invalid(format!(
-                    "invalid host port {:?} for port {key}",
-                    b.host_port
-                ))
+                EngineError::invalid(
+                    "host port",
+                    &b.host_port,
+                    format!("invalid host port {:?} for port {key}", b.host_port),
+                )
             };
             let num = |s: &str| s.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad);
             let host_ports = match b.host_port.as_str() {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::record::{Entry, Status};
-use super::{conflict, invalid, logs, stream, Containers};
-use crate::error::{EngineError, Result};
+use super::{logs, stream, Containers};
+use crate::error::{ContainerOp, EngineError, Result};
 use crate::networks::Endpoint;
 use crate::store::{now, write_json};
 
@@ -24,10 +24,7 @@ impl Containers {
         match rec.status {
             Status::Running | Status::Paused => return Ok(false),
             Status::Removing | Status::Dead => {
-                return Err(conflict(format!(
-                    "cannot start container {}: it is being removed",
-                    rec.id
-                )))
+                return Err(super::refused(&rec, ContainerOp::Start))
             }
             _ => {}
         }
@@ -131,7 +128,13 @@ impl Containers {
         write_json(&cdir.join("config.json"), &spec).map_err(undo)?;
         let rotation =
             logs::Rotation::from_opts(&rec.host_config.log_config.kind, &self.log_opts(&rec))
-                .map_err(|r| undo(invalid(r)))?;
+                .map_err(|r| {
+                    undo(EngineError::invalid(
+                        "log options",
+                        rec.host_config.log_config.kind.clone(),
+                        r,
+                    ))
+                })?;
         let args = crate::monitor::MonitorArgs {
             runtime_root: self.machine.runtime_root(),
             dir: cdir.clone(),

@@ -8,7 +8,7 @@ use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
 use super::{Containers, Status};
-use crate::error::{EngineError, Result};
+use crate::error::{ContainerOp, EngineError, Result};
 use crate::monitor::{connect_attach, Request};
 
 /// An attach made before the container started; `start` connects it.
@@ -46,9 +46,11 @@ pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>> {
             } else if k.len() == 1 {
                 return Ok(k.as_bytes()[0]);
             }
-            Err(EngineError::Invalid {
-                reason: format!("Invalid detach keys ({s}) provided: {k:?} is not a key"),
-            })
+            Err(EngineError::invalid(
+                "detach keys",
+                s,
+                format!("Invalid detach keys ({s}) provided: {k:?} is not a key"),
+            ))
         })
         .collect()
 }
@@ -173,12 +175,7 @@ impl Containers {
         let rec = e.get();
         let keys = parse_detach_keys(&opts.detach_keys)?;
         if rec.status == Status::Paused {
-            return Err(EngineError::Conflict {
-                reason: format!(
-                    "You cannot attach to a paused container {}, unpause it first",
-                    rec.id
-                ),
-            });
+            return Err(super::refused(&rec, ContainerOp::Attach));
         }
         let req = Request::Attach {
             stdin: opts.stdin && rec.config.open_stdin,
@@ -193,8 +190,9 @@ impl Containers {
         if rec.status == Status::Running {
             let s = connect_attach(&self.socket_named(&rec.id, ""), &req)
                 .await
-                .map_err(|err| EngineError::Conflict {
-                    reason: format!("attaching to container {}: {err}", rec.id),
+                .map_err(|source| EngineError::Attach {
+                    id: rec.id.clone(),
+                    source,
                 })?;
             return Ok(Attached {
                 stream: Some(s),

@@ -10,8 +10,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::record::{Status, WaitCondition};
-use super::{conflict, Containers};
-use crate::error::{EngineError, Result};
+use super::{refused, Containers};
+use crate::error::{ContainerOp, EngineError, Result};
 
 impl Containers {
     /// Stops a container: its stop signal, then SIGKILL after `timeout`
@@ -84,10 +84,13 @@ impl Containers {
         let rec = e.get();
         let sig = super::parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
         if !rec.status.is_live() {
-            return Err(conflict(format!(
-                "Cannot kill container: {}: container {} is not running",
-                key, rec.id
-            )));
+            return Err(EngineError::ContainerState {
+                id: rec.id,
+                op: ContainerOp::Kill {
+                    key: key.to_string(),
+                },
+                status: rec.status,
+            });
         }
         if sig == Signal::SIGKILL {
             // docker: a killed container is not restarted by `unless-stopped`/`always` until started again.
@@ -104,15 +107,11 @@ impl Containers {
         let rec = e.get();
         if rec.status.is_live() || rec.status == Status::Restarting {
             if !force {
-                let what = if rec.status == Status::Paused {
-                    "You cannot remove a paused container"
-                } else {
-                    "You cannot remove a running container"
-                };
-                return Err(conflict(format!(
-                    "{what} {}. Stop the container before attempting removal or force remove",
-                    rec.id
-                )));
+                return Err(EngineError::ContainerState {
+                    id: rec.id,
+                    op: ContainerOp::Remove,
+                    status: rec.status,
+                });
             }
             self.update(&e, |r| r.manually_stopped = true)?;
             if rec.status.is_live() {
@@ -160,10 +159,10 @@ impl Containers {
         {
             let t = self.table.lock().expect("table lock");
             if let Some(o) = t.values().find(|x| x.named(new)) {
-                return Err(conflict(format!(
-                    "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    o.id
-                )));
+                return Err(EngineError::ContainerNameInUse {
+                    name: new.to_string(),
+                    holder: o.id.clone(),
+                });
             }
         }
         let old = e.get().name;
@@ -175,12 +174,8 @@ impl Containers {
     pub fn pause(&self, key: &str) -> Result<()> {
         let e = self.entry(key)?;
         let rec = e.get();
-        match rec.status {
-            Status::Running => {}
-            Status::Paused => {
-                return Err(conflict(format!("Container {} is already paused", rec.id)))
-            }
-            _ => return Err(conflict(format!("Container {} is not running", rec.id))),
+        if rec.status != Status::Running {
+            return Err(refused(&rec, ContainerOp::Pause));
         }
         self.machine.pause(&rec.id)?;
         let rec = self.update(&e, |r| r.status = Status::Paused)?;
@@ -192,7 +187,7 @@ impl Containers {
         let e = self.entry(key)?;
         let rec = e.get();
         if rec.status != Status::Paused {
-            return Err(conflict(format!("Container {} is not paused", rec.id)));
+            return Err(refused(&rec, ContainerOp::Unpause));
         }
         self.machine.resume(&rec.id)?;
         let rec = self.update(&e, |r| r.status = Status::Running)?;
@@ -205,7 +200,7 @@ impl Containers {
         let e = self.entry(key)?;
         let rec = e.get();
         if !rec.status.is_live() {
-            return Err(conflict(format!("Container {} is not running", rec.id)));
+            return Err(refused(&rec, ContainerOp::Resize));
         }
         self.machine
             .request(
@@ -221,7 +216,7 @@ impl Containers {
     pub async fn top(&self, key: &str, ps_args: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
         let rec = self.get(key)?;
         if !rec.status.is_live() {
-            return Err(conflict(format!("Container {} is not running", rec.id)));
+            return Err(refused(&rec, ContainerOp::Top));
         }
         let pids = self.machine.ps(&rec.id)?;
         let args: Vec<&str> = if ps_args.is_empty() {
@@ -235,25 +230,27 @@ impl Containers {
             .await
             .map_err(|e| EngineError::io("running", "ps", e))?;
         if !out.status.success() {
-            return Err(EngineError::Invalid {
-                reason: format!(
+            return Err(EngineError::invalid(
+                "ps arguments",
+                args.join(" "),
+                format!(
                     "ps {}: {}",
                     args.join(" "),
                     String::from_utf8_lossy(&out.stderr).trim()
                 ),
-            });
+            ));
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let mut lines = text.lines();
         let header = lines.next().unwrap_or_default();
         let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
-        let pid_col =
-            titles
-                .iter()
-                .position(|t| t == "PID")
-                .ok_or_else(|| EngineError::Invalid {
-                    reason: format!("Couldn't find PID field in ps output ({})", args.join(" ")),
-                })?;
+        let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| {
+            EngineError::invalid(
+                "ps arguments",
+                args.join(" "),
+                format!("Couldn't find PID field in ps output ({})", args.join(" ")),
+            )
+        })?;
         let mut rows = Vec::new();
         for l in lines {
             let f: Vec<&str> = l.split_whitespace().collect();

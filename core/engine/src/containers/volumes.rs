@@ -55,7 +55,7 @@ impl Volumes {
 
     /// Creates a volume (an existing one is returned as it is).
     pub fn create(&self, name: &str, labels: BTreeMap<String, String>) -> Result<Volume> {
-        check_name(name).map_err(|reason| EngineError::Invalid { reason })?;
+        check_name(name).map_err(|reason| EngineError::invalid("volume name", name, reason))?;
         if let Ok(v) = self.inspect(name) {
             return Ok(v);
         }
@@ -110,8 +110,9 @@ impl Volumes {
     pub fn remove(&self, name: &str, in_use: Option<&str>) -> Result<()> {
         self.inspect(name)?;
         if let Some(c) = in_use {
-            return Err(EngineError::Conflict {
-                reason: format!("remove {name}: volume is in use - [{c}]"),
+            return Err(EngineError::VolumeInUse {
+                name: name.to_string(),
+                container: c.to_string(),
             });
         }
         let d = self.dir.join(name);

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::NetworkConfig;
 use crate::engine::Engine;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, NetworkOp, Result};
 use crate::store::write_json;
 
 /// The networks every engine has; they cannot be removed.
@@ -152,10 +152,6 @@ impl std::fmt::Debug for Networks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Networks").field("dir", &self.dir).finish()
     }
-}
-
-fn invalid(reason: String) -> EngineError {
-    EngineError::Invalid { reason }
 }
 
 fn not_found(name: &str) -> EngineError {
@@ -399,11 +395,9 @@ impl Networks {
     /// Creates a network (`network create`).
     pub async fn create(&self, req: CreateNetwork) -> Result<NetworkRecord> {
         if PREDEFINED.contains(&req.name.as_str()) {
-            return Err(EngineError::Forbidden {
-                reason: format!(
-                    "{} is a pre-defined network and cannot be created",
-                    req.name
-                ),
+            return Err(EngineError::PredefinedNetwork {
+                name: req.name,
+                op: NetworkOp::Create,
             });
         }
         self.create_locked(req).await
@@ -414,9 +408,7 @@ impl Networks {
         let name = req.name.clone();
         check_name(&name)?;
         if self.find(&name).is_some_and(|r| r.name == name) {
-            return Err(EngineError::Conflict {
-                reason: format!("network with name {name} already exists"),
-            });
+            return Err(EngineError::NetworkNameInUse { name });
         }
         let driver = req
             .driver
@@ -424,9 +416,11 @@ impl Networks {
             .or_else(|| self.settings.default_driver.clone())
             .unwrap_or_else(|| "bridge".into());
         if driver == "host" || driver == "null" {
-            return Err(invalid(format!(
-                "only one instance of \"{driver}\" network is allowed"
-            )));
+            return Err(EngineError::invalid(
+                "network driver",
+                &driver,
+                format!("only one instance of \"{driver}\" network is allowed"),
+            ));
         }
         let plugin = self.plugin(&driver)?;
         let mut rec = NetworkRecord {
@@ -460,18 +454,16 @@ impl Networks {
         let _op = self.ops.lock().await;
         let r = self.get(key)?;
         if PREDEFINED.contains(&r.name.as_str()) {
-            return Err(EngineError::Forbidden {
-                reason: format!("{} is a pre-defined network and cannot be removed", r.name),
+            return Err(EngineError::PredefinedNetwork {
+                name: r.name,
+                op: NetworkOp::Remove,
             });
         }
         if !users.is_empty() {
-            return Err(EngineError::Forbidden {
-                reason: format!(
-                    "error while removing network: network {} id {} has active endpoints ({})",
-                    r.name,
-                    r.id,
-                    users.join(", ")
-                ),
+            return Err(EngineError::NetworkInUse {
+                name: r.name,
+                id: r.id,
+                containers: users.to_vec(),
             });
         }
         self.dns.stop(&r.id);
@@ -498,10 +490,14 @@ impl Networks {
             None
         } else {
             Some(who.config.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
-                invalid(format!(
-                    "invalid IPv4 address: {} (network {})",
-                    who.config.ipv4_address, network.name
-                ))
+                EngineError::invalid(
+                    "IPv4 address",
+                    &who.config.ipv4_address,
+                    format!(
+                        "invalid IPv4 address: {} (network {})",
+                        who.config.ipv4_address, network.name
+                    ),
+                )
             })?)
         };
         // Host ports are taken now: one in use fails here, before anything is made.
@@ -670,8 +666,10 @@ fn check_name(name: &str) -> Result<()> {
     if crate::store::valid_name(name, 1) {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )))
+        Err(EngineError::invalid(
+            "network name",
+            name,
+            format!("invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+        ))
     }
 }
