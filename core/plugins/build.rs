@@ -5,9 +5,11 @@
 //! engine settings (`core/host/src/engine_config.rs`, included below), so no
 //! daemon start has to compile them. The compiled forms are kept in
 //! `target/wasm-plugins/precompiled` under the host's cache names, so a
-//! component compiles once for every profile and build. `embedded.rs` in
-//! OUT_DIR holds the digests and the settings hash as constants: the daemon
-//! needs not hash the embedded bytes at start.
+//! component compiles once for every profile and build. Which plugins: the
+//! table in `src/defaults.rs` (included below), the one list of them.
+//! `embedded.rs` in OUT_DIR holds, for each, the statics that embed its
+//! component and compiled form with their digests, and the settings hash, as
+//! constants: the daemon needs not hash the embedded bytes at start.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,15 +22,11 @@ use sha2::{Digest, Sha256};
 #[allow(dead_code)] // the runtime-only parts (pooling sizes)
 mod engine_config;
 
+#[path = "src/defaults.rs"]
+#[allow(dead_code)] // what only the library uses (Kind::world)
+mod defaults;
+
 const TARGET: &str = "wasm32-wasip2";
-/// (package, file stem) of each embedded plugin.
-const PLUGINS: [(&str, &str); 5] = [
-    ("storage-vfs", "storage_vfs"),
-    ("storage-overlay", "storage_overlay"),
-    ("fetch-archive", "fetch_archive"),
-    ("fetch-registry", "fetch_registry"),
-    ("network-bridge", "network_bridge"),
-];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -43,6 +41,7 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
         "core/host/src/engine_config.rs",
+        "core/plugins/src/defaults.rs",
     ] {
         println!(
             "cargo:rerun-if-changed={}",
@@ -57,7 +56,10 @@ fn main() {
         "/// The engine settings hash the embedded plugins were compiled with.\n\
          pub const ENGINE_SETTINGS: u64 = {settings:#018x};\n"
     );
-    for (package, stem) in PLUGINS {
+    let mut all = String::new();
+    for (i, plugin) in defaults::DEFAULTS.iter().enumerate() {
+        let package = plugin.package;
+        let stem = package.replace('-', "_");
         build(&workspace, &target_dir, package);
         let built = target_dir
             .join(TARGET)
@@ -78,15 +80,34 @@ fn main() {
         std::fs::write(out_dir.join(format!("{stem}.cwasm")), &cwasm)
             .unwrap_or_else(|e| panic!("writing {stem}.cwasm to OUT_DIR: {e}"));
         let upper = stem.to_uppercase();
+        let doc = format!("The `{package}` {} ({}).", plugin.kind.noun(), plugin.about);
         let _ = write!(
             embedded,
-            "/// SHA-256 of [`{upper}`].\n\
-             pub const {upper}_SHA256: &str = \"{wasm_sha256}\";\n\
-             /// SHA-256 of [`{upper}_PRECOMPILED`].\n\
-             pub const {upper}_PRECOMPILED_SHA256: &str = \"{}\";\n",
-            hex(&Sha256::digest(&cwasm))
+            "#[doc = {component_doc:?}]\n\
+             pub static {upper}: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{stem}.wasm\"));\n\
+             #[doc = {plugin_doc:?}]\n\
+             pub static {upper}_PLUGIN: Plugin = Plugin {{\n    \
+                 kind: DEFAULTS[{i}].kind,\n    \
+                 name: DEFAULTS[{i}].name,\n    \
+                 package: DEFAULTS[{i}].package,\n    \
+                 world: DEFAULTS[{i}].kind.world(),\n    \
+                 wasm: {upper},\n    \
+                 wasm_sha256: \"{wasm_sha256}\",\n    \
+                 precompiled: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{stem}.cwasm\")),\n    \
+                 precompiled_sha256: \"{cwasm_sha256}\",\n\
+             }};\n",
+            component_doc = format!("{doc} The component."),
+            plugin_doc = format!("{doc} Component and compiled form."),
+            cwasm_sha256 = hex(&Sha256::digest(&cwasm)),
         );
+        let _ = write!(all, "&{upper}_PLUGIN, ");
     }
+    let _ = write!(
+        embedded,
+        "/// Every embedded plugin, in the order of [`DEFAULTS`].\n\
+         pub static ALL: [&Plugin; {}] = [{all}];\n",
+        defaults::DEFAULTS.len()
+    );
     std::fs::write(out_dir.join("embedded.rs"), embedded).expect("writing embedded.rs");
 }
 

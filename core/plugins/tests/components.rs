@@ -1,6 +1,8 @@
 //! Each embedded plugin is a component that exports its world's interface and
 //! imports only what that world allows (plus the WASI p2 that std uses).
 
+use berth_host::{ABI_PACKAGE, ABI_VERSION};
+use berth_plugins::Kind;
 use wasmparser::{Parser, Payload};
 
 /// (imports, exports) of a component's outermost level.
@@ -33,8 +35,11 @@ const WASI_STD: [&str; 5] = [
 
 #[test]
 fn plugins_are_components_with_their_worlds_imports() {
+    // The embedded plugins are built from the WIT the host implements, so
+    // they name exactly the host's ABI version.
+    let abi = |interface: &str| format!("{ABI_PACKAGE}/{interface}@{ABI_VERSION}");
     for p in berth_plugins::ALL {
-        let (name, world, bytes) = (p.name, p.world, p.wasm);
+        let (name, world, bytes) = (p.package, p.world, p.wasm);
         // A component's preamble: magic, then version 0x0d and layer 1.
         assert_eq!(
             &bytes[..8],
@@ -42,31 +47,22 @@ fn plugins_are_components_with_their_worlds_imports() {
             "{name} is not a component"
         );
         let (imports, exports) = interface(bytes);
-        let (allowed, export): (&[&str], &str) = match world {
-            "storage-driver" => (
-                &[
-                    "berth:plugin/log@0.1",
-                    "berth:plugin/layer-fs@0.1",
-                    "berth:plugin/types@0.1",
-                ],
-                "berth:plugin/storage@0.1.2",
+        let (host, wasi, export): (&[&str], &[&str], &str) = match p.kind {
+            Kind::Storage => (&["log", "layer-fs", "types"], &[], "storage"),
+            Kind::Network => (&["log", "types"], &[], "network"),
+            Kind::Fetcher => (
+                &["log", "blobs", "types"],
+                &["wasi:http/types@", "wasi:http/outgoing-handler@"],
+                "fetcher",
             ),
-            "network-plugin" => (
-                &["berth:plugin/log@0.1", "berth:plugin/types@0.1"],
-                "berth:plugin/network@0.1.2",
-            ),
-            "image-fetcher" => (
-                &[
-                    "berth:plugin/log@0.1",
-                    "berth:plugin/blobs@0.1",
-                    "berth:plugin/types@0.1",
-                    "wasi:http/types@",
-                    "wasi:http/outgoing-handler@",
-                ],
-                "berth:plugin/fetcher@0.1.2",
-            ),
-            other => panic!("{name} has world {other}, which this test does not know"),
         };
+        let host: Vec<String> = host.iter().map(|i| abi(i)).collect();
+        let allowed: Vec<&str> = host
+            .iter()
+            .map(String::as_str)
+            .chain(wasi.iter().copied())
+            .collect();
+        let export = abi(export);
         for import in &imports {
             let ok = allowed
                 .iter()
@@ -100,23 +96,23 @@ fn digests_and_compiled_forms_match_the_components() {
             sha256_hex(p.wasm),
             p.wasm_sha256,
             "{}: component digest",
-            p.name
+            p.package
         );
         assert_eq!(
             sha256_hex(p.precompiled),
             p.precompiled_sha256,
             "{}: compiled form's digest",
-            p.name
+            p.package
         );
         assert_eq!(
             &p.precompiled[..4],
             b"\x7fELF",
             "{} is not compiled",
-            p.name
+            p.package
         );
         eprintln!(
             "{}: {} KiB of wasm, {} KiB compiled",
-            p.name,
+            p.package,
             p.wasm.len() / 1024,
             p.precompiled.len() / 1024
         );
