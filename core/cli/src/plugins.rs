@@ -4,23 +4,33 @@
 
 use anyhow::{Context, Result};
 use berth_engine::berth_host::{Builtin, Compiler};
+use berth_engine::config::PluginKind;
 use berth_engine::Builtins;
 
-/// The embedded storage, fetcher and network plugins.
+/// The embedded storage, fetcher and network plugins: every one in
+/// berth-plugins' list of defaults, under its kind and name.
 pub fn builtins() -> Builtins {
-    let b = |p: &'static berth_plugins::Plugin| Builtin {
-        wasm: p.wasm,
-        wasm_sha256: p.wasm_sha256,
-        precompiled: p.precompiled,
-        precompiled_sha256: p.precompiled_sha256,
-        settings: berth_plugins::ENGINE_SETTINGS,
-    };
-    Builtins {
-        storage_overlay: b(&berth_plugins::STORAGE_OVERLAY_PLUGIN),
-        storage_vfs: b(&berth_plugins::STORAGE_VFS_PLUGIN),
-        fetch_registry: b(&berth_plugins::FETCH_REGISTRY_PLUGIN),
-        fetch_archive: b(&berth_plugins::FETCH_ARCHIVE_PLUGIN),
-        network_bridge: b(&berth_plugins::NETWORK_BRIDGE_PLUGIN),
+    berth_plugins::ALL
+        .iter()
+        .map(|p| {
+            let builtin = Builtin {
+                wasm: p.wasm,
+                wasm_sha256: p.wasm_sha256,
+                precompiled: p.precompiled,
+                precompiled_sha256: p.precompiled_sha256,
+                settings: berth_plugins::ENGINE_SETTINGS,
+            };
+            (kind(p.kind), p.name, builtin)
+        })
+        .collect()
+}
+
+/// A plugin kind as berth-plugins names it, as the engine does.
+fn kind(kind: berth_plugins::Kind) -> PluginKind {
+    match kind {
+        berth_plugins::Kind::Storage => PluginKind::Storage,
+        berth_plugins::Kind::Fetcher => PluginKind::Fetcher,
+        berth_plugins::Kind::Network => PluginKind::Network,
     }
 }
 
@@ -52,4 +62,16 @@ pub fn compile(out: &std::path::Path) -> Result<i32> {
         .context("reading the component from stdin")?;
     berth_engine::berth_host::compile_to_file(&wasm, out)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_default_plugin_is_built_in_under_its_kind_and_name() {
+        let builtins = super::builtins();
+        for d in berth_plugins::DEFAULTS {
+            let b = builtins.get(super::kind(d.kind), d.name);
+            assert!(b.is_some_and(|b| !b.wasm.is_empty()), "{}", d.package);
+        }
+    }
 }

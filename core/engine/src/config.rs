@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::builtins::Builtins;
 use crate::error::{EngineError, Result};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -134,7 +135,9 @@ pub fn mirror_authority(mirror: &str) -> Result<(String, bool)> {
 
 impl Config {
     /// Reads the file; a missing file is the default configuration.
-    pub fn load(path: &Path) -> Result<Config> {
+    /// `builtins` are the plugins a `[plugin.NAME]` section without `wasm`
+    /// may name.
+    pub fn load(path: &Path, builtins: &Builtins) -> Result<Config> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
@@ -144,32 +147,25 @@ impl Config {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        config.check().map_err(|reason| EngineError::Config {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        config
+            .check(builtins)
+            .map_err(|reason| EngineError::Config {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         Ok(config)
     }
 
     /// Refuses what parses but cannot be meant: a `[plugin.NAME]` section
     /// without `wasm` for a name that is not a built-in plugin of its kind
     /// (a typo would otherwise be ignored silently), and malformed mirrors.
-    fn check(&self) -> std::result::Result<(), String> {
+    fn check(&self, builtins: &Builtins) -> std::result::Result<(), String> {
         for (name, p) in &self.plugin {
-            let builtin = match p.kind {
-                PluginKind::Storage => BUILTIN_STORAGE.contains(&name.as_str()),
-                PluginKind::Fetcher => BUILTIN_FETCHERS.contains(&name.as_str()),
-                PluginKind::Network => BUILTIN_NETWORK.contains(&name.as_str()),
-            };
-            if p.wasm.is_none() && !builtin {
+            if p.wasm.is_none() && builtins.get(p.kind, name).is_none() {
                 return Err(format!(
                     "[plugin.{name}] has no `wasm` and {name:?} is not a built-in {} plugin ({})",
                     p.kind.as_str(),
-                    match p.kind {
-                        PluginKind::Storage => BUILTIN_STORAGE.join(", "),
-                        PluginKind::Fetcher => BUILTIN_FETCHERS.join(", "),
-                        PluginKind::Network => BUILTIN_NETWORK.join(", "),
-                    }
+                    builtins.names(p.kind).collect::<Vec<_>>().join(", ")
                 ));
             }
         }
@@ -186,12 +182,6 @@ impl Config {
         Ok(())
     }
 }
-
-/// The built-in storage drivers.
-pub const BUILTIN_STORAGE: &[&str] = &["overlay", "vfs"];
-/// The built-in image fetchers.
-pub const BUILTIN_FETCHERS: &[&str] = &["registry", "archive"];
-pub const BUILTIN_NETWORK: &[&str] = &["bridge"];
 
 impl PluginKind {
     /// The kind as berth.toml spells it.
@@ -226,7 +216,7 @@ mod tests {
         let path = dir.path().join("berth.toml");
         let load = |text: &str| {
             std::fs::write(&path, text).unwrap();
-            Config::load(&path)
+            Config::load(&path, &crate::builtins::tests::named())
         };
         assert!(load("[plugin.registry]\nkind = \"fetcher\"\ntimeout-secs = 3\n").is_ok());
         assert!(load("[plugin.mine]\nkind = \"storage\"\nwasm = \"/x.wasm\"\n").is_ok());

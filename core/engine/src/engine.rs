@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_host::{
-    Builtin, Compiler, Descriptor, FetcherPlugin, Grants, Platform, PluginHost, PluginSpec,
-    StoragePlugin, WasmSource,
+    Compiler, Descriptor, FetcherPlugin, Grants, Platform, PluginHost, PluginSpec, StoragePlugin,
+    WasmSource,
 };
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
+use crate::builtins::Builtins;
 use crate::bundle;
 use crate::config::{Config, PluginKind};
 use crate::containers::config::CreateRequest;
@@ -22,16 +23,6 @@ use crate::images::{ImageRecord, ImageStore};
 use crate::layers::{self, DigestReader};
 use crate::progress::{CountingReader, CountingStore, Progress};
 use crate::reference::Reference;
-
-/// The default plugins, embedded in the binary with their compiled forms.
-#[derive(Debug, Clone, Copy)]
-pub struct Builtins {
-    pub storage_overlay: Builtin,
-    pub storage_vfs: Builtin,
-    pub fetch_registry: Builtin,
-    pub fetch_archive: Builtin,
-    pub network_bridge: Builtin,
-}
 
 /// What `images` shows for one name.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -127,7 +118,7 @@ impl Engine {
         compiler: Compiler,
     ) -> Result<Engine> {
         std::fs::create_dir_all(root).map_err(|e| EngineError::io("creating", root, e))?;
-        let config = Config::load(config_path)?;
+        let config = Config::load(config_path, &builtins)?;
         let content = Arc::new(ContentStore::open(root)?);
         let host = PluginHost::new(berth_host::HostConfig {
             // Compiled plugins may be shared between roots (the tests do):
@@ -147,7 +138,7 @@ impl Engine {
             &config,
             &driver,
             PluginKind::Storage,
-            builtins,
+            &builtins,
         )?)?;
         Ok(Engine {
             root: root.to_path_buf(),
@@ -181,7 +172,7 @@ impl Engine {
             &self.config,
             "registry",
             PluginKind::Fetcher,
-            self.builtins,
+            &self.builtins,
         )?;
         self.grant_registry(&mut spec.grants, &r.registry, false);
         let mirrors = self.write_mirrors(&spec.grants.root)?;
@@ -276,7 +267,7 @@ impl Engine {
             &self.config,
             "archive",
             PluginKind::Fetcher,
-            self.builtins,
+            &self.builtins,
         )?;
         spec.grants.read_paths.push(path.clone());
         let fetcher = self.host.load_fetcher(spec)?;
@@ -617,7 +608,7 @@ impl Engine {
             &self.config,
             name,
             PluginKind::Network,
-            self.builtins,
+            &self.builtins,
         )?;
         Ok(self.host.load_network(spec, net)?)
     }
@@ -732,16 +723,9 @@ fn plugin_spec(
     config: &Config,
     name: &str,
     kind: PluginKind,
-    b: Builtins,
+    builtins: &Builtins,
 ) -> Result<PluginSpec> {
-    let builtin = match (kind, name) {
-        (PluginKind::Storage, "overlay") => Some(b.storage_overlay),
-        (PluginKind::Storage, "vfs") => Some(b.storage_vfs),
-        (PluginKind::Fetcher, "registry") => Some(b.fetch_registry),
-        (PluginKind::Fetcher, "archive") => Some(b.fetch_archive),
-        (PluginKind::Network, "bridge") => Some(b.network_bridge),
-        _ => None,
-    };
+    let builtin = builtins.get(kind, name);
     let pc = config.plugin.get(name);
     if let Some(pc) = pc {
         if pc.kind != kind {
@@ -760,7 +744,10 @@ fn plugin_spec(
         (None, None) => {
             return Err(EngineError::Config {
                 path: PathBuf::from("berth.toml"),
-                reason: format!("no plugin named {name:?}: built-in ones are overlay, vfs (storage), registry, archive (fetchers), bridge (network); others need [plugin.{name}] with wasm = \"…\""),
+                reason: format!(
+                    "no plugin named {name:?}: built-in ones are {}; others need [plugin.{name}] with wasm = \"…\"",
+                    builtins.describe()
+                ),
             })
         }
     };

@@ -2,6 +2,7 @@
 //! the image index on disk. It calls the runtime (berth-runtime) and the
 //! plugins (through berth-host); the CLI and, later, the daemon call it.
 
+pub mod builtins;
 pub mod bundle;
 pub mod config;
 pub mod containers;
@@ -20,6 +21,7 @@ pub mod store;
 mod store_adapter;
 
 pub use berth_host;
-pub use engine::{Builtins, Engine, ImageSummary};
+pub use builtins::Builtins;
+pub use engine::{Engine, ImageSummary};
 pub use error::{EngineError, Result};
 pub use progress::{Progress, Quiet};
