@@ -3,6 +3,16 @@
 //! `common` holds what every plugin kind shares (types, log, wasi:io and the
 //! wasi:filesystem descriptors used to splice files); each world module reuses
 //! it through `with`, so an `Error` or an `InputStream` is one Rust type.
+//!
+//! The `@version` of `berth:plugin` below is the WIT package's, written
+//! again, and must stay a literal: `generate!` is a procedural macro that
+//! reads string literals (no `concat!`, no constant), its `inline` world
+//! imports a versioned package by its exact version, and its `with` and
+//! `additional_type_attributes` keys must carry `@version` too. The compiler
+//! keeps them honest: when `sdk/wit` moves to another version, each stale
+//! import fails to resolve and each stale key is refused as unused, so the
+//! SDK does not build until they are updated. The one version constant in
+//! Rust is `berth_host::ABI_VERSION`, read from `sdk/wit/worlds.wit`.
 #![allow(missing_docs, missing_debug_implementations, clippy::all)]
 
 /// Shared interfaces: `berth:plugin/types`, `berth:plugin/log`, wasi:io, wasi:filesystem.
