@@ -125,7 +125,18 @@ pub(super) fn rlimits(h: &HostConfig, image: &str) -> Result<Vec<PosixRlimit>> {
         let typ = format!("RLIMIT_{}", u.name.to_ascii_uppercase())
             .parse::<PosixRlimitType>()
             .map_err(|_| bad(image, format!("invalid ulimit type: {}", u.name)))?;
-        if u.soft > u.hard {
+        // docker's -1 is "unlimited" (`--ulimit memlock=-1:-1`): RLIM_INFINITY.
+        let limit = |v: i64| match v {
+            -1 => Ok(u64::MAX),
+            v => u64::try_from(v).map_err(|_| {
+                bad(
+                    image,
+                    format!("ulimit {}: {v} is not a limit (-1 means unlimited)", u.name),
+                )
+            }),
+        };
+        let (hard, soft) = (limit(u.hard)?, limit(u.soft)?);
+        if soft > hard {
             return Err(bad(
                 image,
                 format!(
@@ -134,12 +145,6 @@ pub(super) fn rlimits(h: &HostConfig, image: &str) -> Result<Vec<PosixRlimit>> {
                 ),
             ));
         }
-        let (Ok(hard), Ok(soft)) = (u64::try_from(u.hard), u64::try_from(u.soft)) else {
-            return Err(bad(
-                image,
-                format!("ulimit {}: a limit cannot be negative", u.name),
-            ));
-        };
         out.retain(|r| r.typ() != typ);
         out.push(rlimit(typ, hard, soft, image)?);
     }

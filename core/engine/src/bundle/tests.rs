@@ -339,7 +339,24 @@ fn every_capability_and_ulimit_name_is_known() {
         let v = serde_json::to_value(rl.last().unwrap()).unwrap();
         assert_eq!(v["type"], format!("RLIMIT_{}", name.to_ascii_uppercase()));
     }
-    for (name, soft, hard) in [("bogus", 1, 2), ("nofile", 3, 2), ("nofile", -1, -1)] {
+    // docker's -1 is unlimited (RLIM_INFINITY).
+    let h = HostConfig {
+        ulimits: vec![Ulimit {
+            name: "memlock".into(),
+            soft: -1,
+            hard: -1,
+        }],
+        ..Default::default()
+    };
+    let rl = super::resources::rlimits(&h, "img").unwrap();
+    let memlock = rl.last().unwrap();
+    assert_eq!((memlock.soft(), memlock.hard()), (u64::MAX, u64::MAX));
+    for (name, soft, hard) in [
+        ("bogus", 1, 2),
+        ("nofile", 3, 2),
+        ("nofile", -2, -2),
+        ("nofile", -1, 10),
+    ] {
         let h = HostConfig {
             ulimits: vec![Ulimit {
                 name: name.into(),
