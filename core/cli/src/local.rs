@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use berth_engine::containers::stream::AttachOptions;
+use berth_engine::containers::{Containers, WaitCondition};
+use berth_engine::reference::Reference;
 use berth_engine::{Engine, Progress};
 use clap::{Args, Subcommand};
 
@@ -208,15 +211,105 @@ pub fn save(e: &EngineArgs, out: &std::path::Path, names: &[String]) -> Result<i
     Ok(0)
 }
 
+/// `run --rm` without a daemon: the daemon's own container lifecycle
+/// (create, a monitor per container, attach, start, wait, remove) run in
+/// this process on `--root`, with our terminal on the container's streams.
+/// Containers get no network of a plugin (no daemon keeps one up):
+/// `--network none` (the default here) or `host`.
 pub fn run(e: &EngineArgs, a: RunArgs) -> Result<i32> {
     if !a.rm || a.detach {
         bail!("without a daemon, berth runs containers in the foreground with --rm: start `berth daemon` and give -H (or BERTH_HOST) for -d and kept containers");
     }
-    // Signals for the container are forwarded by the runtime; block them
-    // before any thread exists so every thread inherits the mask.
-    berth_runtime::supervise::block_signals()?;
-    let engine = open(e)?;
+    if a.detach_keys.is_some() {
+        bail!("without a daemon, a container cannot be detached from (--detach-keys): start `berth daemon` and give -H (or BERTH_HOST)");
+    }
+    let mut req = crate::client::create::request(&a.container, true, true)?;
+    match req.host_config.network_mode.as_str() {
+        "" | "default" => req.host_config.network_mode = "none".into(),
+        "none" | "host" => {}
+        other => bail!("without a daemon, containers have --network none or host, not {other:?}: start `berth daemon` and give -H (or BERTH_HOST) for networks"),
+    }
+    let engine = Arc::new(open(e)?);
+    let exe = std::env::current_exe().context("finding the berth executable")?;
     let rt = crate::async_runtime()?;
-    let opts = crate::client::create::request(&a.container, true, true)?;
-    Ok(rt.block_on(engine.run(&opts, Arc::new(Display::on_stderr())))?)
+    rt.block_on(async {
+        let image = req.config.image.clone();
+        if engine.image(&image).is_err() && Reference::parse(&image).is_ok() {
+            let p: Arc<dyn Progress> = Arc::new(Display::on_stderr());
+            p.status(&image, "Unable to find image locally; pulling");
+            engine.pull(&image, None, p).await?;
+        }
+        let containers = Containers::open_local(engine, exe).await?;
+        run_local(
+            &containers,
+            a.container.name.as_deref(),
+            req,
+            a.container.interactive,
+        )
+        .await
+    })
+}
+
+async fn run_local(
+    c: &Arc<Containers>,
+    name: Option<&str>,
+    req: berth_engine::containers::config::CreateRequest,
+    interactive: bool,
+) -> Result<i32> {
+    let tty = req.config.tty;
+    let id = c.create(name, req).await?;
+    let attached = c
+        .attach(
+            &id,
+            AttachOptions {
+                stdin: interactive,
+                stdout: true,
+                stderr: true,
+                detach_keys: String::new(),
+            },
+        )
+        .await?
+        .without_detach_keys();
+    let (ours, theirs) = tokio::io::duplex(64 << 10);
+    tokio::spawn(attached.run(theirs));
+    let raw = if tty && interactive {
+        berth_runtime::tty::RawMode::stdin()
+    } else {
+        None
+    };
+    if let Err(err) = c.start(&id).await {
+        drop(raw);
+        // The create's record goes with it (`start` removes a failed `--rm` one).
+        let _ = c.remove(&id, true, false).await;
+        eprintln!("berth: {err}");
+        return Ok(crate::client::containers::start_failure_code(
+            &err.to_string(),
+        ));
+    }
+    let resize = tty.then(|| {
+        let (c, id) = (c.clone(), id.clone());
+        crate::terminal::on_resize(move |h, w| {
+            let (c, id) = (c.clone(), id.clone());
+            async move {
+                let _ = c.resize(&id, h, w).await;
+            }
+        })
+    });
+    let proxy = (!tty).then(|| {
+        let (c, id) = (c.clone(), id.clone());
+        crate::terminal::on_signals(move |name| {
+            let _ = c.kill(&id, Some(name));
+            std::future::ready(())
+        })
+    });
+    crate::terminal::pump(ours, tty, interactive, None).await?;
+    drop(raw);
+    let (code, error) = c.wait(&id, WaitCondition::Removed).await?;
+    for task in [resize, proxy].into_iter().flatten() {
+        task.abort();
+    }
+    if let Some(e) = error {
+        eprintln!("berth: {e}");
+    }
+    Ok(code)
 }

@@ -19,6 +19,7 @@ mod plugins;
 mod progress;
 mod runtime;
 mod shim;
+mod terminal;
 
 use clap::{Parser, Subcommand};
 

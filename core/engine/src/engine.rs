@@ -14,9 +14,7 @@ use berth_host::{
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
 use crate::builtins::Builtins;
-use crate::bundle;
 use crate::config::{Config, PluginKind};
-use crate::containers::config::CreateRequest;
 use crate::content::ContentStore;
 use crate::error::{EngineError, Result};
 use crate::images::{ImageRecord, ImageStore};
@@ -630,79 +628,6 @@ impl Engine {
     /// The storage driver's name (docker's `Driver`).
     pub fn storage_driver(&self) -> &str {
         &self.storage.info().name
-    }
-
-    /// Runs a container in the foreground and removes it afterwards (`run --rm`). Returns the exit code.
-    pub async fn run(&self, opts: &CreateRequest, progress: Arc<dyn Progress>) -> Result<i32> {
-        let image = &opts.config.image;
-        let (_, rec) = match self.image(image) {
-            Ok(r) => r,
-            Err(EngineError::ImageNotFound { .. }) if Reference::parse(image).is_ok() => {
-                progress.status(image, "Unable to find image locally; pulling");
-                self.pull(image, None, progress.clone()).await?;
-                self.image(image)?
-            }
-            Err(e) => return Err(e),
-        };
-        // The progress display is done before the container's output starts.
-        drop(progress);
-        let config = self.image_config(&rec)?;
-        let id = crate::store::new_id()?;
-        let cdir = self.root.join("containers").join(&id);
-        let rootfs = cdir.join("rootfs");
-        std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::io("creating", &rootfs, e))?;
-        std::fs::write(cdir.join("image"), &rec.config)
-            .map_err(|e| EngineError::io("writing", cdir.join("image"), e))?;
-        let result = self.run_in(&id, &rec, &config, opts, &cdir, &rootfs).await;
-        let _ = crate::mount::unmount_all(&rootfs);
-        let _ = self.storage.remove(&id).await;
-        let _ = std::fs::remove_dir_all(&cdir);
-        // `rmi -f` while this container ran left the layers it built on.
-        let _ = self.remove_unused_layers(&rec).await;
-        result
-    }
-
-    async fn run_in(
-        &self,
-        id: &str,
-        rec: &ImageRecord,
-        config: &ImageConfiguration,
-        opts: &CreateRequest,
-        cdir: &Path,
-        rootfs: &Path,
-    ) -> Result<i32> {
-        let mounts = self
-            .storage
-            .prepare(id, rec.chain.last().map(String::as_str))
-            .await?;
-        crate::mount::mount_all(id, &mounts, rootfs)?;
-        crate::bundle::check_host(&opts.host_config)?;
-        let spec = bundle::spec(&bundle::Inputs {
-            id,
-            image_name: &opts.config.image,
-            image: config,
-            config: &opts.config,
-            host: &opts.host_config,
-            rootfs,
-            volumes: &self.root.join("volumes"),
-            etc: None,
-        })?;
-        let cfg = cdir.join("config.json");
-        std::fs::write(
-            &cfg,
-            serde_json::to_vec_pretty(&spec).expect("serializable"),
-        )
-        .map_err(|e| EngineError::io("writing", &cfg, e))?;
-        let rt = self.runtime();
-        let create = berth_runtime::CreateOptions {
-            id: id.to_string(),
-            bundle: cdir.to_path_buf(),
-            pid_file: None,
-            console_socket: None,
-        };
-        // The runtime blocks in the foreground; keep it off the async workers.
-        let code = tokio::task::block_in_place(|| rt.run(&create))?;
-        Ok(code)
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::config::CreateRequest;
 use super::machine::{ImageInfo, Machine};
 use super::record::{Record, Status, WaitCondition};
-use super::Containers;
+use super::{Containers, Mode};
 use crate::config::NetworkConfig;
 use crate::error::{EngineError, ErrorKind, Result};
 use crate::monitor::{Exit, MonitorArgs, Request, StartReport};
@@ -260,6 +260,7 @@ async fn open(root: &Path, fake: &Arc<Fake>) -> Arc<Containers> {
         networks,
         PathBuf::from("/nonexistent/berth"),
         BTreeMap::new(),
+        Mode::Daemon,
     )
     .await
     .unwrap()

@@ -41,6 +41,15 @@ use machine::{EngineMachine, Machine};
 pub(crate) use record::Entry;
 pub use record::{Event, Record, Status, WaitCondition};
 
+/// Who owns the containers a [`Containers`] opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The daemon: records are reconciled with the machine at open.
+    Daemon,
+    /// The daemonless mode: records are read and left as they are.
+    Local,
+}
+
 /// All containers of one engine.
 pub struct Containers {
     pub(crate) machine: Arc<dyn Machine>,
@@ -99,23 +108,44 @@ impl Containers {
     /// are removed, and restart policies are applied.
     pub async fn open(engine: Arc<Engine>, exe: PathBuf) -> Result<Arc<Containers>> {
         let networks = Networks::open(engine.clone()).await?;
-        let root = engine.root().to_path_buf();
-        let log_defaults = engine.config().logs.clone();
+        let (root, log_defaults) = (engine.root().to_path_buf(), engine.config().logs.clone());
         let machine = Arc::new(EngineMachine {
             engine,
             exe: exe.clone(),
         });
-        Containers::open_with(root, machine, networks, exe, log_defaults).await
+        Containers::open_with(root, machine, networks, exe, log_defaults, Mode::Daemon).await
+    }
+
+    /// The containers as the daemonless mode sees them (`berth run --rm`
+    /// without a daemon): the same lifecycle, but the records on disk are
+    /// only read (their names stay taken), not reconciled — a container
+    /// whose monitor runs belongs to whoever started it, and a daemon
+    /// adopts it at its next start — and no network is brought up, so
+    /// containers have `--network none` or `host`.
+    pub async fn open_local(engine: Arc<Engine>, exe: PathBuf) -> Result<Arc<Containers>> {
+        let (root, log_defaults) = (engine.root().to_path_buf(), engine.config().logs.clone());
+        let settings = engine.config().network.clone();
+        let loader = engine.clone();
+        let load: crate::networks::PluginLoader =
+            Box::new(move |driver, net| loader.load_network(driver, net));
+        let networks = Networks::open_with(&root, settings, load, false).await?;
+        let machine = Arc::new(EngineMachine {
+            engine,
+            exe: exe.clone(),
+        });
+        Containers::open_with(root, machine, networks, exe, log_defaults, Mode::Local).await
     }
 
     /// Opens the containers under `root` on `machine` (what
-    /// [`Containers::open`] does with the engine's machine).
+    /// [`Containers::open`] and [`Containers::open_local`] do with the
+    /// engine's machine; the lifecycle's unit tests pass a fake).
     pub async fn open_with(
         root: PathBuf,
         machine: Arc<dyn Machine>,
         networks: Arc<Networks>,
         exe: PathBuf,
         log_defaults: BTreeMap<String, String>,
+        mode: Mode,
     ) -> Result<Arc<Containers>> {
         let dir = root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
@@ -132,7 +162,10 @@ impl Containers {
             execs: Mutex::new(HashMap::new()),
             volumes,
         });
-        c.reconcile().await?;
+        match mode {
+            Mode::Daemon => c.reconcile().await?,
+            Mode::Local => c.read_records()?,
+        }
         Ok(c)
     }
 

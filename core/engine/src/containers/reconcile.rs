@@ -13,6 +13,24 @@ use super::Containers;
 use crate::error::{EngineError, Result};
 
 impl Containers {
+    /// Reads the records without acting on them (the daemonless mode).
+    pub(super) fn read_records(&self) -> Result<()> {
+        let sock = self.root.join("sock");
+        std::fs::create_dir_all(&sock).map_err(|e| EngineError::io("creating", &sock, e))?;
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| EngineError::io("listing", &self.dir, e))?;
+        let mut t = self.table.lock().expect("table lock");
+        for d in entries.flatten() {
+            if let Some(rec) = std::fs::read(d.path().join("container.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+            {
+                t.insert(rec.id.clone(), Entry::new(rec));
+            }
+        }
+        Ok(())
+    }
+
     /// Brings the records in line with the machine after a (re)start.
     pub(super) async fn reconcile(self: &Arc<Self>) -> Result<()> {
         let sock = self.root.join("sock");
@@ -28,7 +46,8 @@ impl Containers {
                 .and_then(|b| serde_json::from_slice::<Record>(&b).ok())
             else {
                 // A directory with no record: a create that never finished
-                // its first write, or `berth run --rm`'s own (in flight or crashed).
+                // its first write (or the daemonless `run --rm` of berth
+                // before it used records: in flight or crashed).
                 if !cdir.join("image").exists()
                     || std::fs::metadata(&cdir)
                         .and_then(|m| m.modified())

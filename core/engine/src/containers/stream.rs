@@ -76,6 +76,13 @@ impl Attached {
         self.tty
     }
 
+    /// No detach keys: everything typed goes to the container (the
+    /// daemonless mode, where nobody would look after a detached container).
+    pub fn without_detach_keys(mut self) -> Self {
+        self.keys.clear();
+        self
+    }
+
     /// Copies between `conn` and the container until the container's output
     /// ends, the client goes away or types the detach keys.
     pub async fn run<S>(mut self, conn: S) -> Result<(), String>

@@ -203,14 +203,17 @@ impl Networks {
         Networks::open_with(&root, settings, load, true).await
     }
 
-    /// Opens the networks under `root` with the plugins `load` gives; the
-    /// default bridge is made only when `default_bridge` says so (the
-    /// lifecycle's unit tests run without one: `host` and `none` only).
+    /// Opens the networks under `root` with the plugins `load` gives. With
+    /// `bring_up` false nothing on the host is touched — no rules restored,
+    /// no bridge made or rebuilt, no resolver started: the records are
+    /// read, and `host` and `none` are what containers can use (the
+    /// daemonless mode, whose containers have no network of a plugin, and
+    /// the lifecycle's unit tests).
     pub async fn open_with(
         root: &std::path::Path,
         settings: NetworkConfig,
         load: PluginLoader,
-        default_bridge: bool,
+        bring_up: bool,
     ) -> Result<Arc<Networks>> {
         let dir = root.join("networks");
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("creating", &dir, e))?;
@@ -245,6 +248,20 @@ impl Networks {
                 }
             }
         }
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if n.find(name).is_none() {
+                n.save_new(NetworkRecord {
+                    id: random_id()?,
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: crate::store::now(),
+                    ..Default::default()
+                })?;
+            }
+        }
+        if !bring_up {
+            return Ok(n);
+        }
         if let Err(e) = n.net.restore_rules() {
             tracing::warn!("restoring the network rules: {e}");
         }
@@ -268,18 +285,7 @@ impl Networks {
                 }
             }
         }
-        for (name, driver) in [("host", "host"), ("none", "null")] {
-            if n.find(name).is_none() {
-                n.save_new(NetworkRecord {
-                    id: random_id()?,
-                    name: name.into(),
-                    driver: driver.into(),
-                    created: crate::store::now(),
-                    ..Default::default()
-                })?;
-            }
-        }
-        if default_bridge && n.find("bridge").is_none() {
+        if n.find("bridge").is_none() {
             let cfg = &n.settings;
             let mut options = BTreeMap::new();
             options.insert(

@@ -1,96 +1,16 @@
-//! The streams of a container or exec: a hijacked connection copied to and
-//! from our terminal (with the detach keys), its size kept in step with
-//! ours, our signals forwarded, and `logs`.
+//! The streams of a container or exec through the daemon: a hijacked
+//! connection pumped to and from our terminal (`crate::terminal`), its
+//! size kept in step with ours, our signals forwarded, and `logs`.
 
 use std::io::Write as _;
 
 use anyhow::Result;
 use hyper::Method;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+pub use crate::terminal::pump;
 
 use crate::api::containers::{ContainerInspect, WaitResponse};
-use crate::client::create;
 use crate::client::http::{enc, next_chunk, Client};
-
-/// Copies a hijacked stream to our stdout/stderr (demultiplexing docker's
-/// frames unless `tty`) and our stdin to it; returns when the output ends.
-/// With `keys` (the detach sequence), typing it ends the stream (the daemon
-/// stops the attach) and `pump` returns true: the container runs on.
-pub async fn pump<S>(io: S, tty: bool, stdin: bool, keys: Option<Vec<u8>>) -> Result<bool>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut r, mut w) = tokio::io::split(io);
-    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let seen = detached.clone();
-    let input = tokio::spawn(async move {
-        if !stdin {
-            return;
-        }
-        let mut inp = tokio::io::stdin();
-        let mut buf = vec![0u8; 16 << 10];
-        let mut matched = 0usize;
-        loop {
-            match inp.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if let Some(k) = keys.as_deref().filter(|k| !k.is_empty()) {
-                        for &b in &buf[..n] {
-                            matched = if b == k[matched] {
-                                matched + 1
-                            } else {
-                                usize::from(b == k[0])
-                            };
-                            if matched == k.len() {
-                                seen.store(true, std::sync::atomic::Ordering::SeqCst);
-                                matched = 0;
-                            }
-                        }
-                    }
-                    if w.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        // End of our input: half-close, the container sees EOF.
-        let _ = w.shutdown().await;
-        std::future::pending::<()>().await;
-    });
-    let mut out = std::io::stdout();
-    let mut err = std::io::stderr();
-    if tty {
-        let mut buf = vec![0u8; 32 << 10];
-        loop {
-            match r.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
-                }
-            }
-        }
-    } else {
-        let mut hdr = [0u8; 8];
-        let mut buf = Vec::new();
-        while r.read_exact(&mut hdr).await.is_ok() {
-            let n = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
-            buf.resize(n, 0);
-            if r.read_exact(&mut buf).await.is_err() {
-                break;
-            }
-            if hdr[0] == 2 {
-                let _ = err.write_all(&buf);
-                let _ = err.flush();
-            } else {
-                let _ = out.write_all(&buf);
-                let _ = out.flush();
-            }
-        }
-    }
-    input.abort();
-    Ok(detached.load(std::sync::atomic::Ordering::SeqCst))
-}
 
 /// The detach sequence a client watches for (docker's default ctrl-p,ctrl-q).
 pub(super) fn detach_sequence(keys: Option<&str>) -> Result<Vec<u8>> {
@@ -102,53 +22,22 @@ pub(super) fn detach_sequence(keys: Option<&str>) -> Result<Vec<u8>> {
 /// Keeps the container's terminal the size of ours (now and on SIGWINCH).
 pub(super) fn watch_size(c: &Client, path: String) -> tokio::task::JoinHandle<()> {
     let c = c.clone();
-    tokio::spawn(async move {
-        let send = |c: Client, path: String| async move {
-            let (h, w) = create::terminal_size();
-            if h > 0 {
-                let _ = c
-                    .call(Method::POST, &format!("{path}?h={h}&w={w}"), None)
-                    .await;
-            }
-        };
-        send(c.clone(), path.clone()).await;
-        let Ok(mut sig) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-        else {
-            return;
-        };
-        while sig.recv().await.is_some() {
-            send(c.clone(), path.clone()).await;
+    crate::terminal::on_resize(move |h, w| {
+        let (c, path) = (c.clone(), path.clone());
+        async move {
+            let _ = c
+                .call(Method::POST, &format!("{path}?h={h}&w={w}"), None)
+                .await;
         }
     })
 }
 
-/// Forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 to the container (docker's sig-proxy).
+/// Forwards our signals to the container (docker's sig-proxy).
 pub(super) fn proxy_signals(c: &Client, id: &str) -> tokio::task::JoinHandle<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let c = c.clone();
-    let id = id.to_string();
-    tokio::spawn(async move {
-        let kinds = [
-            (SignalKind::interrupt(), "SIGINT"),
-            (SignalKind::terminate(), "SIGTERM"),
-            (SignalKind::hangup(), "SIGHUP"),
-            (SignalKind::quit(), "SIGQUIT"),
-            (SignalKind::user_defined1(), "SIGUSR1"),
-            (SignalKind::user_defined2(), "SIGUSR2"),
-        ];
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-        for (k, name) in kinds {
-            if let Ok(mut s) = signal(k) {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    while s.recv().await.is_some() {
-                        let _ = tx.send(name);
-                    }
-                });
-            }
-        }
-        while let Some(name) = rx.recv().await {
+    let (c, id) = (c.clone(), id.to_string());
+    crate::terminal::on_signals(move |name| {
+        let (c, id) = (c.clone(), id.clone());
+        async move {
             let _ = c
                 .call(
                     Method::POST,

@@ -14,4 +14,4 @@ pub use exec::{exec, ExecArgs};
 pub use inspect::{inspect, stats, top};
 pub use lifecycle::{kill, rename, rm, simple, stop, wait};
 pub use ps::{ps, PsArgs};
-pub use run::{create, run, start};
+pub use run::{create, run, start, start_failure_code};

@@ -47,7 +47,12 @@ pub async fn create(c: &Client, a: &ContainerArgs) -> Result<i32> {
 
 /// docker's exit codes for a failed start: 127 not found, 126 not runnable, 125 other.
 fn start_failure(e: &anyhow::Error) -> i32 {
-    let m = e.to_string();
+    start_failure_code(&e.to_string())
+}
+
+/// docker's exit code for a `run` whose start failed: 127 when the command
+/// is not found, 126 when it cannot be run, 125 otherwise.
+pub fn start_failure_code(m: &str) -> i32 {
     if m.contains("executable file not found") || m.contains("no such file or directory") {
         127
     } else if m.contains("permission denied") {
