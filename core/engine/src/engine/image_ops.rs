@@ -1,0 +1,210 @@
+//! The images already here: finding, listing and inspecting them, tagging,
+//! removing a name (and the layers and blobs nothing uses any more), saving.
+
+use std::path::Path;
+
+use oci_spec::image::{ImageConfiguration, ImageManifest};
+
+use super::Engine;
+use crate::error::{EngineError, Result};
+use crate::images::ImageRecord;
+use crate::reference::Reference;
+
+/// What `images` shows for one name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageSummary {
+    pub repository: String,
+    pub tag: String,
+    pub id: String,
+    pub created: String,
+    pub size: u64,
+    pub full_name: String,
+}
+
+impl Engine {
+    /// Finds an image by name or id.
+    pub fn image(&self, name_or_id: &str) -> Result<(String, ImageRecord)> {
+        let full = Reference::parse(name_or_id).ok().map(|r| r.full());
+        self.images
+            .find(name_or_id, full.as_deref())?
+            .ok_or_else(|| EngineError::ImageNotFound {
+                name: name_or_id.into(),
+            })
+    }
+
+    /// The image's config.
+    pub fn image_config(&self, rec: &ImageRecord) -> Result<ImageConfiguration> {
+        serde_json::from_slice(&self.content.read(&rec.config)?).map_err(|e| EngineError::Image {
+            name: rec.config.clone(),
+            reason: format!("config is not an image config: {e}"),
+        })
+    }
+
+    /// Every image name with its summary.
+    pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
+        let mut out = Vec::new();
+        for (full, rec) in self.images.all()? {
+            let r = Reference::parse(&full)?;
+            let size = serde_json::from_slice::<ImageManifest>(&self.content.read(&rec.manifest)?)
+                .map(|m| m.layers().iter().map(|l| l.size()).sum())
+                .unwrap_or(0);
+            let created = self
+                .image_config(&rec)
+                .ok()
+                .and_then(|c| c.created().clone())
+                .unwrap_or_default();
+            out.push(ImageSummary {
+                repository: r.short_repository(),
+                tag: r.tag.clone().unwrap_or_else(|| "<none>".into()),
+                id: rec.config.clone(),
+                created,
+                size,
+                full_name: full,
+            });
+        }
+        Ok(out)
+    }
+
+    /// docker's image inspect JSON (`GET /images/{name}/json`).
+    pub fn inspect_image(&self, name_or_id: &str) -> Result<serde_json::Value> {
+        let (full, rec) = self.image(name_or_id)?;
+        let cfg = self.image_config(&rec)?;
+        let mut tags = Vec::new();
+        let mut digests = Vec::new();
+        for (n, r) in self.images.all()? {
+            if r.config == rec.config {
+                let r2 = Reference::parse(&n)?;
+                tags.push(r2.short());
+                digests.push(format!("{}@{}", r2.short_repository(), r.manifest));
+            }
+        }
+        let size: u64 = serde_json::from_slice::<ImageManifest>(&self.content.read(&rec.manifest)?)
+            .map(|m| m.layers().iter().map(|l| l.size()).sum())
+            .unwrap_or(0);
+        let _ = full;
+        Ok(serde_json::json!({
+            "Id": rec.config,
+            "RepoTags": tags,
+            "RepoDigests": digests,
+            "Parent": "",
+            "Comment": "",
+            "Created": cfg.created(),
+            "DockerVersion": "",
+            "Author": cfg.author().clone().unwrap_or_default(),
+            "Config": cfg.config(),
+            "Architecture": cfg.architecture().to_string(),
+            "Variant": cfg.variant(),
+            "Os": cfg.os().to_string(),
+            "Size": size,
+            "VirtualSize": size,
+            "GraphDriver": {"Name": self.storage.info().name, "Data": {}},
+            "RootFS": {"Type": "layers", "Layers": cfg.rootfs().diff_ids()},
+            "Metadata": {"LastTagTime": rec.added},
+            "Manifest": rec.manifest,
+            "ChainIDs": rec.chain,
+        }))
+    }
+
+    /// Adds a name for an existing image.
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        let (_, rec) = self.image(source)?;
+        let t = Reference::parse(target)?;
+        self.images.set(&t.full(), rec)
+    }
+
+    /// Removes an image name; the image's layers and blobs go when no name
+    /// and no container uses them.
+    pub async fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<String>> {
+        let (full, rec) = self.image(name_or_id)?;
+        if !force {
+            if let Some(c) = self.containers_using(&rec.config)?.first() {
+                return Err(EngineError::ImageInUse {
+                    name: full,
+                    container: c.clone(),
+                });
+            }
+        }
+        self.images.untag(&full)?;
+        let mut removed = vec![format!("Untagged: {}", Reference::parse(&full)?.short())];
+        if self
+            .images
+            .all()?
+            .iter()
+            .any(|(_, r)| r.config == rec.config)
+        {
+            return Ok(removed);
+        }
+        self.remove_unused_layers(&rec).await?;
+        self.collect_blobs()?;
+        removed.push(format!("Deleted: {}", rec.config));
+        Ok(removed)
+    }
+
+    /// Removes the layers of `rec` that no recorded image uses, top first.
+    /// A layer a container's snapshot still builds on stays (the driver
+    /// refuses it); the container's end calls this again.
+    async fn remove_unused_layers(&self, rec: &ImageRecord) -> Result<()> {
+        self.remove_orphan_layers(&rec.config, &rec.chain).await
+    }
+
+    /// Removes the layers `chain` of image `config` that no recorded image
+    /// uses, top first, if no name refers to the image any more.
+    pub(crate) async fn remove_orphan_layers(&self, config: &str, chain: &[String]) -> Result<()> {
+        let rest = self.images.all()?;
+        if rest.iter().any(|(_, r)| r.config == config) {
+            return Ok(());
+        }
+        let used: std::collections::HashSet<&String> =
+            rest.iter().flat_map(|(_, r)| r.chain.iter()).collect();
+        for id in chain.iter().rev() {
+            if !used.contains(id) {
+                let _ = self.storage.remove(id).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes blobs no image refers to.
+    fn collect_blobs(&self) -> Result<()> {
+        let mut keep = std::collections::HashSet::new();
+        for (_, r) in self.images.all()? {
+            keep.insert(r.manifest.clone());
+            keep.insert(r.config.clone());
+            if let Ok(m) = serde_json::from_slice::<ImageManifest>(&self.content.read(&r.manifest)?)
+            {
+                for l in m.layers() {
+                    keep.insert(l.digest().to_string());
+                }
+            }
+        }
+        for d in self.content.list()? {
+            if !keep.contains(&d) {
+                self.content.remove(&d)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn containers_using(&self, config: &str) -> Result<Vec<String>> {
+        let dir = self.root.join("containers");
+        let mut out = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                if std::fs::read_to_string(e.path().join("image"))
+                    .ok()
+                    .as_deref()
+                    == Some(config)
+                {
+                    out.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes images to a tar that is both an OCI image layout and a
+    /// `docker save` archive (manifest.json), as docker 25+ writes them.
+    pub fn save(&self, names: &[String], out: &Path) -> Result<()> {
+        crate::save::save(self, names, out)
+    }
+}
