@@ -3,128 +3,35 @@
 //! attaching and detaching containers, the embedded DNS that lets containers
 //! find each other by name, and the /etc/hosts and /etc/resolv.conf a
 //! container sees.
+//!
+//! This module opens, creates, finds and removes networks; `types` holds the
+//! records and requests, `attach` what happens to a container on a network.
 
+mod attach;
 pub mod dns;
 pub mod files;
 pub mod proxy;
+mod types;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_host::{AttachRequest, NetworkPlugin, NetworkSpec, Networking};
-use serde::{Deserialize, Serialize};
+use berth_host::{NetworkPlugin, Networking};
 
 use crate::config::NetworkConfig;
 use crate::engine::Engine;
 use crate::error::{EngineError, NetworkOp, Result};
 use crate::store::write_json;
 
+pub use types::{Attachee, CreateNetwork, Endpoint, EndpointConfig, NetworkRecord};
+
 /// The networks every engine has; they cannot be removed.
 pub const PREDEFINED: &[&str] = &["bridge", "host", "none"];
 
 /// The name of the nftables table (`ip berth`) the host keeps its rules in.
 const TABLE: &str = "berth";
-
-/// A network (`<root>/networks/<id>.json`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct NetworkRecord {
-    pub id: String,
-    pub name: String,
-    /// The plugin (`bridge`), or `host` / `null` for the predefined ones.
-    pub driver: String,
-    pub created: String,
-    pub subnet: String,
-    pub gateway: String,
-    pub ip_range: String,
-    pub internal: bool,
-    pub options: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-    /// The host links the network consists of (its bridge).
-    pub links: Vec<String>,
-}
-
-impl NetworkRecord {
-    /// Whether containers on it get a network stack from a plugin.
-    pub fn is_plugin(&self) -> bool {
-        self.driver != "host" && self.driver != "null"
-    }
-
-    fn spec(&self, taken: Vec<String>) -> NetworkSpec {
-        NetworkSpec {
-            name: self.name.clone(),
-            id: self.id.clone(),
-            subnet: self.subnet.clone(),
-            gateway: self.gateway.clone(),
-            ip_range: self.ip_range.clone(),
-            internal: self.internal,
-            options: self
-                .options
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            taken,
-        }
-    }
-}
-
-/// `network create`'s options.
-#[derive(Debug, Clone, Default)]
-pub struct CreateNetwork {
-    pub name: String,
-    pub driver: Option<String>,
-    pub subnet: String,
-    pub gateway: String,
-    pub ip_range: String,
-    pub internal: bool,
-    pub options: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-}
-
-/// How a container wants to be attached to a network (`--ip`, `--network-alias`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct EndpointConfig {
-    pub aliases: Vec<String>,
-    pub ipv4_address: String,
-}
-
-/// A container's live attachment to a network (docker's `EndpointSettings`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct Endpoint {
-    pub network_id: String,
-    pub endpoint_id: String,
-    pub ip_address: String,
-    pub prefix_len: u8,
-    pub gateway: String,
-    pub mac_address: String,
-    pub aliases: Vec<String>,
-    /// The interface inside the container.
-    pub ifname: String,
-    /// The ports published through this network.
-    pub ports: Vec<proxy::PortMap>,
-}
-
-/// Who is being attached.
-#[derive(Debug, Clone)]
-pub struct Attachee<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub hostname: &'a str,
-    pub config: &'a EndpointConfig,
-    pub ifname: &'a str,
-    /// Bits per second, 0 for no limit.
-    pub bandwidth: u64,
-    /// The container's `--dns` servers (upstreams of the embedded DNS for it).
-    pub dns: &'a [String],
-    /// Whether this network gives the container its default route.
-    pub default_route: bool,
-    /// Ports to publish through this network.
-    pub ports: &'a [proxy::PortRequest],
-}
 
 /// Loads the network plugin a driver names (the engine's plugins).
 pub type PluginLoader = Box<dyn Fn(&str, &Networking) -> Result<NetworkPlugin> + Send + Sync>;
@@ -480,190 +387,6 @@ impl Networks {
         std::fs::remove_file(&path).map_err(|e| EngineError::io("removing", &path, e))?;
         self.records.lock().expect("records").remove(&r.id);
         Ok(())
-    }
-
-    /// Attaches a container (whose network namespace is `netns`) to `network`.
-    pub async fn attach(
-        &self,
-        network: &NetworkRecord,
-        who: &Attachee<'_>,
-        netns: BorrowedFd<'_>,
-    ) -> Result<Endpoint> {
-        let started = std::time::Instant::now();
-        let plugin = self.plugin(&network.driver)?;
-        let endpoint_id = random_id()?;
-        let address = if who.config.ipv4_address.is_empty() {
-            None
-        } else {
-            Some(who.config.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
-                EngineError::invalid(
-                    "IPv4 address",
-                    &who.config.ipv4_address,
-                    format!(
-                        "invalid IPv4 address: {} (network {})",
-                        who.config.ipv4_address, network.name
-                    ),
-                )
-            })?)
-        };
-        // Host ports are taken now: one in use fails here, before anything is made.
-        let bound = proxy::bind(who.ports).map_err(|reason| EngineError::Start {
-            id: who.id.to_string(),
-            reason,
-        })?;
-        let ports = bound
-            .iter()
-            .map(|b| {
-                let m = b.map();
-                let host_ip: Ipv4Addr = m.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
-                berth_host::net::plan::PortForward {
-                    protocol: if m.proto == "udp" {
-                        berth_host::net::plan::Protocol::Udp
-                    } else {
-                        berth_host::net::plan::Protocol::Tcp
-                    },
-                    host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
-                    host_port: m.host_port,
-                    container_ip: Ipv4Addr::UNSPECIFIED,
-                    container_port: m.container_port,
-                }
-            })
-            .collect();
-        let maps: Vec<proxy::PortMap> = bound.iter().map(|b| b.map().clone()).collect();
-        let req = AttachRequest {
-            network: network.spec(Vec::new()),
-            container_id: who.id.to_string(),
-            ifname: who.ifname.to_string(),
-            address,
-            ports,
-            bandwidth: who.bandwidth,
-            default_route: who.default_route,
-        };
-        let att = plugin.add(&req, netns).await?;
-        let ip = att.address.addr();
-        self.proxies.start(&network.id, who.id, bound, ip);
-        // bench/net.sh reads these lines.
-        tracing::debug!(
-            container = who.id,
-            network = %network.name,
-            micros = started.elapsed().as_micros() as u64,
-            "attached"
-        );
-        let mut names = vec![
-            who.name.to_string(),
-            who.id[..12.min(who.id.len())].to_string(),
-        ];
-        if !who.hostname.is_empty() && !names.iter().any(|n| n == who.hostname) {
-            names.push(who.hostname.to_string());
-        }
-        names.extend(who.config.aliases.iter().cloned());
-        self.dns
-            .add(&network.id, who.id, &names, ip, parse_servers(who.dns));
-        Ok(Endpoint {
-            network_id: network.id.clone(),
-            endpoint_id,
-            ip_address: ip.to_string(),
-            prefix_len: att.address.prefix_len(),
-            gateway: att.gateway.map(|g| g.to_string()).unwrap_or_default(),
-            // The host set it on the container's interface (empty: the kernel chose).
-            mac_address: att.mac,
-            aliases: who.config.aliases.clone(),
-            ifname: who.ifname.to_string(),
-            ports: maps,
-        })
-    }
-
-    /// Re-registers a running container's names (after a daemon restart).
-    pub fn readopt(&self, container_id: &str, names: &[String], ep: &Endpoint, dns: &[String]) {
-        if let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() {
-            let reqs: Vec<proxy::PortRequest> = ep
-                .ports
-                .iter()
-                .map(|m| proxy::PortRequest {
-                    proto: m.proto.clone(),
-                    host_ip: m.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
-                    host_ports: (m.host_port, m.host_port),
-                    container_port: m.container_port,
-                })
-                .collect();
-            match proxy::bind(&reqs) {
-                Ok(bound) => self.proxies.start(&ep.network_id, container_id, bound, ip),
-                Err(e) => tracing::warn!("container {container_id}: published ports: {e}"),
-            }
-            let mut names = names.to_vec();
-            names.extend(ep.aliases.iter().cloned());
-            self.dns
-                .add(&ep.network_id, container_id, &names, ip, parse_servers(dns));
-        }
-    }
-
-    /// Detaches a container from a network: undoes what was applied and
-    /// releases its address. Safe to call again.
-    pub async fn detach(
-        &self,
-        network_id: &str,
-        container_id: &str,
-        netns: Option<BorrowedFd<'_>>,
-    ) -> Result<()> {
-        self.detach_as(network_id, container_id, netns, false).await
-    }
-
-    /// Detaches a container that has ended (its namespace is going away):
-    /// the host side of its links is deleted in the background.
-    pub async fn detach_exited(&self, network_id: &str, container_id: &str) -> Result<()> {
-        self.detach_as(network_id, container_id, None, true).await
-    }
-
-    /// Waits for background work (link deletions) before the daemon exits.
-    pub async fn settle(&self) {
-        self.net.settle().await;
-    }
-
-    async fn detach_as(
-        &self,
-        network_id: &str,
-        container_id: &str,
-        netns: Option<BorrowedFd<'_>>,
-        exited: bool,
-    ) -> Result<()> {
-        self.dns.remove(network_id, container_id);
-        self.proxies.stop(network_id, container_id);
-        let Some(r) = self.find(network_id) else {
-            return Ok(());
-        };
-        if !r.is_plugin() {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let plugin = self.plugin(&r.driver)?;
-        if exited {
-            plugin.del_exited(&r.spec(Vec::new()), container_id).await?;
-        } else {
-            plugin.del(&r.spec(Vec::new()), container_id, netns).await?;
-        }
-        tracing::debug!(
-            container = container_id,
-            network = %r.name,
-            micros = started.elapsed().as_micros() as u64,
-            "detached"
-        );
-        Ok(())
-    }
-
-    /// Releases every attachment whose container is not in `keep` (after a
-    /// crash: links, rules and leases nothing owns).
-    pub async fn gc(&self, keep: &[String]) -> Vec<String> {
-        let mut gone = Vec::new();
-        for r in self.list().into_iter().filter(|r| r.is_plugin()) {
-            match self.plugin(&r.driver) {
-                Ok(p) => match p.gc(&r.spec(Vec::new()), keep).await {
-                    Ok(ids) => gone.extend(ids),
-                    Err(e) => tracing::warn!("network {}: gc: {e}", r.name),
-                },
-                Err(e) => tracing::warn!("network {}: {e}", r.name),
-            }
-        }
-        gone
     }
 }
 
