@@ -173,7 +173,10 @@ impl Shared {
         let call = call.to_owned();
         let state = store.data_mut();
         let http_denied = lock(&state.http.denied).take();
-        let denied = state.violation.take().or(http_denied);
+        let denied = state
+            .violation
+            .take()
+            .or(http_denied.map(crate::error::Refusal::Http));
         let result = match outcome {
             Ok(Ok(Ok(v))) => {
                 state.journal.commit();

@@ -58,6 +58,30 @@ impl fmt::Display for PluginError {
     }
 }
 
+/// What the host refused a plugin, by the grant it reached beyond.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// A `layer-fs` call with a path out of the plugin's root.
+    #[error("layer-fs.{op}: path `{path}` {why}")]
+    Path {
+        /// The primitive (`write-file`, `kind`, …).
+        op: String,
+        /// The path as the plugin gave it.
+        path: String,
+        /// How it leaves the root.
+        why: String,
+    },
+    /// A mount the host will not make (its kind, source or options).
+    #[error("{0}")]
+    Mount(String),
+    /// An HTTP request the plugin's grants do not allow (its host or scheme).
+    #[error("{0}")]
+    Http(String),
+    /// A network plan or answer beyond the plugin's grants.
+    #[error(transparent)]
+    Plan(#[from] crate::net::PlanViolation),
+}
+
 /// Why loading a plugin or one of its calls failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -122,15 +146,16 @@ pub enum HostError {
         error: PluginError,
     },
     /// The plugin tried something outside its grants (a path out of its root,
-    /// a registry it was not granted, a mount the host will not make).
+    /// a registry it was not granted, a mount the host will not make, a
+    /// network plan beyond its prefixes and pools).
     #[error("plugin {plugin}: {call} was refused: {what}")]
     Denied {
         /// The plugin.
         plugin: String,
         /// The call.
         call: String,
-        /// What was refused, naming the path, host or option.
-        what: String,
+        /// What was refused, naming the path, host, option or plan step.
+        what: Refusal,
     },
     /// Applying (or undoing) a network plugin's plan failed; what was
     /// applied has been undone.
@@ -214,18 +239,19 @@ impl HostError {
     /// What kind of failure this is: a plugin's own error keeps its kind; a
     /// plugin built for another ABI is the operator's input to fix; a call
     /// cut off by its deadline or memory cap is unavailable; a refusal of
-    /// the plugin's grants is forbidden; a trap, a load or I/O failure and a
-    /// kernel refusing a network step are internal.
+    /// the plugin's grants is forbidden; a kernel refusing a network step
+    /// is classified by its errno ([`crate::net::NetError::kind`]); a trap,
+    /// a load or I/O failure are internal.
     pub fn kind(&self) -> ErrorKind {
         match self {
             HostError::Plugin { error, .. } => error.kind.kind(),
             HostError::Version { .. } => ErrorKind::InvalidInput,
             HostError::Timeout { .. } | HostError::OutOfMemory { .. } => ErrorKind::Unavailable,
             HostError::Denied { .. } => ErrorKind::Forbidden,
-            HostError::Load { .. }
-            | HostError::Trap { .. }
-            | HostError::Network { .. }
-            | HostError::Io { .. } => ErrorKind::Internal,
+            HostError::Network { error, .. } => error.kind(),
+            HostError::Load { .. } | HostError::Trap { .. } | HostError::Io { .. } => {
+                ErrorKind::Internal
+            }
         }
     }
 

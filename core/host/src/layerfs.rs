@@ -15,6 +15,7 @@ use crate::bindings::storage::berth::plugin::layer_fs::{
 };
 use crate::bindings::storage::berth::plugin::log::{self, Level};
 use crate::bindings::storage::berth::plugin::types::Error as WitError;
+use crate::error::Refusal;
 use crate::fsops;
 use crate::state::State;
 use crate::streams::{copy_exact, lock};
@@ -26,9 +27,11 @@ impl State {
     fn outcome<T>(&mut self, op: &str, r: Result<T, FsError>) -> Ret<T> {
         match r {
             Ok(v) => Ok(Ok(v)),
-            Err(FsError::Escape { path, why }) => {
-                Err(self.violation(format!("layer-fs.{op}: path `{path}` {why}")))
-            }
+            Err(FsError::Escape { path, why }) => Err(self.violation(Refusal::Path {
+                op: op.to_owned(),
+                path,
+                why: why.to_string(),
+            })),
             Err(FsError::Denied(m)) => Ok(Err(WitError::Denied(m))),
             Err(FsError::Invalid(m)) => Ok(Err(WitError::Invalid(m))),
             Err(FsError::Os { path, err }) => {
@@ -186,9 +189,11 @@ impl layer_fs::Host for State {
                 fsops::EntryKind::Symlink => EntryKind::Symlink,
                 fsops::EntryKind::Other => EntryKind::Other,
             })),
-            Err(FsError::Escape { path, why }) => {
-                Err(self.violation(format!("layer-fs.kind: path `{path}` {why}")))
-            }
+            Err(FsError::Escape { path, why }) => Err(self.violation(Refusal::Path {
+                op: "kind".into(),
+                path,
+                why: why.to_string(),
+            })),
             Err(_) => Ok(None),
         }
     }

@@ -55,10 +55,10 @@ pub use config::{
     WasmSource,
 };
 pub use engine_config::WASMTIME_VERSION;
-pub use error::{CompileError, HostError, PluginError, PluginErrorKind};
+pub use error::{CompileError, HostError, PluginError, PluginErrorKind, Refusal};
 pub use fetcher::FetcherPlugin;
 pub use host::{PluginHost, PluginInfo};
-pub use net::NetError;
+pub use net::{NetError, PlanViolation};
 pub use network::{AttachRequest, Attachment, NetworkInfo, NetworkPlugin, NetworkSpec, Networking};
 pub use storage::StoragePlugin;
 pub use types::{ApplyStats, Descriptor, Mount, Platform, Resolved, Usage};

@@ -64,7 +64,7 @@ pub(crate) struct State {
     pub limiter: Limiter,
     pub deadline: Instant,
     /// The first policy violation of this call (a refused path, host, mount).
-    pub violation: Option<String>,
+    pub violation: Option<crate::error::Refusal>,
     pub root: Arc<Root>,
     pub journal: Journal,
     pub devices_granted: bool,
@@ -79,7 +79,7 @@ pub(crate) struct State {
 impl State {
     /// Records a policy violation (the first one is reported) and returns it
     /// as a trap.
-    pub(crate) fn violation(&mut self, what: String) -> wasmtime::Error {
+    pub(crate) fn violation(&mut self, what: crate::error::Refusal) -> wasmtime::Error {
         tracing::warn!(plugin = %self.plugin, "refused: {what}");
         let err = wasmtime::format_err!("{what}");
         self.violation.get_or_insert(what);

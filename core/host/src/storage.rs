@@ -46,7 +46,7 @@ fn checked(
 ) -> Result<Vec<Mount>, WitError> {
     let m = r?;
     mounts::translate(&shared.root, m).map_err(|what| {
-        store.data_mut().violation = Some(what.clone());
+        store.data_mut().violation = Some(crate::error::Refusal::Mount(what.clone()));
         WitError::Denied(what)
     })
 }

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use berth_host::{
     AttachRequest, Grants, HostConfig, HostError, NetworkGrants, NetworkPlugin, NetworkSpec,
-    Networking, PluginHost, PluginSpec, WasmSource,
+    Networking, PlanViolation, PluginHost, PluginSpec, Refusal, WasmSource,
 };
 
 const NAME: &str = "net-faulty-fixture";
@@ -304,13 +304,18 @@ fn a_link_outside_the_granted_prefixes_is_refused_and_nothing_is_left() {
         let env = Env::new();
         let spec = env.create(1, Some("bad-link")).await;
         let err = env.plugin.add(&req(&spec), env.ctr()).await.unwrap_err();
-        let HostError::Denied { what, .. } = &err else {
-            panic!("want Denied, got {err:?}");
+        let HostError::Denied {
+            what: Refusal::Plan(PlanViolation::LinkOutsidePrefixes { name, prefixes, .. }),
+            ..
+        } = &err
+        else {
+            panic!("want a link outside the prefixes refused, got {err:?}");
         };
-        assert!(
-            what.contains("\"evil0\"") && what.contains(r#"["veth", "bf"]"#),
-            "{what}"
+        assert_eq!(
+            (name.as_str(), prefixes.as_slice()),
+            ("evil0", &["veth".to_string(), "bf".to_string()][..])
         );
+        assert!(err.to_string().contains(r#""evil0""#), "{err}");
         assert_names(&err, "add");
         // Refused before anything was applied; the plugin's lease was
         // released through del.
@@ -325,13 +330,15 @@ fn an_address_outside_the_granted_pools_is_refused_and_nothing_is_left() {
         let env = Env::new();
         let spec = env.create(1, Some("bad-address")).await;
         let err = env.plugin.add(&req(&spec), env.ctr()).await.unwrap_err();
-        let HostError::Denied { what, .. } = &err else {
-            panic!("want Denied, got {err:?}");
+        let HostError::Denied {
+            what: Refusal::Plan(PlanViolation::OutsidePools { what, pools, .. }),
+            ..
+        } = &err
+        else {
+            panic!("want an address outside the pools refused, got {err:?}");
         };
-        assert!(
-            what.contains("192.0.2.2/24") && what.contains("10.123.0.0/16"),
-            "{what}"
-        );
+        assert!(what.contains("192.0.2.2/24"), "{what}");
+        assert_eq!(pools, &["10.123.0.0/16".parse::<ipnet::Ipv4Net>().unwrap()]);
         assert_names(&err, "add");
         env.assert_add_leased();
         env.assert_nothing_left(1);

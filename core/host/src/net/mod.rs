@@ -35,6 +35,23 @@ pub struct NetError {
 }
 
 impl NetError {
+    /// What kind of failure the kernel's errno makes it: a link or address
+    /// that exists or is busy is a conflict, a refused permission forbidden,
+    /// a missing link or namespace not found, exhausted memory or space
+    /// unavailable; anything else (and a step the host refused) internal.
+    pub fn kind(&self) -> berth_errdefs::ErrorKind {
+        use berth_errdefs::ErrorKind;
+        match self.errno {
+            Some(libc::EEXIST | libc::EADDRINUSE | libc::EBUSY) => ErrorKind::Conflict,
+            Some(libc::EPERM | libc::EACCES) => ErrorKind::Forbidden,
+            Some(libc::ENOENT | libc::ENODEV | libc::ESRCH) => ErrorKind::NotFound,
+            Some(libc::ENOMEM | libc::ENOSPC | libc::ENOBUFS | libc::EAGAIN) => {
+                ErrorKind::Unavailable
+            }
+            _ => ErrorKind::Internal,
+        }
+    }
+
     pub(crate) fn new(what: impl Into<String>, reason: impl std::fmt::Display) -> NetError {
         NetError {
             what: what.into(),
@@ -54,5 +71,30 @@ impl NetError {
     /// The errno as an [`std::io::Error`], to match on its kind.
     pub fn os_error(&self) -> Option<std::io::Error> {
         self.errno.map(std::io::Error::from_raw_os_error)
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::NetError;
+    use berth_errdefs::ErrorKind;
+
+    #[test]
+    fn the_errno_classifies_a_refused_step() {
+        let step =
+            |errno| NetError::io("creating veth x", &std::io::Error::from_raw_os_error(errno));
+        assert_eq!(step(libc::EEXIST).kind(), ErrorKind::Conflict);
+        assert_eq!(step(libc::EPERM).kind(), ErrorKind::Forbidden);
+        assert_eq!(step(libc::ENODEV).kind(), ErrorKind::NotFound);
+        assert_eq!(step(libc::ENOBUFS).kind(), ErrorKind::Unavailable);
+        assert_eq!(step(libc::EINVAL).kind(), ErrorKind::Internal);
+        assert_eq!(
+            NetError::new("nft -f -", "exit status 1").kind(),
+            ErrorKind::Internal
+        );
+        assert_eq!(
+            step(libc::EEXIST).os_error().unwrap().kind(),
+            std::io::ErrorKind::AlreadyExists
+        );
     }
 }
