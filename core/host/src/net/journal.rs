@@ -84,12 +84,36 @@ impl Networking {
     /// Rules whose owner has no journal (nothing applied them any more)
     /// are dropped first.
     pub fn restore_rules(&self) -> Result<(), NetError> {
+        self.discard_partial_writes();
         for owner in self.inner.firewall.owners() {
             if !self.journal_path(&owner).exists() {
                 self.inner.firewall.remove(&owner)?;
             }
         }
         self.inner.firewall.restore()
+    }
+
+    /// Removes the temporary files of journal and rule writes a crash cut
+    /// short (written, then renamed over the real file): the rename never
+    /// happened, so the file they were to replace still says what holds.
+    /// Only the daemon that owns the root calls this, before it writes.
+    fn discard_partial_writes(&self) {
+        let dirs = [
+            self.inner.journal.as_path(),
+            self.inner.journal.parent().unwrap_or(&self.inner.journal),
+        ];
+        for dir in dirs {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "tmp") && p.is_file() {
+                    tracing::debug!("removing {}, a write a crash cut short", p.display());
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
     }
 
     pub(crate) async fn netlink(&self) -> Result<&Netlink, NetError> {
@@ -363,4 +387,25 @@ fn steps_of(plan: &Plan, owner: &str) -> Vec<Step> {
         });
     }
     steps
+}
+
+#[cfg(test)]
+mod partial_write_tests {
+    use super::Networking;
+
+    #[test]
+    fn a_write_a_crash_cut_short_is_discarded_and_the_real_files_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = Networking::new(dir.path(), "berth-test").unwrap();
+        let journal = dir.path().join("journal");
+        std::fs::write(journal.join("att-n-c.json"), b"{}").unwrap();
+        std::fs::write(journal.join("att-n-c.tmp"), b"{").unwrap();
+        std::fs::write(dir.path().join("rules.json"), b"{}").unwrap();
+        std::fs::write(dir.path().join("rules.json.tmp"), b"{").unwrap();
+        net.discard_partial_writes();
+        assert!(!journal.join("att-n-c.tmp").exists());
+        assert!(!dir.path().join("rules.json.tmp").exists());
+        assert!(journal.join("att-n-c.json").exists());
+        assert!(dir.path().join("rules.json").exists());
+    }
 }
