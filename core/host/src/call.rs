@@ -176,7 +176,8 @@ impl Shared {
         let denied = state
             .violation
             .take()
-            .or(http_denied.map(crate::error::Refusal::Http));
+            .or(http_denied.map(crate::error::Refusal::Http))
+            .map(Box::new);
         let result = match outcome {
             Ok(Ok(Ok(v))) => {
                 state.journal.commit();

@@ -154,8 +154,10 @@ pub enum HostError {
         plugin: String,
         /// The call.
         call: String,
-        /// What was refused, naming the path, host, option or plan step.
-        what: Refusal,
+        /// What was refused, naming the path, host, option or plan step
+        /// (boxed: it is the largest part of a `HostError`); see
+        /// [`HostError::refusal`].
+        what: Box<Refusal>,
     },
     /// Applying (or undoing) a network plugin's plan failed; what was
     /// applied has been undone.
@@ -252,6 +254,14 @@ impl HostError {
             HostError::Load { .. } | HostError::Trap { .. } | HostError::Io { .. } => {
                 ErrorKind::Internal
             }
+        }
+    }
+
+    /// What the host refused the plugin, if that is why the call failed.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            HostError::Denied { what, .. } => Some(what),
+            _ => None,
         }
     }
 

@@ -82,7 +82,7 @@ impl NetworkPlugin {
         HostError::Denied {
             plugin: self.shared.plugin.to_string(),
             call: call.to_owned(),
-            what: violation.into(),
+            what: Box::new(violation.into()),
         }
     }
 

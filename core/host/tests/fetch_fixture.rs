@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use berth_host::{
     BlobIngest, ContentStore, Credentials, Descriptor, FetcherPlugin, Grants, HostConfig,
-    HostError, PluginErrorKind, PluginHost, PluginSpec, Refusal, WasmSource,
+    PluginErrorKind, PluginHost, PluginSpec, Refusal, WasmSource,
 };
 use sha2::{Digest, Sha256};
 
@@ -217,7 +217,7 @@ async fn a_host_that_was_not_granted_is_refused() {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, HostError::Denied { what: Refusal::Http(why), .. } if why.contains("not a registry granted")),
+            matches!(err.refusal(), Some(Refusal::Http(why)) if why.contains("not a registry granted")),
             "{url}: {err}"
         );
         assert!(err.to_string().contains(NAME), "{err}");

@@ -304,10 +304,8 @@ fn a_link_outside_the_granted_prefixes_is_refused_and_nothing_is_left() {
         let env = Env::new();
         let spec = env.create(1, Some("bad-link")).await;
         let err = env.plugin.add(&req(&spec), env.ctr()).await.unwrap_err();
-        let HostError::Denied {
-            what: Refusal::Plan(PlanViolation::LinkOutsidePrefixes { name, prefixes, .. }),
-            ..
-        } = &err
+        let Some(Refusal::Plan(PlanViolation::LinkOutsidePrefixes { name, prefixes, .. })) =
+            err.refusal()
         else {
             panic!("want a link outside the prefixes refused, got {err:?}");
         };
@@ -330,10 +328,7 @@ fn an_address_outside_the_granted_pools_is_refused_and_nothing_is_left() {
         let env = Env::new();
         let spec = env.create(1, Some("bad-address")).await;
         let err = env.plugin.add(&req(&spec), env.ctr()).await.unwrap_err();
-        let HostError::Denied {
-            what: Refusal::Plan(PlanViolation::OutsidePools { what, pools, .. }),
-            ..
-        } = &err
+        let Some(Refusal::Plan(PlanViolation::OutsidePools { what, pools, .. })) = err.refusal()
         else {
             panic!("want an address outside the pools refused, got {err:?}");
         };

@@ -111,7 +111,7 @@ async fn dotdot_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, HostError::Denied { what: Refusal::Path { path, .. }, .. } if path.contains("../outside")),
+        matches!(err.refusal(), Some(Refusal::Path { path, .. }) if path.contains("../outside")),
         "{err}"
     );
     assert_names(&err, "apply-layer escape-dotdot");
@@ -128,7 +128,7 @@ async fn absolute_path_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, HostError::Denied { what: Refusal::Path { path, .. }, .. } if path.contains("/tmp/outside")),
+        matches!(err.refusal(), Some(Refusal::Path { path, .. }) if path.contains("/tmp/outside")),
         "{err}"
     );
     assert!(!Path::new("/tmp/outside").exists());
@@ -144,7 +144,7 @@ async fn writing_through_a_symlink_out_is_refused_and_rolled_back() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, HostError::Denied { what: Refusal::Path { path, .. }, .. } if path.contains("link/etc/x")),
+        matches!(err.refusal(), Some(Refusal::Path { path, .. }) if path.contains("link/etc/x")),
         "{err}"
     );
     assert_names(&err, "apply-layer escape-symlink");
@@ -252,13 +252,13 @@ async fn mounts_are_checked_and_made_absolute() {
 
     let err = env.plugin.prepare("escape", None).await.unwrap_err();
     assert!(
-        matches!(&err, HostError::Denied { what: Refusal::Mount(why), .. } if why.contains("../../etc")),
+        matches!(err.refusal(), Some(Refusal::Mount(why)) if why.contains("../../etc")),
         "{err}"
     );
     assert_names(&err, "prepare escape");
     let err = env.plugin.prepare("missing", None).await.unwrap_err();
     assert!(
-        matches!(&err, HostError::Denied { what: Refusal::Mount(why), .. } if why.contains("layers/nope")),
+        matches!(err.refusal(), Some(Refusal::Mount(why)) if why.contains("layers/nope")),
         "{err}"
     );
 }
