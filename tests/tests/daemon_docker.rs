@@ -42,6 +42,27 @@ fn run_rm_prints_output_and_passes_the_exit_code() {
     }
 }
 
+/// A container that ends while its client still sends input: the client's
+/// last bytes are drained, so its stream ends cleanly rather than with
+/// "connection reset by peer", and the exit code comes through.
+#[test]
+fn a_container_that_ends_before_its_input_does_ends_cleanly() {
+    let d = Daemon::start();
+    let input = vec![b'x'; 4 << 20];
+    for (name, c) in clients() {
+        for _ in 0..3 {
+            let out = d.docker_in(
+                c,
+                &["run", "--rm", "-i", IMAGE, "sh", "-c", "head -c 5; exit 7"],
+                Some(&input),
+            );
+            out.assert_code(7);
+            assert_eq!(out.stdout, "xxxxx", "{name}: {out}");
+            assert!(!out.stderr.contains("reset"), "{name}: {out}");
+        }
+    }
+}
+
 #[test]
 fn detached_containers_have_logs_that_follow_until_stopped() {
     let d = Daemon::start();

@@ -550,7 +550,7 @@ async fn pty_input<R: AsyncRead + Unpin>(cr: &mut R, afd: &tokio::io::unix::Asyn
 /// Reads what the client still sends until it closes its side (or 2 s
 /// pass): closing a unix socket with unread input makes the client's read
 /// fail with "connection reset by peer" instead of ending cleanly.
-async fn drain<R: AsyncRead + Unpin>(r: &mut R) {
+pub(super) async fn drain<R: AsyncRead + Unpin>(r: &mut R) {
     let mut buf = [0u8; 4096];
     let mut total = 0;
     let end = tokio::time::timeout(std::time::Duration::from_secs(2), async {

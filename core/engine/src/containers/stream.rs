@@ -128,49 +128,75 @@ impl Attached {
         };
         let keys = self.keys.clone();
         let stdin = self.opts.stdin;
-        let input = async move {
-            if !stdin {
+        // The client's input goes to the container until the output ends;
+        // the read half then comes back so its last bytes can be drained.
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
+        let mut input = tokio::spawn(async move {
+            let detached = if stdin {
+                tokio::select! {
+                    d = forward(&mut cr, &mut sw, &keys) => d,
+                    _ = stopped.notified() => false,
+                }
+            } else {
                 // Hold the client's side open; its close ends nothing here.
-                std::future::pending::<()>().await;
-            }
-            let mut buf = vec![0u8; 16 << 10];
-            let mut matched = 0usize;
-            loop {
-                let n = match cr.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        let _ = sw.shutdown().await;
-                        std::future::pending::<()>().await;
-                        0
-                    }
-                    Ok(n) => n,
-                };
-                // Detach keys: forward what is not part of the sequence.
-                let mut out = Vec::with_capacity(n);
-                for &b in &buf[..n] {
-                    if !keys.is_empty() && b == keys[matched] {
-                        matched += 1;
-                        if matched == keys.len() {
-                            let _ = sw.write_all(&out).await;
-                            return;
-                        }
-                        continue;
-                    }
-                    if matched > 0 {
-                        out.extend_from_slice(&keys[..matched]);
-                        matched = 0;
-                    }
-                    out.push(b);
-                }
-                if sw.write_all(&out).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
+                stopped.notified().await;
+                false
+            };
+            (cr, detached)
+        });
         tokio::select! {
-            _ = output => {}
-            _ = input => {}
+            _ = output => {
+                stop.notify_one();
+                if let Ok((mut cr, _)) = (&mut input).await {
+                    super::exec::drain(&mut cr).await;
+                }
+            }
+            _ = &mut input => {}
         }
         Ok(())
+    }
+}
+
+/// Copies the client's input to the monitor until the detach keys (true)
+/// or the end of the input (then the container's stdin is closed and this
+/// waits on: the output still flows).
+async fn forward<R, W>(cr: &mut R, sw: &mut W, keys: &[u8]) -> bool
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 << 10];
+    let mut matched = 0usize;
+    loop {
+        let n = match cr.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = sw.shutdown().await;
+                std::future::pending::<()>().await;
+                0
+            }
+            Ok(n) => n,
+        };
+        // Detach keys: forward what is not part of the sequence.
+        let mut out = Vec::with_capacity(n);
+        for &b in &buf[..n] {
+            if !keys.is_empty() && b == keys[matched] {
+                matched += 1;
+                if matched == keys.len() {
+                    let _ = sw.write_all(&out).await;
+                    return true;
+                }
+                continue;
+            }
+            if matched > 0 {
+                out.extend_from_slice(&keys[..matched]);
+                matched = 0;
+            }
+            out.push(b);
+        }
+        if sw.write_all(&out).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
