@@ -11,6 +11,7 @@
 pub mod config;
 mod create;
 pub mod exec;
+mod exec_io;
 mod exit;
 pub mod health;
 #[cfg(test)]

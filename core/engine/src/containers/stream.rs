@@ -149,7 +149,7 @@ impl Attached {
             _ = output => {
                 stop.notify_one();
                 if let Ok((mut cr, _)) = (&mut input).await {
-                    super::exec::drain(&mut cr).await;
+                    drain(&mut cr).await;
                 }
             }
             _ = &mut input => {}
@@ -248,6 +248,26 @@ impl Containers {
             keys,
         })
     }
+}
+
+/// Reads what the client still sends until it closes its side (or 2 s
+/// pass): closing a unix socket with unread input makes the client's read
+/// fail with "connection reset by peer" instead of ending cleanly.
+pub(super) async fn drain<R: AsyncRead + Unpin>(r: &mut R) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    let end = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) => return "end of input".to_string(),
+                Ok(n) => total += n,
+                Err(e) => return e.to_string(),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| "timed out".into());
+    tracing::debug!("drained {total} bytes of the client's input: {end}");
 }
 
 #[cfg(test)]
