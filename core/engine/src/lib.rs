@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod config;
 pub mod containers;
 pub mod content;
+pub mod dockerfile;
 pub mod engine;
 pub mod error;
 pub mod images;
