@@ -80,6 +80,20 @@ impl ContentStore {
         })
     }
 
+    /// Starts writing a blob whose digest is learned from what is written
+    /// (a layer berth makes itself).
+    pub fn ingest_new(&self) -> Result<NewBlob> {
+        let tmp = tempfile::NamedTempFile::new_in(self.dir.join(".ingest")).map_err(|e| {
+            EngineError::io("creating a temporary blob in", self.dir.join(".ingest"), e)
+        })?;
+        Ok(NewBlob {
+            tmp,
+            hasher: Sha256::new(),
+            written: 0,
+            dest: self.dir.clone(),
+        })
+    }
+
     /// Writes a whole blob from memory (manifests, configs).
     pub fn put(&self, data: &[u8]) -> Result<String> {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
@@ -187,9 +201,62 @@ impl Ingest {
     }
 }
 
+/// A blob being written whose digest is what its content hashes to;
+/// dropped without `commit` it leaves nothing.
+#[derive(Debug)]
+pub struct NewBlob {
+    tmp: tempfile::NamedTempFile,
+    hasher: Sha256,
+    written: u64,
+    dest: PathBuf,
+}
+
+impl Write for NewBlob {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.tmp.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+impl NewBlob {
+    /// Fsyncs and renames into place; returns the digest and size.
+    pub fn commit(self) -> Result<(String, u64)> {
+        let hex = hex::encode(self.hasher.finalize());
+        let digest = format!("sha256:{hex}");
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| EngineError::io("syncing blob", self.tmp.path(), e))?;
+        let dest = self.dest.join(&hex);
+        self.tmp
+            .persist(&dest)
+            .map_err(|e| EngineError::io("storing blob", &dest, e.error))?;
+        Ok((digest, self.written))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_blob_is_named_by_its_content() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path()).unwrap();
+        let mut b = cs.ingest_new().unwrap();
+        b.write_all(b"hello").unwrap();
+        let (d, size) = b.commit().unwrap();
+        assert_eq!(d, cs.put(b"hello").unwrap());
+        assert_eq!((size, cs.read(&d).unwrap()), (5, b"hello".to_vec()));
+        let dropped = cs.ingest_new().unwrap();
+        drop(dropped);
+        assert_eq!(cs.list().unwrap(), vec![d]);
+    }
 
     #[test]
     fn a_blob_is_visible_only_when_whole_and_correct() {

@@ -119,6 +119,8 @@ pub enum ContainerOp {
     /// Starting an exec instance created before.
     ExecStart,
     Attach,
+    /// Committing a container that is being removed (or is dead).
+    Commit,
 }
 
 /// What an exec instance was asked to do.
@@ -156,6 +158,10 @@ fn refusal(id: &str, op: &ContainerOp, status: Status) -> String {
         ContainerOp::Attach => {
             format!("You cannot attach to a paused container {id}, unpause it first")
         }
+        ContainerOp::Commit if status == Status::Dead => {
+            format!("You cannot commit container {id} which is Dead")
+        }
+        ContainerOp::Commit => format!("You cannot commit container {id} which is being removed"),
         ContainerOp::Pause
         | ContainerOp::Resize
         | ContainerOp::Top

@@ -1,5 +1,7 @@
 //! The image store: which names point at which manifest, kept in
 //! `images.json` under the engine root (rewritten atomically under a lock).
+//! An image no name points at (docker's `<none>:<none>`: a commit without
+//! a name, or one a new image took its name from) is kept under its id.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -24,8 +26,15 @@ pub struct ImageRecord {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Index {
-    /// Full names (`docker.io/library/busybox:latest`) to images.
+    /// Full names (`docker.io/library/busybox:latest`) to images, and
+    /// images no name points at under their id (`sha256:…`, see [`dangling`]).
     names: BTreeMap<String, ImageRecord>,
+}
+
+/// Whether an index key is an image's id (a dangling image) rather than a name.
+pub fn dangling(key: &str) -> bool {
+    key.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The name → image table.
@@ -96,6 +105,26 @@ impl ImageStore {
     pub fn set(&self, full_name: &str, rec: ImageRecord) -> Result<()> {
         self.update(|idx| {
             idx.names.insert(full_name.to_string(), rec);
+            Ok(())
+        })
+    }
+
+    /// Points `full_name` at `rec` (or keeps `rec` as a dangling image when
+    /// `full_name` is `None`), as docker's commit and tag do: an image the
+    /// name pointed at before stays, under its id, if no other name does.
+    /// A dangling entry of `rec` itself goes once a name points at it.
+    pub fn name(&self, full_name: Option<&str>, rec: ImageRecord) -> Result<()> {
+        self.update(|idx| {
+            let key = full_name.map_or_else(|| rec.config.clone(), str::to_string);
+            let before = idx.names.insert(key, rec.clone());
+            if let Some(old) = before.filter(|o| o.config != rec.config) {
+                if !idx.names.values().any(|r| r.config == old.config) {
+                    idx.names.insert(old.config.clone(), old);
+                }
+            }
+            if full_name.is_some() {
+                idx.names.remove(&rec.config);
+            }
             Ok(())
         })
     }

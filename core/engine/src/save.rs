@@ -28,7 +28,10 @@ pub fn save(engine: &Engine, names: &[String], out: &Path) -> Result<()> {
     let mut blobs = std::collections::BTreeSet::new();
     for n in names {
         let (full, rec) = engine.image(n)?;
-        let r = Reference::parse(&full)?;
+        // An image saved by its id (a dangling one) goes without a name.
+        let r = (!crate::images::dangling(&full))
+            .then(|| Reference::parse(&full))
+            .transpose()?;
         let mbytes = cs.read(&rec.manifest)?;
         let m: ImageManifest = serde_json::from_slice(&mbytes).map_err(|e| EngineError::Image {
             name: full.clone(),
@@ -44,18 +47,21 @@ pub fn save(engine: &Engine, names: &[String], out: &Path) -> Result<()> {
                 format!("blobs/sha256/{}", &l.digest().to_string()[7..])
             })
             .collect();
-        manifests.push(json!({
+        let mut entry = json!({
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": rec.manifest,
             "size": mbytes.len(),
-            "annotations": {
+        });
+        if let Some(r) = &r {
+            entry["annotations"] = json!({
                 "io.containerd.image.name": full,
                 "org.opencontainers.image.ref.name": r.tag.clone().unwrap_or_default()
-            }
-        }));
+            });
+        }
+        manifests.push(entry);
         docker.push(json!({
             "Config": format!("blobs/sha256/{}", &rec.config[7..]),
-            "RepoTags": [r.short()],
+            "RepoTags": r.iter().map(|r| r.short()).collect::<Vec<_>>(),
             "Layers": layer_paths
         }));
     }

@@ -111,8 +111,15 @@ pub async fn images(c: &Client, quiet: bool, format_: Option<&str>) -> Result<i3
         return Ok(0);
     }
     let mut table = Vec::new();
+    let none = ["<none>:<none>".to_string()];
     for r in &rows {
-        for t in &r.repo_tags {
+        // An image without a name is shown as docker shows it: <none> <none>.
+        let tags = if r.repo_tags.is_empty() {
+            &none[..]
+        } else {
+            &r.repo_tags[..]
+        };
+        for t in tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((t, "<none>"));
             table.push(vec![
                 repo.to_string(),

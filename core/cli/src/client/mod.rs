@@ -136,6 +136,25 @@ pub enum ContainerCmd {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Create a new image from a container's changes.
+    Commit {
+        /// Author (e.g. "Ann <ann@example.com>").
+        #[arg(short, long)]
+        author: Option<String>,
+        /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV,
+        /// EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL, HEALTHCHECK).
+        #[arg(short, long = "change")]
+        change: Vec<String>,
+        /// Commit message.
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Pause the container during the commit (the default).
+        #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        pause: bool,
+        container: String,
+        /// REPOSITORY[:TAG] of the new image.
+        reference: Option<String>,
+    },
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volumes::VolumeCmd),
@@ -204,6 +223,22 @@ pub async fn container(c: &Client, cmd: &ContainerCmd) -> Result<i32> {
             container,
             new_name,
         } => k::rename(c, container, new_name).await,
+        ContainerCmd::Commit {
+            author,
+            change,
+            message,
+            pause,
+            container,
+            reference,
+        } => {
+            let opts = k::CommitArgs {
+                author: author.as_deref(),
+                changes: change,
+                message: message.as_deref(),
+                pause: *pause,
+            };
+            k::commit(c, container, reference.as_deref(), &opts).await
+        }
         ContainerCmd::Pause { containers } => k::simple(c, containers, "pause").await,
         ContainerCmd::Unpause { containers } => k::simple(c, containers, "unpause").await,
         ContainerCmd::Volume(v) => volumes::main(c, v).await,

@@ -1,6 +1,7 @@
 //! `/images/…`: pull (`create`, streaming docker's JSON progress), list,
 //! inspect, tag, remove, save (`get`) and load.
 
+use std::ops::Not as _;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -19,15 +20,18 @@ use super::Shared;
 pub async fn list(State(d): State<Shared>) -> ApiResult {
     let mut by_id: Vec<ImageSummary> = Vec::new();
     for i in d.engine.list_images()? {
-        let tag = format!("{}:{}", i.repository, i.tag);
+        // An image no name points at has no tags (docker's clients show it as <none>).
+        let tag = berth_engine::images::dangling(&i.full_name)
+            .not()
+            .then(|| format!("{}:{}", i.repository, i.tag));
         if let Some(v) = by_id.iter_mut().find(|v| v.id == i.id) {
-            v.repo_tags.push(tag);
+            v.repo_tags.extend(tag);
             continue;
         }
         by_id.push(ImageSummary {
             created: berth_engine::store::parse_time(&i.created).unwrap_or(0),
             id: i.id,
-            repo_tags: vec![tag],
+            repo_tags: tag.into_iter().collect(),
             size: i.size,
             shared_size: -1,
             virtual_size: i.size,
@@ -303,4 +307,44 @@ pub async fn load(State(d): State<Shared>, q: Query, body: axum::body::Body) -> 
         out,
     )
         .into_response())
+}
+
+/// `POST /commit?container=…&repo=…&tag=…&author=…&comment=…&pause=…&changes=…`
+/// (`changes` repeated): a container's writable layer as a new image.
+pub async fn commit(
+    State(d): State<Shared>,
+    axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>,
+) -> ApiResult {
+    let one = |k: &str| q.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let container = one("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad("container is required: POST /commit?container=NAME"))?;
+    let reference = match (one("repo").filter(|r| !r.is_empty()), one("tag")) {
+        (Some(repo), Some(tag)) if !tag.is_empty() => Some(format!("{repo}:{tag}")),
+        (Some(repo), _) => Some(repo),
+        (None, Some(tag)) if !tag.is_empty() => {
+            return Err(ApiError::bad(format!(
+                "a tag ({tag}) needs a repository: POST /commit?repo=NAME&tag={tag}"
+            )))
+        }
+        (None, _) => None,
+    };
+    let opts = berth_engine::containers::CommitOptions {
+        reference,
+        author: one("author").unwrap_or_default(),
+        comment: one("comment").unwrap_or_default(),
+        changes: q
+            .iter()
+            .filter(|(k, _)| k == "changes")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        // docker pauses unless told not to.
+        pause: one("pause").is_none_or(|p| !matches!(p.as_str(), "0" | "false" | "False")),
+    };
+    let id = d.containers.commit(&container, opts).await?;
+    d.containers.emit_other("image", "create", &id);
+    Ok(api::json(
+        StatusCode::CREATED,
+        crate::api::IdResponse { id },
+    ))
 }

@@ -31,6 +31,9 @@ struct Monitor {
     ended: watch::Sender<bool>,
 }
 
+/// A commit's runtime config and name, as the fake was given them.
+type Committed = (serde_json::Map<String, serde_json::Value>, Option<String>);
+
 /// The fake machine: records every call, keeps its monitors in a table.
 #[derive(Default)]
 struct Fake {
@@ -41,6 +44,8 @@ struct Fake {
     launch_error: Mutex<Option<String>>,
     /// The next writable layer cannot be made.
     prepare_error: Mutex<Option<String>>,
+    /// What the last commit was given: the runtime config and the name.
+    committed: Mutex<Option<Committed>>,
 }
 
 impl Fake {
@@ -238,6 +243,19 @@ impl Machine for Fake {
 
     fn stats(&self, _id: &str) -> Option<berth_runtime::cgroups::Stats> {
         None
+    }
+
+    async fn commit(
+        &self,
+        id: &str,
+        image_id: &str,
+        config: serde_json::Map<String, serde_json::Value>,
+        meta: &crate::engine::CommitMeta,
+        full_name: Option<&str>,
+    ) -> Result<String> {
+        self.log(format!("commit {id} on {image_id} by {}", meta.author));
+        *self.committed.lock().unwrap() = Some((config, full_name.map(String::from)));
+        Ok("sha256:2222".into())
     }
 }
 
@@ -617,4 +635,67 @@ async fn reconcile_adopts_records_exits_restarts_and_removes() {
     assert!(c.get(&half).is_err());
     assert!(!half_dir.exists());
     assert!(fake.called(&format!("remove-layer {half}")) >= 1);
+}
+
+#[tokio::test]
+async fn commit_pauses_a_running_container_and_applies_its_changes() {
+    let root = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    let c = open(root.path(), &fake).await;
+    let mut req = request("no", false);
+    req.config.env = vec!["FROM_RUN=1".into()];
+    req.config.cmd = Some(vec!["sleep".into(), "100".into()]);
+    let id = c.create(Some("web"), req).await.unwrap();
+    c.start(&id).await.unwrap();
+    let opts = super::CommitOptions {
+        reference: Some("team/app:v2".into()),
+        author: "ann".into(),
+        changes: vec!["ENV A=1".into(), "EXPOSE 80\nUSER nobody".into()],
+        pause: true,
+        ..Default::default()
+    };
+    assert_eq!(c.commit("web", opts.clone()).await.unwrap(), "sha256:2222");
+    let calls = fake.calls();
+    let at = calls.iter().position(|x| x.starts_with("commit ")).unwrap();
+    assert_eq!(
+        calls[at - 1..=at + 1],
+        [
+            format!("pause {id}"),
+            format!("commit {id} on {IMAGE_ID} by ann"),
+            format!("resume {id}")
+        ]
+    );
+    let (config, name) = fake.committed.lock().unwrap().clone().unwrap();
+    assert_eq!(name.as_deref(), Some("docker.io/team/app:v2"));
+    assert_eq!(config["Cmd"], serde_json::json!(["sleep", "100"]));
+    assert_eq!(config["Env"], serde_json::json!(["FROM_RUN=1", "A=1"]));
+    assert_eq!(config["ExposedPorts"], serde_json::json!({"80/tcp": {}}));
+    assert_eq!(config["User"], serde_json::json!("nobody"));
+
+    // Without pausing; a bad change or reference is refused naming it.
+    let quiet = super::CommitOptions {
+        pause: false,
+        ..opts.clone()
+    };
+    c.commit(&id, quiet).await.unwrap();
+    assert_eq!(fake.called(&format!("pause {id}")), 1);
+    let bad = super::CommitOptions {
+        changes: vec!["RUN make".into()],
+        ..opts.clone()
+    };
+    let err = c.commit(&id, bad).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(
+        err.to_string()
+            .contains("RUN is not a valid change command"),
+        "{err}"
+    );
+    let bad = super::CommitOptions {
+        reference: Some("UPPER/case".into()),
+        ..opts
+    };
+    assert_eq!(
+        c.commit(&id, bad).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
 }

@@ -69,6 +69,18 @@ pub trait Machine: Send + Sync + 'static {
     fn resume(&self, id: &str) -> Result<()>;
     fn ps(&self, id: &str) -> Result<Vec<i32>>;
     fn stats(&self, id: &str) -> Option<berth_runtime::cgroups::Stats>;
+
+    /// Makes an image of container `id`'s writable layer on top of image
+    /// `image_id` with `config` as its runtime config; names it `full_name`
+    /// (or keeps it under its id). Returns the image id.
+    async fn commit(
+        &self,
+        id: &str,
+        image_id: &str,
+        config: serde_json::Map<String, serde_json::Value>,
+        meta: &crate::engine::CommitMeta,
+        full_name: Option<&str>,
+    ) -> Result<String>;
 }
 
 /// The machine as the engine drives it.
@@ -202,6 +214,20 @@ impl Machine for EngineMachine {
 
     fn stats(&self, id: &str) -> Option<berth_runtime::cgroups::Stats> {
         self.engine.runtime().stats(id).ok()
+    }
+
+    async fn commit(
+        &self,
+        id: &str,
+        image_id: &str,
+        config: serde_json::Map<String, serde_json::Value>,
+        meta: &crate::engine::CommitMeta,
+        full_name: Option<&str>,
+    ) -> Result<String> {
+        let (_, base) = self.engine.image(image_id)?;
+        self.engine
+            .commit_image(&base, id, config, meta, full_name)
+            .await
     }
 }
 

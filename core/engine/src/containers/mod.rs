@@ -8,6 +8,8 @@
 //! Everything they do to the machine goes through `machine::Machine`, so the
 //! lifecycle is unit-tested (`lifecycle_tests`) against a fake.
 
+pub use commit::CommitOptions;
+mod commit;
 pub mod config;
 mod create;
 pub mod exec;

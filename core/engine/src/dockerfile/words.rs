@@ -85,7 +85,7 @@ pub fn pairs(s: &str, what: &str) -> Result<Vec<(String, String)>, String> {
     split(s)?
         .into_iter()
         .map(|w| match w.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err(format!("{what} names no key in {w:?}")),
+            Some(("", _)) => Err(format!("{what} names no key in {w:?}")),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
             None => Err(format!("{what}: {w:?} is not KEY=VALUE")),
         })

@@ -7,7 +7,7 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 
 use super::Engine;
 use crate::error::{EngineError, Result};
-use crate::images::ImageRecord;
+use crate::images::{dangling, ImageRecord};
 use crate::reference::Reference;
 
 /// What `images` shows for one name.
@@ -44,7 +44,13 @@ impl Engine {
     pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
         let mut out = Vec::new();
         for (full, rec) in self.images.all()? {
-            let r = Reference::parse(&full)?;
+            let (repository, tag) = if dangling(&full) {
+                ("<none>".to_string(), "<none>".to_string())
+            } else {
+                let r = Reference::parse(&full)?;
+                let tag = r.tag.clone().unwrap_or_else(|| "<none>".into());
+                (r.short_repository(), tag)
+            };
             let size = serde_json::from_slice::<ImageManifest>(&self.content.read(&rec.manifest)?)
                 .map(|m| m.layers().iter().map(|l| l.size()).sum())
                 .unwrap_or(0);
@@ -54,8 +60,8 @@ impl Engine {
                 .and_then(|c| c.created().clone())
                 .unwrap_or_default();
             out.push(ImageSummary {
-                repository: r.short_repository(),
-                tag: r.tag.clone().unwrap_or_else(|| "<none>".into()),
+                repository,
+                tag,
                 id: rec.config.clone(),
                 created,
                 size,
@@ -72,7 +78,7 @@ impl Engine {
         let mut tags = Vec::new();
         let mut digests = Vec::new();
         for (n, r) in self.images.all()? {
-            if r.config == rec.config {
+            if r.config == rec.config && !dangling(&n) {
                 let r2 = Reference::parse(&n)?;
                 tags.push(r2.short());
                 digests.push(format!("{}@{}", r2.short_repository(), r.manifest));
@@ -105,11 +111,12 @@ impl Engine {
         }))
     }
 
-    /// Adds a name for an existing image.
+    /// Adds a name for an existing image (an image the name pointed at
+    /// before stays, dangling, if no other name points at it).
     pub fn tag(&self, source: &str, target: &str) -> Result<()> {
         let (_, rec) = self.image(source)?;
         let t = Reference::parse(target)?;
-        self.images.set(&t.full(), rec)
+        self.images.name(Some(&t.full()), rec)
     }
 
     /// Removes an image name; the image's layers and blobs go when no name
@@ -125,7 +132,10 @@ impl Engine {
             }
         }
         self.images.untag(&full)?;
-        let mut removed = vec![format!("Untagged: {}", Reference::parse(&full)?.short())];
+        let mut removed = Vec::new();
+        if !dangling(&full) {
+            removed.push(format!("Untagged: {}", Reference::parse(&full)?.short()));
+        }
         if self
             .images
             .all()?

@@ -6,6 +6,7 @@
 //! works on the images already here (inspect, tag, remove, save), and
 //! `plugins` makes the specs the plugins are loaded from.
 
+mod commit;
 mod image_ops;
 mod plugins;
 mod pull;
@@ -21,6 +22,7 @@ use crate::content::ContentStore;
 use crate::error::{EngineError, Result};
 use crate::images::ImageStore;
 
+pub use commit::CommitMeta;
 pub use image_ops::ImageSummary;
 use plugins::plugin_spec;
 

@@ -88,6 +88,48 @@ pub async fn simple(c: &Client, ids: &[String], verb: &str) -> Result<i32> {
     .await
 }
 
+/// `commit`'s flags.
+#[derive(Debug)]
+pub struct CommitArgs<'a> {
+    pub author: Option<&'a str>,
+    pub changes: &'a [String],
+    pub message: Option<&'a str>,
+    pub pause: bool,
+}
+
+/// `commit CONTAINER [REPO[:TAG]]`: prints the new image's id, as docker does.
+pub async fn commit(
+    c: &Client,
+    container: &str,
+    reference: Option<&str>,
+    a: &CommitArgs<'_>,
+) -> Result<i32> {
+    let mut q = format!("/commit?container={}&pause={}", enc(container), a.pause);
+    if let Some(r) = reference {
+        let parsed = berth_engine::reference::Reference::parse(r)?;
+        let repo = match parsed.registry.as_str() {
+            "docker.io" => parsed.short_repository(),
+            reg => format!("{reg}/{}", parsed.repository),
+        };
+        q.push_str(&format!("&repo={}", enc(&repo)));
+        if let Some(t) = &parsed.tag {
+            q.push_str(&format!("&tag={}", enc(t)));
+        }
+    }
+    for (k, v) in [("author", a.author), ("comment", a.message)] {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", enc(v)));
+        }
+    }
+    for ch in a.changes {
+        q.push_str(&format!("&changes={}", enc(ch)));
+    }
+    let (_, body) = c.call(Method::POST, &q, None).await?;
+    let id: crate::api::IdResponse = serde_json::from_slice(&body)?;
+    say!("{}", id.id);
+    Ok(0)
+}
+
 pub async fn rename(c: &Client, old: &str, new: &str) -> Result<i32> {
     c.call(
         Method::POST,

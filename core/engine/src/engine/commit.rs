@@ -1,0 +1,309 @@
+//! Images made from a container's writable layer (docker's `commit`): the
+//! storage plugin's `diff` of the snapshot, gzip-compressed into the content
+//! store as it is written (hashed once each way: the diff id of the tar, the
+//! digest of the blob); a config and a manifest on top of the container's
+//! image; the new layer unpacked under its chain id so the image runs; the
+//! image named, or kept under its id.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::Engine;
+use crate::content::NewBlob;
+use crate::error::{EngineError, Result};
+use crate::images::ImageRecord;
+
+/// What a commit records besides the config: docker's `author`, `comment`,
+/// the `created_by` of its history entry, and the container it came from.
+#[derive(Debug, Clone, Default)]
+pub struct CommitMeta {
+    pub author: String,
+    pub comment: String,
+    pub created_by: String,
+    pub container: String,
+}
+
+/// A layer blob made from a snapshot.
+#[derive(Debug, Clone)]
+struct LayerBlob {
+    digest: String,
+    size: u64,
+    diff_id: String,
+}
+
+/// The tar stream of a `diff` on its way into the content store.
+struct DiffSink {
+    gz: Option<flate2::write::GzEncoder<NewBlob>>,
+    diff: Sha256,
+    /// Whether the tar holds anything but its end-of-archive zeros.
+    changed: bool,
+}
+
+/// The writer handed to the plugin host; the sink comes back after the call.
+struct SharedSink(Arc<Mutex<DiffSink>>);
+
+impl Write for SharedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut s = self.0.lock().expect("diff sink");
+        let n = s.gz.as_mut().expect("open until finished").write(buf)?;
+        s.diff.update(&buf[..n]);
+        s.changed |= buf[..n].iter().any(|b| *b != 0);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut s = self.0.lock().expect("diff sink");
+        s.gz.as_mut().expect("open until finished").flush()
+    }
+}
+
+impl Engine {
+    /// The changes of snapshot `key` against its parent as a gzip layer in
+    /// the content store, without the mountpoints berth itself made in the
+    /// writable layer ([`MOUNTPOINTS`]); `None` when nothing changed.
+    async fn layer_from(&self, key: &str) -> Result<Option<LayerBlob>> {
+        let blob = self.content.ingest_new()?;
+        let sink = Arc::new(Mutex::new(DiffSink {
+            gz: Some(flate2::write::GzEncoder::new(
+                blob,
+                flate2::Compression::fast(),
+            )),
+            diff: Sha256::new(),
+            changed: false,
+        }));
+        let (reader, writer) = std::io::pipe()
+            .map_err(|e| EngineError::io("making a pipe for the diff of", key, e))?;
+        let filter = {
+            let mut out = SharedSink(sink.clone());
+            tokio::task::spawn_blocking(move || without_mountpoints(reader, &mut out))
+        };
+        let diffed = self.storage.diff(key, Box::new(writer)).await;
+        let filtered = filter.await.map_err(|_| {
+            EngineError::io(
+                "filtering the diff of",
+                key,
+                std::io::Error::other("the filter panicked"),
+            )
+        })?;
+        diffed?;
+        filtered.map_err(|e| EngineError::io("reading the diff of", key, e))?;
+        let mut s = sink.lock().expect("diff sink");
+        if !s.changed {
+            return Ok(None);
+        }
+        let diff_id = format!("sha256:{}", hex::encode(s.diff.clone().finalize()));
+        let blob =
+            s.gz.take()
+                .expect("open until finished")
+                .finish()
+                .map_err(|e| EngineError::io("compressing the layer of", key, e))?;
+        let (digest, size) = blob.commit()?;
+        Ok(Some(LayerBlob {
+            digest,
+            size,
+            diff_id,
+        }))
+    }
+
+    /// Makes an image of snapshot `key` on top of image `base`, with
+    /// `config` as its runtime config (docker's `Cmd`, `Env`, …), and names
+    /// it `full_name` (or keeps it under its id). Returns the image id.
+    pub async fn commit_image(
+        &self,
+        base: &ImageRecord,
+        key: &str,
+        config: Map<String, Value>,
+        meta: &CommitMeta,
+        full_name: Option<&str>,
+    ) -> Result<String> {
+        let bad = |reason: String| EngineError::Image {
+            name: base.config.clone(),
+            reason,
+        };
+        let layer = self.layer_from(key).await?;
+        let mut image: Value = serde_json::from_slice(&self.content.read(&base.config)?)
+            .map_err(|e| bad(format!("config is not JSON: {e}")))?;
+        let mut manifest: Value = serde_json::from_slice(&self.content.read(&base.manifest)?)
+            .map_err(|e| bad(format!("manifest is not JSON: {e}")))?;
+        let created = crate::store::now();
+        let mut history = json!({"created": created, "created_by": meta.created_by});
+        if !meta.author.is_empty() {
+            history["author"] = json!(meta.author);
+            image["author"] = json!(meta.author);
+        }
+        if !meta.comment.is_empty() {
+            history["comment"] = json!(meta.comment);
+        }
+        match &layer {
+            Some(l) => push(&mut image["rootfs"]["diff_ids"], json!(l.diff_id)),
+            None => history["empty_layer"] = json!(true),
+        }
+        push(&mut image["history"], history);
+        image["created"] = json!(created);
+        image["config"] = Value::Object(config);
+        image["container"] = json!(meta.container);
+        let config_bytes = serde_json::to_vec(&image).expect("serializable");
+        let config_digest = self.content.put(&config_bytes)?;
+        // The layer and config media types follow the base's manifest (docker's or OCI's).
+        let docker = manifest["mediaType"].as_str()
+            == Some("application/vnd.docker.distribution.manifest.v2+json");
+        let (layer_type, config_type) = if docker {
+            (
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "application/vnd.docker.container.image.v1+json",
+            )
+        } else {
+            (
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                "application/vnd.oci.image.config.v1+json",
+            )
+        };
+        manifest["config"] = json!({
+            "mediaType": config_type,
+            "digest": config_digest,
+            "size": config_bytes.len(),
+        });
+        if let Some(l) = &layer {
+            push(
+                &mut manifest["layers"],
+                json!({"mediaType": layer_type, "digest": l.digest, "size": l.size}),
+            );
+        }
+        if let Some(m) = manifest.as_object_mut() {
+            m.remove("annotations");
+        }
+        let manifest_digest = self
+            .content
+            .put(&serde_json::to_vec(&manifest).expect("serializable"))?;
+        let mut chain = base.chain.clone();
+        if let Some(l) = &layer {
+            let diff_ids: Vec<String> = image["rootfs"]["diff_ids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let id = crate::layers::chain_ids(&diff_ids)
+                .pop()
+                .expect("the new layer's diff id is there");
+            if !self.storage.has_layer(&id).await? {
+                let blob = self.content.open_blob(&l.digest)?;
+                let tar = crate::layers::decompress(blob, crate::layers::Compression::Gzip)?;
+                self.storage
+                    .apply_layer(&id, base.chain.last().map(String::as_str), tar)
+                    .await?;
+            }
+            chain.push(id);
+        }
+        let rec = ImageRecord {
+            manifest: manifest_digest,
+            config: config_digest.clone(),
+            chain,
+            added: created,
+        };
+        self.images.name(full_name, rec)?;
+        Ok(config_digest)
+    }
+}
+
+/// Files the engine's bind mounts need in a container's root filesystem:
+/// the runtime makes them, empty, in the writable layer. They are not the
+/// container's changes (docker keeps them in an "init" layer of their own).
+pub(crate) const MOUNTPOINTS: &[&str] = &["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+
+/// Copies a layer tar from `input` to `out` as it is — headers, extension
+/// headers and data byte for byte — but for the empty files of
+/// [`MOUNTPOINTS`] (with their extension headers, if any). Ends with the
+/// tar's two zero blocks when anything is left, and writes nothing when not.
+fn without_mountpoints(input: impl std::io::Read, out: &mut impl Write) -> std::io::Result<()> {
+    let mut ar = tar::Archive::new(input);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut wrote = false;
+    let entries = ar.entries()?.raw(true);
+    for entry in entries {
+        let mut entry = entry?;
+        let header = entry.header().clone();
+        let mut bytes = header.as_bytes().to_vec();
+        let size = header.entry_size()?;
+        std::io::Read::read_to_end(&mut entry, &mut bytes)?;
+        let pad = (512 - (size % 512) as usize) % 512;
+        bytes.resize(bytes.len() + pad, 0);
+        let kind = header.entry_type();
+        if kind.is_gnu_longname() || kind.is_gnu_longlink() || kind.is_pax_local_extensions() {
+            pending.extend_from_slice(&bytes);
+            continue;
+        }
+        let path = header.path_bytes();
+        let path = String::from_utf8_lossy(&path);
+        let path = path.trim_start_matches("./").trim_start_matches('/');
+        if kind.is_file() && size == 0 && MOUNTPOINTS.contains(&path) {
+            pending.clear();
+            continue;
+        }
+        out.write_all(&pending)?;
+        out.write_all(&bytes)?;
+        pending.clear();
+        wrote = true;
+    }
+    if wrote {
+        out.write_all(&[0u8; 1024])?;
+    }
+    out.flush()
+}
+
+/// Appends to a JSON array, making it one if it is missing.
+fn push(v: &mut Value, item: Value) {
+    if !v.is_array() {
+        *v = json!([]);
+    }
+    v.as_array_mut().expect("an array").push(item);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn names(tar: &[u8]) -> Vec<String> {
+        tar::Archive::new(tar)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_engines_mountpoints_leave_the_diff_and_the_rest_stays_as_it_was() {
+        let long = format!("deep/{}/file", "d".repeat(120));
+        let input = tar_of(&[
+            ("etc/hostname", b""),
+            ("added", b"new\n"),
+            ("etc/hosts", b"not empty: the container's own"),
+            ("./etc/resolv.conf", b""),
+            (&long, b"x"),
+        ]);
+        let mut out = Vec::new();
+        without_mountpoints(&input[..], &mut out).unwrap();
+        assert_eq!(names(&out), ["added", "etc/hosts", long.as_str()]);
+        assert_eq!(out.len() % 512, 0);
+        // Only mountpoints: nothing at all, so the commit has no layer.
+        let mut out = Vec::new();
+        without_mountpoints(&tar_of(&[("etc/hosts", b"")])[..], &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+}
