@@ -77,6 +77,39 @@ fn a_committed_container_runs_with_its_changes_and_config() {
         );
         out.assert_ok();
         let image_id = out.stdout.trim().to_string();
+        // docker diff: the container's changes, sorted, without berth's mountpoints.
+        let diff = ok(d.docker(c, &["diff", &id]));
+        assert_eq!(
+            diff.lines().collect::<Vec<_>>(),
+            [
+                "A /added",
+                "C /etc",
+                "C /etc/berth-base",
+                "D /etc/group",
+                "A /made",
+                "A /made/dir",
+                "A /made/dir/file",
+                "D /mnt"
+            ],
+            "{name}"
+        );
+        // docker history: the commit on top of the base image's rows.
+        let history = ok(d.docker(
+            c,
+            &[
+                "history",
+                "--no-trunc",
+                "--format",
+                "{{.ID}}|{{.CreatedBy}}|{{.Comment}}",
+                &tag,
+            ],
+        ));
+        let top = history.lines().next().unwrap_or_default();
+        assert!(
+            top.starts_with(&format!("{image_id}|sh -c echo new > /added"))
+                && top.ends_with("|two words"),
+            "{name}: {history}"
+        );
         assert!(
             image_id.starts_with("sha256:") && image_id.len() == 71,
             "{name}: {out}"

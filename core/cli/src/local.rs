@@ -40,6 +40,19 @@ pub enum ImageCmd {
     Ls(ImagesArgs),
     /// Remove images.
     Rm(RmiArgs),
+    /// Show the history of an image.
+    History(HistoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    pub image: String,
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +175,23 @@ pub fn inspect(e: &EngineArgs, names: &[String]) -> Result<i32> {
         out.push(engine.inspect_image(n)?);
     }
     say!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+pub fn history(e: &EngineArgs, a: &HistoryArgs) -> Result<i32> {
+    let rows: Vec<crate::api::images::HistoryItem> = open(e)?
+        .image_history(&a.image)?
+        .into_iter()
+        .map(|h| crate::api::images::HistoryItem {
+            id: h.id,
+            created: h.created,
+            created_by: h.created_by,
+            tags: h.tags,
+            size: h.size,
+            comment: h.comment,
+        })
+        .collect();
+    crate::client::images::print_history(&rows, a);
     Ok(0)
 }
 

@@ -55,6 +55,8 @@ enum Command {
     Tag { source: String, target: String },
     /// Remove images.
     Rmi(local::RmiArgs),
+    /// Show the history of an image.
+    History(local::HistoryArgs),
     /// Load images from a tar archive or an OCI layout directory.
     Load {
         /// The archive (or directory) to read.
@@ -127,6 +129,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Command::Image(local::ImageCmd::Ls(a)) => local::images(e, &a),
             Command::Image(local::ImageCmd::Inspect { images: names }) => local::inspect(e, &names),
             Command::Image(local::ImageCmd::Rm(a)) | Command::Rmi(a) => local::rmi(e, &a),
+            Command::History(a) | Command::Image(local::ImageCmd::History(a)) => local::history(e, &a),
             Command::Tag { source, target } => local::tag(e, &source, &target),
             Command::Load { input, quiet } => local::load(e, &input, quiet),
             Command::Save {
@@ -166,6 +169,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             }
             Command::Image(local::ImageCmd::Rm(a)) | Command::Rmi(a) => {
                 ci::rmi(&c, &a.images, a.force).await
+            }
+            Command::History(a) | Command::Image(local::ImageCmd::History(a)) => {
+                ci::history(&c, &a).await
             }
             Command::Tag { source, target } => ci::tag(&c, &source, &target).await,
             Command::Load { input, quiet } => ci::load(&c, &input, quiet).await,

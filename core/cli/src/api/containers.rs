@@ -285,3 +285,11 @@ pub struct PathStat {
 #[cfg(test)]
 #[path = "containers_tests.rs"]
 mod tests;
+
+/// A row of `GET /containers/{id}/changes`: `Kind` 0 changed, 1 added, 2 deleted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ChangeItem {
+    pub path: String,
+    pub kind: u8,
+}

@@ -234,3 +234,50 @@ pub async fn load(c: &Client, input: &std::path::Path, quiet: bool) -> Result<i3
     }
     Ok(0)
 }
+
+/// `history IMAGE`: docker's table, newest first.
+pub async fn history(c: &Client, a: &crate::local::HistoryArgs) -> Result<i32> {
+    let path = format!("/images/{}/history", a.image);
+    let rows: Vec<crate::api::images::HistoryItem> = c.json(Method::GET, &path, None).await?;
+    print_history(&rows, a);
+    Ok(0)
+}
+
+/// Prints an image's history as docker does (`--no-trunc`, `-q`).
+pub fn print_history(rows: &[crate::api::images::HistoryItem], a: &crate::local::HistoryArgs) {
+    let id = |i: &str| -> String {
+        if a.no_trunc || i == "<missing>" {
+            i.to_string()
+        } else {
+            i.trim_start_matches("sha256:").chars().take(12).collect()
+        }
+    };
+    if a.quiet {
+        for r in rows {
+            say!("{}", id(&r.id));
+        }
+        return;
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let by = r.created_by.replace('\t', " ");
+            let by = if a.no_trunc || by.chars().count() <= 45 {
+                by
+            } else {
+                by.chars().take(44).chain(std::iter::once('…')).collect()
+            };
+            vec![
+                id(&r.id),
+                format::ago(r.created),
+                by,
+                crate::api::units::human_size(r.size),
+                r.comment.clone(),
+            ]
+        })
+        .collect();
+    format::table(
+        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        &table,
+    );
+}

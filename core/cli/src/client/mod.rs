@@ -136,6 +136,8 @@ pub enum ContainerCmd {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff { container: String },
     /// Create a new image from a container's changes.
     Commit {
         /// Author (e.g. "Ann <ann@example.com>").
@@ -223,6 +225,7 @@ pub async fn container(c: &Client, cmd: &ContainerCmd) -> Result<i32> {
             container,
             new_name,
         } => k::rename(c, container, new_name).await,
+        ContainerCmd::Diff { container } => k::diff(c, container).await,
         ContainerCmd::Commit {
             author,
             change,

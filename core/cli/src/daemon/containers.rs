@@ -368,3 +368,18 @@ pub async fn remove(State(d): State<Shared>, Path(id): Path<String>, q: Query) -
         .await?;
     Ok(api::no_content())
 }
+
+/// `GET /containers/{id}/changes`: docker's `diff`.
+pub async fn changes(State(d): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let rows: Vec<crate::api::containers::ChangeItem> = d
+        .containers
+        .changes(&id)
+        .await?
+        .into_iter()
+        .map(|c| crate::api::containers::ChangeItem {
+            path: c.path,
+            kind: c.kind as u8,
+        })
+        .collect();
+    Ok(api::json(StatusCode::OK, rows))
+}

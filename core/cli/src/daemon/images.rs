@@ -12,7 +12,7 @@ use berth_engine::Progress;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::api::images::{ImageDeleteItem, ImageSummary, JsonMessage, ProgressDetail};
+use crate::api::images::{HistoryItem, ImageDeleteItem, ImageSummary, JsonMessage, ProgressDetail};
 
 use super::api::{self, flag, ApiError, ApiResult, Query};
 use super::Shared;
@@ -136,6 +136,22 @@ pub async fn create(State(d): State<Shared>, q: Query) -> ApiResult {
 
 /// `GET /images/{name}/json` (names contain slashes, so the path is matched here).
 pub async fn by_name(State(d): State<Shared>, Path(rest): Path<String>) -> ApiResult {
+    if let Some(name) = rest.strip_suffix("/history") {
+        let rows: Vec<HistoryItem> = d
+            .engine
+            .image_history(name)?
+            .into_iter()
+            .map(|h| HistoryItem {
+                id: h.id,
+                created: h.created,
+                created_by: h.created_by,
+                tags: h.tags,
+                size: h.size,
+                comment: h.comment,
+            })
+            .collect();
+        return Ok(api::json(StatusCode::OK, rows));
+    }
     let Some(name) = rest.strip_suffix("/json") else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

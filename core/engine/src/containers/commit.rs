@@ -1,4 +1,5 @@
-//! `commit`: a container's writable layer made into an image. The image's
+//! `commit`: a container's writable layer made into an image (and `diff`:
+//! what that layer changed). The image's
 //! runtime config is the container's image's, with what the container was
 //! created with on top (docker merges them at create), then the `--change`
 //! instructions; a running container is paused for the commit unless told
@@ -94,6 +95,17 @@ impl Containers {
         let id = made?;
         self.emit(&e.get(), "commit", &[]);
         Ok(id)
+    }
+
+    /// What a container changed in its root filesystem (docker's `diff`).
+    pub async fn changes(&self, key: &str) -> Result<Vec<crate::engine::Change>> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        if matches!(rec.status, Status::Removing | Status::Dead) {
+            return Err(super::refused(&rec, ContainerOp::Commit));
+        }
+        let _op = e.op.lock().await;
+        self.machine.changes(&rec.id, &rec.image_id).await
     }
 
     /// The container's image config as stored at create (docker's JSON).

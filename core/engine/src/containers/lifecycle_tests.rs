@@ -257,6 +257,11 @@ impl Machine for Fake {
         *self.committed.lock().unwrap() = Some((config, full_name.map(String::from)));
         Ok("sha256:2222".into())
     }
+
+    async fn changes(&self, id: &str, _image_id: &str) -> Result<Vec<crate::engine::Change>> {
+        self.log(format!("changes {id}"));
+        Ok(Vec::new())
+    }
 }
 
 /// The containers under `root` on `fake`, with no network plugin (only

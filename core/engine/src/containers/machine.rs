@@ -81,6 +81,9 @@ pub trait Machine: Send + Sync + 'static {
         meta: &crate::engine::CommitMeta,
         full_name: Option<&str>,
     ) -> Result<String>;
+
+    /// What container `id` changed on top of image `image_id` (docker's `diff`).
+    async fn changes(&self, id: &str, image_id: &str) -> Result<Vec<crate::engine::Change>>;
 }
 
 /// The machine as the engine drives it.
@@ -228,6 +231,11 @@ impl Machine for EngineMachine {
         self.engine
             .commit_image(&base, id, config, meta, full_name)
             .await
+    }
+
+    async fn changes(&self, id: &str, image_id: &str) -> Result<Vec<crate::engine::Change>> {
+        let (_, base) = self.engine.image(image_id)?;
+        self.engine.changes(id, &base).await
     }
 }
 

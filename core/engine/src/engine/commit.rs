@@ -3,7 +3,8 @@
 //! store as it is written (hashed once each way: the diff id of the tar, the
 //! digest of the blob); a config and a manifest on top of the container's
 //! image; the new layer unpacked under its chain id so the image runs; the
-//! image named, or kept under its id.
+//! image named, or kept under its id. Also docker's `diff`: the same
+//! layer read as added, changed and deleted paths.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -210,6 +211,124 @@ impl Engine {
     }
 }
 
+/// A path a container changed (docker's `GET /containers/{id}/changes`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Change {
+    /// Absolute, as the container sees it.
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+/// docker's change kinds (`C`, `A`, `D`; 0, 1, 2 in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChangeKind {
+    Modified = 0,
+    Added = 1,
+    Deleted = 2,
+}
+
+impl Engine {
+    /// What snapshot `key` changed on top of image `base`: each path of
+    /// its diff is added, or changed when the image has it; whiteouts are
+    /// deletions. The image's own files are looked up in a read-only view
+    /// of it, mounted for the call.
+    pub async fn changes(&self, key: &str, base: &ImageRecord) -> Result<Vec<Change>> {
+        let (reader, writer) = std::io::pipe()
+            .map_err(|e| EngineError::io("making a pipe for the diff of", key, e))?;
+        let list = tokio::task::spawn_blocking(move || diff_paths(reader));
+        let diffed = self.storage.diff(key, Box::new(writer)).await;
+        let listed = list.await.map_err(|_| {
+            EngineError::io(
+                "listing the diff of",
+                key,
+                std::io::Error::other("the lister panicked"),
+            )
+        })?;
+        diffed?;
+        let entries = listed.map_err(|e| EngineError::io("reading the diff of", key, e))?;
+        let view = tempfile::Builder::new()
+            .prefix("berth-view-")
+            .tempdir_in(&self.root)
+            .map_err(|e| EngineError::io("making a view directory in", &self.root, e))?;
+        let view_key = format!("{key}-view");
+        let lower = match base.chain.last() {
+            Some(top) => {
+                let mounts = self.storage.view(&view_key, top).await?;
+                crate::mount::mount_all(&view_key, &mounts, view.path())?;
+                Some(view.path().to_path_buf())
+            }
+            None => None,
+        };
+        let in_image = |p: &str| {
+            lower
+                .as_ref()
+                .is_some_and(|l| std::fs::symlink_metadata(l.join(p)).is_ok())
+        };
+        let mut out: Vec<Change> = entries
+            .into_iter()
+            .map(|(path, deleted)| Change {
+                kind: if deleted {
+                    ChangeKind::Deleted
+                } else if in_image(&path) {
+                    ChangeKind::Modified
+                } else {
+                    ChangeKind::Added
+                },
+                path: format!("/{path}"),
+            })
+            .collect();
+        if lower.is_some() {
+            let _ = crate::mount::unmount_all(view.path());
+            let _ = self.storage.remove(&view_key).await;
+        }
+        out.sort();
+        out.dedup_by(|a, b| a.path == b.path);
+        Ok(out)
+    }
+}
+
+/// The paths of a layer tar, without the engine's mountpoints: `(path,
+/// deleted)`, a whiteout `.wh.NAME` naming a deleted `NAME`; opaque markers
+/// are left out (their directory is listed itself).
+fn diff_paths(input: impl std::io::Read) -> std::io::Result<Vec<(String, bool)>> {
+    let mut ar = tar::Archive::new(input);
+    let mut out = Vec::new();
+    for entry in ar.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let path = path
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_string();
+        if path.is_empty() {
+            continue;
+        }
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
+        if name == ".wh..wh..opq" {
+            continue;
+        }
+        if let Some(gone) = name.strip_prefix(".wh.") {
+            let p = if dir.is_empty() {
+                gone.to_string()
+            } else {
+                format!("{dir}/{gone}")
+            };
+            out.push((p, true));
+            continue;
+        }
+        let header = entry.header();
+        if header.entry_type().is_file()
+            && header.size()? == 0
+            && MOUNTPOINTS.contains(&path.as_str())
+        {
+            continue;
+        }
+        out.push((path, false));
+    }
+    Ok(out)
+}
+
 /// Files the engine's bind mounts need in a container's root filesystem:
 /// the runtime makes them, empty, in the writable layer. They are not the
 /// container's changes (docker keeps them in an "init" layer of their own).
@@ -305,5 +424,26 @@ mod tests {
         let mut out = Vec::new();
         without_mountpoints(&tar_of(&[("etc/hosts", b"")])[..], &mut out).unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_diff_lists_its_paths_and_whiteouts_as_deletions() {
+        let input = tar_of(&[
+            ("etc/", b""),
+            ("etc/.wh.group", b""),
+            ("etc/hostname", b""),
+            (".wh.mnt", b""),
+            ("made/.wh..wh..opq", b""),
+            ("made/file", b"x"),
+        ]);
+        assert_eq!(
+            diff_paths(&input[..]).unwrap(),
+            [
+                ("etc".to_string(), false),
+                ("etc/group".to_string(), true),
+                ("mnt".to_string(), true),
+                ("made/file".to_string(), false)
+            ]
+        );
     }
 }

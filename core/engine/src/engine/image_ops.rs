@@ -21,7 +21,84 @@ pub struct ImageSummary {
     pub full_name: String,
 }
 
+/// One row of an image's history (docker's `GET /images/{name}/history`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryEntry {
+    /// The image id for the newest row, `<missing>` for the rows below it
+    /// (their images are not here as images of their own).
+    pub id: String,
+    /// Seconds since the epoch.
+    pub created: i64,
+    pub created_by: String,
+    pub tags: Vec<String>,
+    /// The size of the layer the row made (0 for rows that made none).
+    pub size: u64,
+    pub comment: String,
+}
+
 impl Engine {
+    /// An image's history, newest first: the config's `history` rows, each
+    /// that made a layer with that layer's size.
+    pub fn image_history(&self, name_or_id: &str) -> Result<Vec<HistoryEntry>> {
+        let (_, rec) = self.image(name_or_id)?;
+        let config: serde_json::Value = serde_json::from_slice(&self.content.read(&rec.config)?)
+            .map_err(|e| EngineError::Image {
+                name: name_or_id.into(),
+                reason: format!("config is not JSON: {e}"),
+            })?;
+        let manifest = serde_json::from_slice::<ImageManifest>(&self.content.read(&rec.manifest)?)
+            .map_err(|e| EngineError::Image {
+                name: name_or_id.into(),
+                reason: format!("manifest: {e}"),
+            })?;
+        let mut sizes = manifest.layers().iter().map(|l| l.size());
+        let str_of = |v: &serde_json::Value, k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let history = config["history"].as_array().cloned().unwrap_or_default();
+        let mut rows: Vec<HistoryEntry> = if history.is_empty() {
+            // No history recorded: a row per layer.
+            sizes
+                .map(|size| HistoryEntry {
+                    id: "<missing>".into(),
+                    created: crate::store::parse_time(&str_of(&config, "created")).unwrap_or(0),
+                    created_by: String::new(),
+                    tags: Vec::new(),
+                    size,
+                    comment: String::new(),
+                })
+                .collect()
+        } else {
+            history
+                .iter()
+                .map(|h| {
+                    let empty = h["empty_layer"].as_bool().unwrap_or(false);
+                    HistoryEntry {
+                        id: "<missing>".into(),
+                        created: crate::store::parse_time(&str_of(h, "created")).unwrap_or(0),
+                        created_by: str_of(h, "created_by"),
+                        tags: Vec::new(),
+                        size: if empty { 0 } else { sizes.next().unwrap_or(0) },
+                        comment: str_of(h, "comment"),
+                    }
+                })
+                .collect()
+        };
+        rows.reverse();
+        if let Some(top) = rows.first_mut() {
+            top.id = rec.config.clone();
+            for (n, r) in self.images.all()? {
+                if r.config == rec.config && !dangling(&n) {
+                    top.tags.push(Reference::parse(&n)?.short());
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     /// Finds an image by name or id.
     pub fn image(&self, name_or_id: &str) -> Result<(String, ImageRecord)> {
         let full = Reference::parse(name_or_id).ok().map(|r| r.full());

@@ -22,8 +22,8 @@ use crate::content::ContentStore;
 use crate::error::{EngineError, Result};
 use crate::images::ImageStore;
 
-pub use commit::CommitMeta;
-pub use image_ops::ImageSummary;
+pub use commit::{Change, ChangeKind, CommitMeta};
+pub use image_ops::{HistoryEntry, ImageSummary};
 use plugins::plugin_spec;
 
 /// The engine over one root directory.

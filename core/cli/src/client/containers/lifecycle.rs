@@ -130,6 +130,22 @@ pub async fn commit(
     Ok(0)
 }
 
+/// `diff CONTAINER`: docker's `C`/`A`/`D` lines.
+pub async fn diff(c: &Client, container: &str) -> Result<i32> {
+    let path = format!("/containers/{}/changes", enc(container));
+    let rows: Option<Vec<crate::api::containers::ChangeItem>> =
+        c.json(Method::GET, &path, None).await?;
+    for r in rows.unwrap_or_default() {
+        let kind = match r.kind {
+            0 => "C",
+            1 => "A",
+            _ => "D",
+        };
+        say!("{kind} {}", r.path);
+    }
+    Ok(0)
+}
+
 pub async fn rename(c: &Client, old: &str, new: &str) -> Result<i32> {
     c.call(
         Method::POST,
