@@ -42,6 +42,15 @@ pub enum ImageCmd {
     Rm(RmiArgs),
     /// Show the history of an image.
     History(HistoryArgs),
+    /// Remove unused images: dangling ones, or with -a every one no container uses.
+    Prune {
+        /// Remove all unused images, not just dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -192,6 +201,34 @@ pub fn history(e: &EngineArgs, a: &HistoryArgs) -> Result<i32> {
         })
         .collect();
     crate::client::images::print_history(&rows, a);
+    Ok(0)
+}
+
+/// `image prune [-a]` on the engine's own state (no container runs here
+/// without a daemon, so "used" means a container on this root).
+pub fn image_prune(e: &EngineArgs, all: bool, force: bool) -> Result<i32> {
+    let warning = if all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    if !crate::client::system::confirm(warning, force)? {
+        return Ok(0);
+    }
+    let engine = open(e)?;
+    let (lines, space) = crate::async_runtime()?.block_on(engine.prune_images(all))?;
+    if !lines.is_empty() {
+        say!("Deleted Images:");
+        for l in &lines {
+            let (what, v) = l.split_once(": ").unwrap_or(("deleted", l));
+            say!("{}: {v}", what.to_ascii_lowercase());
+        }
+        say!("");
+    }
+    say!(
+        "Total reclaimed space: {}",
+        crate::api::units::human_size(space)
+    );
     Ok(0)
 }
 

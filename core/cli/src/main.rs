@@ -75,6 +75,12 @@ enum Command {
     Run(Box<local::RunArgs>),
     #[command(flatten)]
     Container(client::ContainerCmd),
+    /// Manage containers (prune).
+    #[command(name = "container", subcommand)]
+    ContainerGroup(client::system::ContainerGroup),
+    /// Manage berth (prune).
+    #[command(subcommand)]
+    System(client::system::SystemCmd),
     /// Serve the Docker Engine API on a unix socket.
     Daemon(daemon::DaemonArgs),
     /// The monitor of one container (started by the daemon).
@@ -137,7 +143,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 images: names,
             } => local::save(e, &output, &names),
             Command::Run(a) => local::run(e, *a),
-            Command::Container(_) | Command::Cp { .. } => anyhow::bail!(
+            Command::Image(local::ImageCmd::Prune { all, force }) => {
+                local::image_prune(e, all, force)
+            }
+            Command::Container(_)
+            | Command::ContainerGroup(_)
+            | Command::System(_)
+            | Command::Cp { .. } => anyhow::bail!(
                 "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"
             ),
             Command::Runtime(_)
@@ -184,6 +196,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     .await
             }
             Command::Container(cmd) => client::container(&c, &cmd).await,
+            Command::ContainerGroup(cmd) => client::system::container_group(&c, &cmd).await,
+            Command::System(cmd) => client::system::system(&c, &cmd).await,
+            Command::Image(local::ImageCmd::Prune { all, force }) => {
+                client::system::image_prune(&c, all, force).await
+            }
             Command::Cp { src, dst, .. } => client::cp::cp(&c, &src, &dst).await,
             Command::Runtime(_)
             | Command::Daemon(_)

@@ -293,3 +293,12 @@ pub struct ChangeItem {
     pub path: String,
     pub kind: u8,
 }
+
+/// `POST /containers/prune`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerPruneResponse {
+    #[serde(deserialize_with = "crate::api::nullable")]
+    pub containers_deleted: Vec<String>,
+    pub space_reclaimed: u64,
+}

@@ -91,6 +91,24 @@ pub struct ImageDeleteItem {
     pub deleted: Option<String>,
 }
 
+/// `POST /images/prune`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImagePruneResponse {
+    #[serde(deserialize_with = "crate::api::nullable")]
+    pub images_deleted: Vec<ImageDeleteItem>,
+    pub space_reclaimed: u64,
+}
+
+/// `POST /build/prune`: berth's builder keeps no cache of its own yet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BuildPruneResponse {
+    #[serde(deserialize_with = "crate::api::nullable")]
+    pub caches_deleted: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

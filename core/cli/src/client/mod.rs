@@ -9,6 +9,7 @@ pub mod format;
 pub mod http;
 pub mod images;
 pub mod networks;
+pub mod system;
 pub mod volumes;
 
 use anyhow::Result;

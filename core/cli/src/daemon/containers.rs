@@ -383,3 +383,24 @@ pub async fn changes(State(d): State<Shared>, Path(id): Path<String>) -> ApiResu
         .collect();
     Ok(api::json(StatusCode::OK, rows))
 }
+
+/// `POST /containers/prune`: every container that is not running.
+pub async fn prune(State(d): State<Shared>, q: Query) -> ApiResult {
+    if let Some(f) = q
+        .get("filters")
+        .filter(|f| !matches!(f.as_str(), "" | "{}"))
+    {
+        // Pruning more than was asked for is worse than refusing.
+        return Err(ApiError::bad(format!(
+            "invalid filters {f}: berth's container prune takes no filters (until, label) yet"
+        )));
+    }
+    let (deleted, space) = d.containers.prune().await?;
+    Ok(api::json(
+        StatusCode::OK,
+        crate::api::containers::ContainerPruneResponse {
+            containers_deleted: deleted,
+            space_reclaimed: space,
+        },
+    ))
+}

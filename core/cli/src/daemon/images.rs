@@ -188,7 +188,62 @@ pub async fn by_name_post(
 
 pub async fn remove(State(d): State<Shared>, Path(name): Path<String>, q: Query) -> ApiResult {
     let lines = d.engine.remove_image(&name, flag(&q, "force")).await?;
-    let out: Vec<ImageDeleteItem> = lines
+    d.containers.emit_other("image", "delete", &name);
+    Ok(api::json(StatusCode::OK, delete_items(&lines)))
+}
+
+/// `POST /images/prune?filters={"dangling":["false"]}`: images no container
+/// uses — only those without a name unless `dangling` is false.
+pub async fn prune(State(d): State<Shared>, q: Query) -> ApiResult {
+    let filters: std::collections::HashMap<String, serde_json::Value> = match q.get("filters") {
+        Some(f) if !f.is_empty() => serde_json::from_str(f)
+            .map_err(|e| ApiError::bad(format!("invalid filters {f:?}: {e}")))?,
+        _ => Default::default(),
+    };
+    let mut all = false;
+    for (k, v) in &filters {
+        // docker sends ["false"] or {"false": true}.
+        let values: Vec<String> = match v {
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
+            serde_json::Value::Object(o) => o.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        match k.as_str() {
+            "dangling" => all = values.iter().any(|v| v == "false" || v == "0"),
+            other => {
+                return Err(ApiError::bad(format!(
+                    "invalid filter '{other}': berth prunes by dangling only"
+                )))
+            }
+        }
+    }
+    let (lines, space) = d.engine.prune_images(all).await?;
+    for l in lines.iter().filter_map(|l| l.strip_prefix("Deleted: ")) {
+        d.containers.emit_other("image", "delete", l);
+    }
+    Ok(api::json(
+        StatusCode::OK,
+        crate::api::images::ImagePruneResponse {
+            images_deleted: delete_items(&lines),
+            space_reclaimed: space,
+        },
+    ))
+}
+
+/// `POST /build/prune`: there is no build cache to prune yet.
+pub async fn build_prune() -> ApiResult {
+    Ok(api::json(
+        StatusCode::OK,
+        crate::api::images::BuildPruneResponse::default(),
+    ))
+}
+
+/// The engine's `Untagged: …`/`Deleted: …` lines as docker's items.
+fn delete_items(lines: &[String]) -> Vec<ImageDeleteItem> {
+    lines
         .iter()
         .map(|l| match l.split_once(": ") {
             Some(("Untagged", v)) => ImageDeleteItem {
@@ -204,9 +259,7 @@ pub async fn remove(State(d): State<Shared>, Path(name): Path<String>, q: Query)
                 deleted: Some(l.clone()),
             },
         })
-        .collect();
-    d.containers.emit_other("image", "delete", &name);
-    Ok(api::json(StatusCode::OK, out))
+        .collect()
 }
 
 /// `GET /images/get?names=…`: a `docker save` tar.

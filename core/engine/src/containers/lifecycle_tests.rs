@@ -258,6 +258,10 @@ impl Machine for Fake {
         Ok("sha256:2222".into())
     }
 
+    async fn layer_usage(&self, _id: &str) -> Option<u64> {
+        Some(4096)
+    }
+
     async fn changes(&self, id: &str, _image_id: &str) -> Result<Vec<crate::engine::Change>> {
         self.log(format!("changes {id}"));
         Ok(Vec::new())

@@ -84,6 +84,9 @@ pub trait Machine: Send + Sync + 'static {
 
     /// What container `id` changed on top of image `image_id` (docker's `diff`).
     async fn changes(&self, id: &str, image_id: &str) -> Result<Vec<crate::engine::Change>>;
+
+    /// Bytes container `id`'s writable layer takes (`None` if the driver cannot tell).
+    async fn layer_usage(&self, id: &str) -> Option<u64>;
 }
 
 /// The machine as the engine drives it.
@@ -236,6 +239,10 @@ impl Machine for EngineMachine {
     async fn changes(&self, id: &str, image_id: &str) -> Result<Vec<crate::engine::Change>> {
         let (_, base) = self.engine.image(image_id)?;
         self.engine.changes(id, &base).await
+    }
+
+    async fn layer_usage(&self, id: &str) -> Option<u64> {
+        self.engine.storage().usage(id).await.ok().map(|u| u.size)
     }
 }
 

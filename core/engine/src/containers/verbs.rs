@@ -152,6 +152,28 @@ impl Containers {
         Ok(())
     }
 
+    /// Removes every container that is not running (docker's `container
+    /// prune`); returns their ids and the bytes their writable layers took.
+    pub async fn prune(&self) -> Result<(Vec<String>, u64)> {
+        let mut deleted = Vec::new();
+        let mut space = 0;
+        for rec in self.list() {
+            if !matches!(rec.status, Status::Created | Status::Exited | Status::Dead) {
+                continue;
+            }
+            let size = self.machine.layer_usage(&rec.id).await.unwrap_or(0);
+            match self.remove(&rec.id, false, false).await {
+                Ok(()) => {
+                    space += size;
+                    deleted.push(rec.id);
+                }
+                // Started or removed meanwhile: not ours to prune.
+                Err(e) => tracing::debug!("prune: container {}: {e}", rec.id),
+            }
+        }
+        Ok((deleted, space))
+    }
+
     pub fn rename(&self, key: &str, new: &str) -> Result<()> {
         let new = new.strip_prefix('/').unwrap_or(new);
         super::create::check_name(new)?;

@@ -227,6 +227,29 @@ impl Engine {
         Ok(removed)
     }
 
+    /// Removes the images no container uses (docker's `image prune`): those
+    /// without a name, or with `all` every one. Returns docker's
+    /// `Untagged: …`/`Deleted: …` lines and the bytes of the layers removed.
+    pub async fn prune_images(&self, all: bool) -> Result<(Vec<String>, u64)> {
+        let mut lines = Vec::new();
+        let mut space = 0;
+        for (key, rec) in self.images.all()? {
+            if !(all || dangling(&key)) || !self.containers_using(&rec.config)?.is_empty() {
+                continue;
+            }
+            let size: u64 =
+                serde_json::from_slice::<ImageManifest>(&self.content.read(&rec.manifest)?)
+                    .map(|m| m.layers().iter().map(|l| l.size()).sum())
+                    .unwrap_or(0);
+            let removed = self.remove_image(&key, false).await?;
+            if removed.iter().any(|l| l.starts_with("Deleted: ")) {
+                space += size;
+            }
+            lines.extend(removed);
+        }
+        Ok((lines, space))
+    }
+
     /// Removes the layers of `rec` that no recorded image uses, top first.
     /// A layer a container's snapshot still builds on stays (the driver
     /// refuses it); the container's end calls this again.
