@@ -47,7 +47,16 @@ fn container_and_image_prune_take_only_what_is_unused() {
             .trim()
             .to_string();
         let dangling = ok(d.docker(c, &["commit", &id])).trim().to_string();
-        ok(d.docker(c, &["commit", "-c", "ENV SPARE=1", &id, &format!("spare-{name}:v1")]));
+        ok(d.docker(
+            c,
+            &[
+                "commit",
+                "-c",
+                "ENV SPARE=1",
+                &id,
+                &format!("spare-{name}:v1"),
+            ],
+        ));
         ok(d.docker(c, &["rm", &id]));
         let out = d.docker(c, &["image", "prune", "-f"]);
         out.assert_ok();

@@ -81,6 +81,28 @@ enum Command {
     /// Manage berth (prune).
     #[command(subcommand)]
     System(client::system::SystemCmd),
+    /// Show the berth client and daemon versions.
+    Version,
+    /// Display system-wide information.
+    Info,
+    /// Get real time events from the daemon.
+    Events {
+        /// Show events created since this time (unix seconds or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Stream events until this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Filter (type=, event=, container=, image=).
+        #[arg(short, long)]
+        filter: Vec<String>,
+    },
+    /// List port mappings of a container.
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO].
+        private: Option<String>,
+    },
     /// Serve the Docker Engine API on a unix socket.
     Daemon(daemon::DaemonArgs),
     /// The monitor of one container (started by the daemon).
@@ -149,6 +171,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Command::Container(_)
             | Command::ContainerGroup(_)
             | Command::System(_)
+            | Command::Version
+            | Command::Info
+            | Command::Events { .. }
+            | Command::Port { .. }
             | Command::Cp { .. } => anyhow::bail!(
                 "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"
             ),
@@ -198,6 +224,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Command::Container(cmd) => client::container(&c, &cmd).await,
             Command::ContainerGroup(cmd) => client::system::container_group(&c, &cmd).await,
             Command::System(cmd) => client::system::system(&c, &cmd).await,
+            Command::Version => client::info::version(&c).await,
+            Command::Info => client::info::info(&c).await,
+            Command::Events {
+                since,
+                until,
+                filter,
+            } => client::info::events(&c, since.as_deref(), until.as_deref(), &filter).await,
+            Command::Port { container, private } => {
+                client::info::port(&c, &container, private.as_deref()).await
+            }
             Command::Image(local::ImageCmd::Prune { all, force }) => {
                 client::system::image_prune(&c, all, force).await
             }

@@ -33,6 +33,18 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
+/// A size in binary units, as docker's `info` shows memory (`23.45GiB`).
+pub fn human_binary(n: u64) -> String {
+    let f = n as f64;
+    let units = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (u, scale) in units {
+        if n >= scale {
+            return format!("{:.2}{u}", f / scale as f64);
+        }
+    }
+    format!("{n}B")
+}
+
 /// A unix time as RFC 3339 (UTC), as docker writes a file's `mtime`.
 pub fn rfc3339(t: i64) -> String {
     let s = berth_engine::store::format_time(t, 0);

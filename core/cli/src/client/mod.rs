@@ -8,6 +8,7 @@ pub mod flags;
 pub mod format;
 pub mod http;
 pub mod images;
+pub mod info;
 pub mod networks;
 pub mod system;
 pub mod volumes;

@@ -87,7 +87,14 @@ fn strings(v: &[&str]) -> Vec<String> {
 pub async fn info(State(d): State<Shared>) -> ApiResult {
     let list = d.containers.list();
     let count = |s: Status| list.iter().filter(|r| r.status == s).count();
-    let images = d.engine.list_images()?.len();
+    // Images, not names: docker counts an image tagged twice once.
+    let images = d
+        .engine
+        .list_images()?
+        .into_iter()
+        .map(|i| i.id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
