@@ -97,6 +97,26 @@ enum Command {
         #[arg(short, long)]
         filter: Vec<String>,
     },
+    /// Export a container's filesystem as a tar archive.
+    Export {
+        /// Write to a file instead of stdout.
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        container: String,
+    },
+    /// Import a tar archive of a filesystem as an image.
+    Import {
+        /// Apply a Dockerfile instruction to the image (as commit -c).
+        #[arg(short, long = "change")]
+        change: Vec<String>,
+        /// Commit message for the imported image.
+        #[arg(short, long)]
+        message: Option<String>,
+        /// The archive, or - for stdin.
+        file: String,
+        /// REPOSITORY[:TAG] of the new image.
+        reference: Option<String>,
+    },
     /// List port mappings of a container.
     Port {
         container: String,
@@ -175,6 +195,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             | Command::Info
             | Command::Events { .. }
             | Command::Port { .. }
+            | Command::Export { .. }
+            | Command::Import { .. }
             | Command::Cp { .. } => anyhow::bail!(
                 "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"
             ),
@@ -234,6 +256,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Command::Port { container, private } => {
                 client::info::port(&c, &container, private.as_deref()).await
             }
+            Command::Export { output, container } => {
+                ci::export(&c, &container, output.as_deref()).await
+            }
+            Command::Import {
+                change,
+                message,
+                file,
+                reference,
+            } => ci::import(&c, &file, reference.as_deref(), &change, message.as_deref()).await,
             Command::Image(local::ImageCmd::Prune { all, force }) => {
                 client::system::image_prune(&c, all, force).await
             }

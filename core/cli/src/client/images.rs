@@ -281,3 +281,75 @@ pub fn print_history(rows: &[crate::api::images::HistoryItem], a: &crate::local:
         &table,
     );
 }
+
+/// `export [-o FILE] CONTAINER`: the container's filesystem as a tar, to
+/// FILE or to stdout (never to a terminal, as docker refuses too).
+pub async fn export(c: &Client, container: &str, output: Option<&std::path::Path>) -> Result<i32> {
+    use std::io::{IsTerminal as _, Write as _};
+    let mut out: Box<dyn std::io::Write> = match output {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
+        None if std::io::stdout().is_terminal() => {
+            bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let path = format!("/containers/{}/export", enc(container));
+    let mut body = c.stream(Method::GET, &path, None).await?;
+    while let Some(chunk) = next_chunk(&mut body).await {
+        out.write_all(&chunk?)?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// `import [-c CHANGE]… [-m MSG] FILE|- [REPO[:TAG]]`: a tar of a
+/// filesystem as a one-layer image; prints its id.
+pub async fn import(
+    c: &Client,
+    file: &str,
+    reference: Option<&str>,
+    changes: &[String],
+    message: Option<&str>,
+) -> Result<i32> {
+    use std::io::Read as _;
+    let data = if file == "-" {
+        let mut v = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut v)?;
+        v
+    } else {
+        std::fs::read(file).with_context(|| format!("reading {file}"))?
+    };
+    let mut q = String::from("/images/create?fromSrc=-");
+    if let Some(r) = reference {
+        let parsed = berth_engine::reference::Reference::parse(r)?;
+        let repo = match parsed.registry.as_str() {
+            "docker.io" => parsed.short_repository(),
+            reg => format!("{reg}/{}", parsed.repository),
+        };
+        q.push_str(&format!("&repo={}", enc(&repo)));
+        if let Some(t) = &parsed.tag {
+            q.push_str(&format!("&tag={}", enc(t)));
+        }
+    }
+    if let Some(m) = message {
+        q.push_str(&format!("&message={}", enc(m)));
+    }
+    for ch in changes {
+        q.push_str(&format!("&changes={}", enc(ch)));
+    }
+    let b = c
+        .upload(Method::POST, &q, data.into(), "application/x-tar")
+        .await?;
+    for l in String::from_utf8_lossy(&b).lines() {
+        match serde_json::from_str::<JsonMessage>(l) {
+            Ok(JsonMessage { error: Some(e), .. }) => bail!("{e}"),
+            Ok(JsonMessage {
+                status: Some(s), ..
+            }) => say!("{s}"),
+            _ => {}
+        }
+    }
+    Ok(0)
+}

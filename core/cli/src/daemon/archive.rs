@@ -137,3 +137,62 @@ pub async fn archive_put(
     }
     Ok(StatusCode::OK.into_response())
 }
+
+/// `GET /containers/{id}/export`: the container's whole filesystem as a
+/// tar, streamed from the chrooted `berth archive` helper as it writes it.
+pub async fn export(State(d): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    use tokio::io::AsyncReadExt as _;
+    let internal =
+        |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let (cid, rootfs, ours) = d.containers.rootfs(&id).await?;
+    let spawned = archive_cmd(&rootfs)
+        .arg("--get")
+        .arg("/")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            if ours {
+                d.containers.release_rootfs(&cid).await;
+            }
+            return Err(internal(e));
+        }
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let containers = d.containers.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                        // The client went away: stop the helper.
+                        let _ = child.start_kill();
+                        break;
+                    }
+                }
+            }
+        }
+        match child.wait_with_output().await {
+            Ok(out) if !out.status.success() => tracing::warn!(
+                "export of {cid}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => tracing::warn!("export of {cid}: {e}"),
+            Ok(_) => {}
+        }
+        if ours {
+            containers.release_rootfs(&cid).await;
+        }
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        super::api::stream_body(rx),
+    )
+        .into_response())
+}

@@ -79,11 +79,24 @@ fn json_stream(mut rx: mpsc::UnboundedReceiver<JsonMessage>) -> axum::body::Body
     api::stream_body(out)
 }
 
-pub async fn create(State(d): State<Shared>, q: Query) -> ApiResult {
-    if q.get("fromSrc").is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::bad(
-            "image import (fromSrc) is not supported by berth",
-        ));
+pub async fn create(
+    State(d): State<Shared>,
+    axum::extract::Query(pairs): axum::extract::Query<Vec<(String, String)>>,
+    body: axum::body::Body,
+) -> ApiResult {
+    let q: std::collections::HashMap<String, String> = pairs.iter().cloned().collect();
+    if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
+        if src != "-" {
+            return Err(ApiError::bad(format!(
+                "importing from {src:?} is not supported: send the archive as the body with fromSrc=-"
+            )));
+        }
+        let changes = pairs
+            .iter()
+            .filter(|(k, _)| k == "changes")
+            .map(|(_, v)| v.clone())
+            .collect();
+        return import(d, &q, changes, body).await;
     }
     let image = q
         .get("fromImage")
@@ -130,6 +143,70 @@ pub async fn create(State(d): State<Shared>, q: Query) -> ApiResult {
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         json_stream(rx),
+    )
+        .into_response())
+}
+
+/// `POST /images/create?fromSrc=-` (docker's `import`): the body, a tar of
+/// a filesystem, becomes a one-layer image; answers with its id as a
+/// status line.
+async fn import(
+    d: Shared,
+    q: &std::collections::HashMap<String, String>,
+    changes: Vec<String>,
+    body: axum::body::Body,
+) -> ApiResult {
+    use futures_util::StreamExt as _;
+    use std::io::Write as _;
+    let reference = match (q.get("repo").filter(|r| !r.is_empty()), q.get("tag")) {
+        (Some(repo), Some(tag)) if !tag.is_empty() => Some(format!("{repo}:{tag}")),
+        (Some(repo), _) => Some(repo.clone()),
+        (None, _) => None,
+    };
+    let full_name = reference
+        .as_deref()
+        .map(|r| Reference::parse(r).map(|r| r.full()))
+        .transpose()
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let list = changes
+        .iter()
+        .flat_map(|c| c.lines())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| berth_engine::dockerfile::parse_change(l).map_err(ApiError::bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut config = serde_json::Map::new();
+    berth_engine::dockerfile::Changes::apply(&mut config, &list);
+    // The archive is spooled to a file under the root, not held in memory.
+    let internal =
+        |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let mut spool = tempfile::tempfile_in(&d.root).map_err(internal)?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the archive: {e}")))?;
+        spool.write_all(&chunk).map_err(internal)?;
+    }
+    use std::io::Seek as _;
+    spool.rewind().map_err(internal)?;
+    let meta = berth_engine::engine::CommitMeta {
+        comment: q
+            .get("message")
+            .filter(|m| !m.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "Imported from -".into()),
+        ..Default::default()
+    };
+    let id = d
+        .engine
+        .import_image(spool, config, &meta, full_name.as_deref())
+        .await?;
+    d.containers.emit_other("image", "import", &id);
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!(
+            "{}\r\n",
+            serde_json::to_string(&JsonMessage::status(id)).unwrap_or_default()
+        ),
     )
         .into_response())
 }

@@ -124,10 +124,104 @@ impl Engine {
             reason,
         };
         let layer = self.layer_from(key).await?;
-        let mut image: Value = serde_json::from_slice(&self.content.read(&base.config)?)
+        let image: Value = serde_json::from_slice(&self.content.read(&base.config)?)
             .map_err(|e| bad(format!("config is not JSON: {e}")))?;
-        let mut manifest: Value = serde_json::from_slice(&self.content.read(&base.manifest)?)
+        let manifest: Value = serde_json::from_slice(&self.content.read(&base.manifest)?)
             .map_err(|e| bad(format!("manifest is not JSON: {e}")))?;
+        self.stack_image(Some(base), image, manifest, layer, config, meta, full_name)
+            .await
+    }
+
+    /// Makes an image of one layer from a tar (docker's `import`): `config`
+    /// as its runtime config, `meta.comment` as its history's comment.
+    pub async fn import_image(
+        &self,
+        tar: impl std::io::Read + Send + 'static,
+        config: Map<String, Value>,
+        meta: &CommitMeta,
+        full_name: Option<&str>,
+    ) -> Result<String> {
+        let blob = self.content.ingest_new()?;
+        let layer = tokio::task::spawn_blocking(move || -> std::io::Result<Option<LayerBlob>> {
+            let mut sink = SharedSink(Arc::new(Mutex::new(DiffSink {
+                gz: Some(flate2::write::GzEncoder::new(
+                    blob,
+                    flate2::Compression::fast(),
+                )),
+                diff: Sha256::new(),
+                changed: false,
+            })));
+            // Read through a tar reader on the way: what is not a tar fails
+            // here, before anything is stored.
+            let mut ar = tar::Archive::new(Tee {
+                input: tar,
+                out: &mut sink,
+            });
+            for entry in ar.entries()? {
+                std::io::copy(&mut entry?, &mut std::io::sink())?;
+            }
+            let mut rest = ar.into_inner();
+            std::io::copy(&mut rest, &mut std::io::sink())?;
+            let mut s = sink.0.lock().expect("diff sink");
+            if !s.changed {
+                return Ok(None);
+            }
+            let diff_id = format!("sha256:{}", hex::encode(s.diff.clone().finalize()));
+            let blob = s.gz.take().expect("open until finished").finish()?;
+            let (digest, size) = blob.commit().map_err(std::io::Error::other)?;
+            Ok(Some(LayerBlob {
+                digest,
+                size,
+                diff_id,
+            }))
+        })
+        .await
+        .map_err(|_| {
+            EngineError::io(
+                "importing",
+                "the archive",
+                std::io::Error::other("the import panicked"),
+            )
+        })?
+        .map_err(|e| EngineError::io("importing", "the archive", e))?;
+        let Some(layer) = layer else {
+            return Err(EngineError::invalid(
+                "archive",
+                "-",
+                "the archive is empty: nothing to import".to_string(),
+            ));
+        };
+        let arch = crate::engine::host_platform().architecture;
+        let image = json!({
+            "architecture": arch,
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [],
+        });
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "layers": [],
+        });
+        self.stack_image(None, image, manifest, Some(layer), config, meta, full_name)
+            .await
+    }
+
+    /// Puts `layer` (if any) on top of `image` and `manifest` (those of
+    /// `base`, or empty ones), with a history row from `meta`; unpacks the
+    /// layer, names the image. Returns its id.
+    #[allow(clippy::too_many_arguments)]
+    async fn stack_image(
+        &self,
+        base: Option<&ImageRecord>,
+        mut image: Value,
+        mut manifest: Value,
+        layer: Option<LayerBlob>,
+        config: Map<String, Value>,
+        meta: &CommitMeta,
+        full_name: Option<&str>,
+    ) -> Result<String> {
         let created = crate::store::now();
         let mut history = json!({"created": created, "created_by": meta.created_by});
         if !meta.author.is_empty() {
@@ -144,7 +238,9 @@ impl Engine {
         push(&mut image["history"], history);
         image["created"] = json!(created);
         image["config"] = Value::Object(config);
-        image["container"] = json!(meta.container);
+        if !meta.container.is_empty() {
+            image["container"] = json!(meta.container);
+        }
         let config_bytes = serde_json::to_vec(&image).expect("serializable");
         let config_digest = self.content.put(&config_bytes)?;
         // The layer and config media types follow the base's manifest (docker's or OCI's).
@@ -178,7 +274,8 @@ impl Engine {
         let manifest_digest = self
             .content
             .put(&serde_json::to_vec(&manifest).expect("serializable"))?;
-        let mut chain = base.chain.clone();
+        let parent = base.and_then(|b| b.chain.last().cloned());
+        let mut chain = base.map(|b| b.chain.clone()).unwrap_or_default();
         if let Some(l) = &layer {
             let diff_ids: Vec<String> = image["rootfs"]["diff_ids"]
                 .as_array()
@@ -195,7 +292,7 @@ impl Engine {
                 let blob = self.content.open_blob(&l.digest)?;
                 let tar = crate::layers::decompress(blob, crate::layers::Compression::Gzip)?;
                 self.storage
-                    .apply_layer(&id, base.chain.last().map(String::as_str), tar)
+                    .apply_layer(&id, parent.as_deref(), tar)
                     .await?;
             }
             chain.push(id);
@@ -208,6 +305,20 @@ impl Engine {
         };
         self.images.name(full_name, rec)?;
         Ok(config_digest)
+    }
+}
+
+/// A reader that writes what it reads to `out`.
+struct Tee<R, W> {
+    input: R,
+    out: W,
+}
+
+impl<R: std::io::Read, W: Write> std::io::Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
     }
 }
 
