@@ -121,6 +121,8 @@ pub enum ContainerOp {
     Attach,
     /// Committing a container that is being removed (or is dead).
     Commit,
+    /// Updating a container that is being removed (or is dead).
+    Update,
 }
 
 /// What an exec instance was asked to do.
@@ -162,6 +164,7 @@ fn refusal(id: &str, op: &ContainerOp, status: Status) -> String {
             format!("You cannot commit container {id} which is Dead")
         }
         ContainerOp::Commit => format!("You cannot commit container {id} which is being removed"),
+        ContainerOp::Update => format!("Cannot update container {id}: it is being removed"),
         ContainerOp::Pause
         | ContainerOp::Resize
         | ContainerOp::Top

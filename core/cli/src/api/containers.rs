@@ -302,3 +302,11 @@ pub struct ContainerPruneResponse {
     pub containers_deleted: Vec<String>,
     pub space_reclaimed: u64,
 }
+
+/// `POST /containers/{id}/update`'s answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateResponse {
+    #[serde(deserialize_with = "crate::api::nullable")]
+    pub warnings: Vec<String>,
+}

@@ -50,7 +50,7 @@ pub fn parse_duration(s: &str) -> Result<i64> {
     Ok(total as i64)
 }
 
-pub(super) fn size(flag: &str, v: &Option<String>) -> Result<i64> {
+pub(crate) fn size(flag: &str, v: &Option<String>) -> Result<i64> {
     match v {
         None => Ok(0),
         Some(s) if flag == "--memory-swap" && s == "-1" => Ok(-1),
@@ -122,7 +122,7 @@ pub(super) fn mount(spec: &str) -> Result<MountSpec> {
     Ok(m)
 }
 
-pub(super) fn restart(s: &Option<String>) -> Result<RestartPolicy> {
+pub(crate) fn restart(s: &Option<String>) -> Result<RestartPolicy> {
     let Some(s) = s else {
         return Ok(RestartPolicy::default());
     };

@@ -140,6 +140,8 @@ pub enum ContainerCmd {
     },
     /// Inspect changes to files or directories on a container's filesystem.
     Diff { container: String },
+    /// Update the limits (and restart policy) of one or more containers.
+    Update(containers::UpdateArgs),
     /// Create a new image from a container's changes.
     Commit {
         /// Author (e.g. "Ann <ann@example.com>").
@@ -228,6 +230,7 @@ pub async fn container(c: &Client, cmd: &ContainerCmd) -> Result<i32> {
             new_name,
         } => k::rename(c, container, new_name).await,
         ContainerCmd::Diff { container } => k::diff(c, container).await,
+        ContainerCmd::Update(a) => k::update(c, a).await,
         ContainerCmd::Commit {
             author,
             change,

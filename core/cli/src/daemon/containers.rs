@@ -404,3 +404,14 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> ApiResult {
         },
     ))
 }
+
+/// `POST /containers/{id}/update`: new limits (and restart policy), kept
+/// and applied at once while the container runs.
+pub async fn update(State(d): State<Shared>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let u: berth_engine::containers::config::UpdateConfig = api::body(&body)?;
+    let warnings = d.containers.update_container(&id, &u).await?;
+    Ok(api::json(
+        StatusCode::OK,
+        crate::api::containers::UpdateResponse { warnings },
+    ))
+}

@@ -77,6 +77,7 @@ fn router(d: Shared) -> Router {
         .route("/containers/{id}/rename", post(c::rename))
         .route("/containers/{id}/changes", get(c::changes))
         .route("/containers/{id}/export", get(archive::export))
+        .route("/containers/{id}/update", post(c::update))
         .route("/containers/{id}/pause", post(c::pause))
         .route("/containers/{id}/unpause", post(c::unpause))
         .route("/containers/{id}/resize", post(c::resize))

@@ -26,6 +26,25 @@ use crate::containers::config::{ContainerConfig, HostConfig};
 use crate::error::{EngineError, Result};
 
 pub use process::{args, resolve_user};
+
+/// The memory, CPU and pids limits of `h` alone (no device rules), for
+/// changing them on a running container.
+pub fn limits(h: &HostConfig, image: &str) -> Result<oci_spec::runtime::LinuxResources> {
+    let mut r = resources::resources(h, image)?;
+    r.set_devices(None);
+    if r.pids().is_none() {
+        // No limit is a limit too when it replaces one: pids.max = max.
+        let unlimited = oci_spec::runtime::LinuxPidsBuilder::default()
+            .limit(-1)
+            .build()
+            .map_err(|e| EngineError::Image {
+                name: image.into(),
+                reason: format!("building the pids limit: {e}"),
+            })?;
+        r.set_pids(Some(unlimited));
+    }
+    Ok(r)
+}
 pub use security::DEFAULT_CAPS;
 
 /// Where a container's named volumes and bind mounts come from.

@@ -332,3 +332,57 @@ mod tests {
         assert!(p("sometimes", 0).parse().unwrap_err().contains("sometimes"));
     }
 }
+
+/// The body of `POST /containers/{id}/update`: the limits to change (a
+/// field left out, or 0, keeps its value) and the restart policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateConfig {
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: String,
+    /// -1 (or 0 from old clients) for no limit.
+    pub pids_limit: Option<i64>,
+    pub restart_policy: Option<RestartPolicy>,
+}
+
+impl UpdateConfig {
+    /// Sets what this update changes in `h`; refuses a policy that does not parse.
+    pub fn apply_to(&self, h: &mut HostConfig) -> crate::error::Result<()> {
+        let set = |field: &mut i64, v: i64| {
+            if v != 0 {
+                *field = v;
+            }
+        };
+        set(&mut h.memory, self.memory);
+        set(&mut h.memory_swap, self.memory_swap);
+        set(&mut h.memory_reservation, self.memory_reservation);
+        set(&mut h.cpu_shares, self.cpu_shares);
+        set(&mut h.cpu_period, self.cpu_period);
+        set(&mut h.cpu_quota, self.cpu_quota);
+        if self.nano_cpus != 0 {
+            h.nano_cpus = self.nano_cpus;
+            // --cpus replaces a quota set before (docker refuses both at once).
+            h.cpu_quota = 0;
+            h.cpu_period = 0;
+        }
+        if !self.cpuset_cpus.is_empty() {
+            h.cpuset_cpus = self.cpuset_cpus.clone();
+        }
+        if let Some(p) = self.pids_limit {
+            h.pids_limit = (p > 0).then_some(p);
+        }
+        if let Some(r) = self.restart_policy.as_ref().filter(|r| !r.name.is_empty()) {
+            r.parse().map_err(|reason| {
+                crate::error::EngineError::invalid("restart policy", r.name.clone(), reason)
+            })?;
+            h.restart_policy = r.clone();
+        }
+        Ok(())
+    }
+}

@@ -262,6 +262,12 @@ impl Machine for Fake {
         Some(4096)
     }
 
+    fn update(&self, id: &str, limits: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let mem = limits.memory().as_ref().and_then(|m| m.limit());
+        self.log(format!("update {id} memory {mem:?}"));
+        Ok(())
+    }
+
     async fn changes(&self, id: &str, _image_id: &str) -> Result<Vec<crate::engine::Change>> {
         self.log(format!("changes {id}"));
         Ok(Vec::new())

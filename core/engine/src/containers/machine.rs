@@ -87,6 +87,9 @@ pub trait Machine: Send + Sync + 'static {
 
     /// Bytes container `id`'s writable layer takes (`None` if the driver cannot tell).
     async fn layer_usage(&self, id: &str) -> Option<u64>;
+
+    /// Applies new cgroup limits to container `id` while it runs.
+    fn update(&self, id: &str, limits: &oci_spec::runtime::LinuxResources) -> Result<()>;
 }
 
 /// The machine as the engine drives it.
@@ -243,6 +246,10 @@ impl Machine for EngineMachine {
 
     async fn layer_usage(&self, id: &str) -> Option<u64> {
         self.engine.storage().usage(id).await.ok().map(|u| u.size)
+    }
+
+    fn update(&self, id: &str, limits: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        Ok(self.engine.runtime().update(id, limits)?)
     }
 }
 

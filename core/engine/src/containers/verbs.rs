@@ -152,6 +152,43 @@ impl Containers {
         Ok(())
     }
 
+    /// Changes a container's limits (docker's `update`): kept in its record
+    /// for its next starts, and applied at once while it runs. Returns
+    /// docker's warnings.
+    pub async fn update_container(
+        &self,
+        key: &str,
+        u: &super::config::UpdateConfig,
+    ) -> Result<Vec<String>> {
+        let e = self.entry(key)?;
+        let _op = e.op.lock().await;
+        let rec = e.get();
+        if matches!(rec.status, Status::Removing | Status::Dead) {
+            return Err(super::refused(&rec, crate::error::ContainerOp::Update));
+        }
+        let mut h = rec.host_config.clone();
+        u.apply_to(&mut h)?;
+        if h.auto_remove
+            && h.restart_policy
+                .parse()
+                .is_ok_and(|p| p != super::config::Restart::No)
+        {
+            return Err(EngineError::invalid(
+                "restart policy",
+                h.restart_policy.name.clone(),
+                "Restart policy cannot be updated because AutoRemove is enabled for the container",
+            ));
+        }
+        crate::bundle::check_host(&h)?;
+        let limits = crate::bundle::limits(&h, &rec.image)?;
+        if rec.status.is_live() {
+            self.machine.update(&rec.id, &limits)?;
+        }
+        let rec = self.update(&e, |r| r.host_config = h)?;
+        self.emit(&rec, "update", &[]);
+        Ok(Vec::new())
+    }
+
     /// Removes every container that is not running (docker's `container
     /// prune`); returns their ids and the bytes their writable layers took.
     pub async fn prune(&self) -> Result<(Vec<String>, u64)> {

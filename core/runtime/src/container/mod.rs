@@ -115,6 +115,24 @@ impl Runtime {
         rec.cgroup.thaw().map_err(RuntimeError::cgroup(id))
     }
 
+    /// Applies new cgroup limits to a container that has not stopped
+    /// (runc's `update`): memory, CPU, pids, block I/O as `resources` sets
+    /// them; what it leaves unset stays as it is.
+    pub fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let rec = Record::load(&self.root, id)?;
+        let status = rec.status(&self.root);
+        if status == Status::Stopped {
+            return Err(RuntimeError::WrongState {
+                id: id.to_string(),
+                status: status.as_str(),
+                action: "update",
+            });
+        }
+        rec.cgroup
+            .apply(resources)
+            .map_err(RuntimeError::cgroup(id))
+    }
+
     /// Cgroup statistics of a container.
     pub fn stats(&self, id: &str) -> Result<cgroups::Stats> {
         let rec = Record::load(&self.root, id)?;

@@ -130,6 +130,88 @@ pub async fn commit(
     Ok(0)
 }
 
+/// `update`'s flags, as docker's.
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    /// Memory limit (e.g. 64m).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory + swap; -1 for unlimited swap.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs (e.g. 0.5).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// CFS period in microseconds.
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// CFS quota in microseconds.
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Process limit (-1 for unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy (no, always, unless-stopped, on-failure[:N]).
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `update`: prints each container as given, as docker does.
+pub async fn update(c: &Client, a: &UpdateArgs) -> Result<i32> {
+    let cpus = match &a.cpus {
+        None => 0,
+        Some(s) => {
+            let v: f64 = s.parse().map_err(|_| {
+                anyhow::anyhow!("invalid argument {s:?} for \"--cpus\" flag: not a number")
+            })?;
+            (v * 1e9) as i64
+        }
+    };
+    let u = berth_engine::containers::config::UpdateConfig {
+        memory: crate::client::flags::size("--memory", &a.memory)?,
+        memory_swap: crate::client::flags::size("--memory-swap", &a.memory_swap)?,
+        memory_reservation: crate::client::flags::size(
+            "--memory-reservation",
+            &a.memory_reservation,
+        )?,
+        nano_cpus: cpus,
+        cpu_shares: a.cpu_shares.unwrap_or(0),
+        cpu_period: a.cpu_period.unwrap_or(0),
+        cpu_quota: a.cpu_quota.unwrap_or(0),
+        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
+        pids_limit: a.pids_limit,
+        restart_policy: a
+            .restart
+            .as_ref()
+            .map(|r| crate::client::flags::restart(&Some(r.clone())))
+            .transpose()?,
+    };
+    let body = crate::client::http::Json::of(&u)?;
+    let mut code = 0;
+    for name in &a.containers {
+        let path = format!("/containers/{}/update", enc(name));
+        match c.call(Method::POST, &path, Some(&body)).await {
+            Ok(_) => say!("{name}"),
+            Err(e) => {
+                eprintln!("berth: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
 /// `diff CONTAINER`: docker's `C`/`A`/`D` lines.
 pub async fn diff(c: &Client, container: &str) -> Result<i32> {
     let path = format!("/containers/{}/changes", enc(container));

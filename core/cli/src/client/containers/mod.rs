@@ -12,6 +12,8 @@ mod run;
 pub use attach::logs;
 pub use exec::{exec, ExecArgs};
 pub use inspect::{inspect, stats, top};
-pub use lifecycle::{commit, diff, kill, rename, rm, simple, stop, wait, CommitArgs};
+pub use lifecycle::{
+    commit, diff, kill, rename, rm, simple, stop, update, wait, CommitArgs, UpdateArgs,
+};
 pub use ps::{ps, PsArgs};
 pub use run::{create, run, start, start_failure_code};
