@@ -120,3 +120,50 @@ fn cgroup_files_hold_the_configured_values_and_vanish_after_delete() {
     }
     c.assert_no_leaks();
 }
+
+/// runc's `update`: single flags, then a whole LinuxResources on stdin as
+/// containerd sends it; a stopped container is refused.
+#[test]
+fn update_changes_a_running_containers_cgroup() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.resources(json!({
+        "memory": { "limit": 32 * MIB },
+        "pids": { "limit": 20 }
+    }))
+    .args(&["sleep", "600"]);
+    let c = Container::new(&rt, b);
+    c.create(&[]).assert_ok();
+    let cg = c.bundle().cgroups_path();
+    rt.cmd(&[
+        "update",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "30",
+        "--cpu-quota",
+        "30000",
+        "--cpu-period",
+        "100000",
+        c.id(),
+    ])
+    .assert_ok();
+    assert_eq!(cgroup::memory_limit(&cg), Some(64 * MIB));
+    assert_eq!(cgroup::pids_max(&cg), Some(30));
+    assert_eq!(cgroup::cpu_quota(&cg), (Some(30000), 100000));
+    let resources = json!({"memory": {"limit": 48 * MIB}, "pids": {"limit": 40}}).to_string();
+    rt.cmd_stdin(
+        &["update", "--resources", "-", c.id()],
+        resources.as_bytes(),
+    )
+    .assert_ok();
+    assert_eq!(cgroup::memory_limit(&cg), Some(48 * MIB));
+    assert_eq!(cgroup::pids_max(&cg), Some(40));
+    c.kill("KILL").assert_ok();
+    c.wait_status("stopped");
+    let stopped = rt.cmd(&["update", "--pids-limit", "50", c.id()]);
+    stopped.assert_failed();
+    assert!(stopped.stderr.contains("stopped"), "{stopped}");
+    c.delete().assert_ok();
+    c.assert_no_leaks();
+}

@@ -120,6 +120,8 @@ pub enum Verb {
     Pause { id: String },
     /// Thaw a paused container.
     Resume { id: String },
+    /// Change a container's cgroup limits (runc's update).
+    Update(UpdateArgs),
     /// Print the features berth implements, as JSON.
     Features,
     /// Print resource usage statistics of a container as JSON.
@@ -156,4 +158,38 @@ pub fn error_text(e: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+/// `update`'s flags, as runc's: a whole `LinuxResources` JSON from a file
+/// (or `-` for stdin, as containerd sends it), and/or single limits.
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    /// A LinuxResources JSON file, or - for stdin.
+    #[arg(short, long)]
+    pub resources: Option<String>,
+    /// Memory limit (bytes, or with a unit: 64m).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1 for unlimited).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// CFS period in microseconds.
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// CFS quota in microseconds (-1 for none).
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares.
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<u64>,
+    /// CPUs to run on (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Maximum number of processes (-1 for unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    pub id: String,
 }

@@ -104,6 +104,7 @@ pub fn dispatch(rt: &Runtime, verb: Verb) -> Result<i32> {
         Verb::List { format, quiet } => list(rt, &format, quiet),
         Verb::Pause { id } => rt.pause(&id).map(|_| 0).map_err(Into::into),
         Verb::Resume { id } => rt.resume(&id).map(|_| 0).map_err(Into::into),
+        Verb::Update(a) => update(rt, &a),
         Verb::Features => {
             crate::say!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
@@ -341,4 +342,65 @@ fn features() -> serde_json::Value {
         },
         "annotations": {"io.github.berth.version": env!("CARGO_PKG_VERSION")}
     })
+}
+
+/// `update`: the resources from `--resources` with the single flags over them.
+fn update(rt: &Runtime, a: &super::UpdateArgs) -> Result<i32> {
+    use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
+    let mut r: LinuxResources = match a.resources.as_deref() {
+        Some("-") => serde_json::from_reader(std::io::stdin().lock())
+            .context("reading the resources (JSON) from stdin")?,
+        Some(path) => {
+            serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {path}"))?)
+                .with_context(|| format!("{path} is not a LinuxResources JSON"))?
+        }
+        None => LinuxResources::default(),
+    };
+    let bytes = |flag: &str, v: &str| -> Result<i64> {
+        if v == "-1" {
+            return Ok(-1);
+        }
+        berth_engine::containers::config::parse_size(v)
+            .map_err(|e| anyhow::anyhow!("invalid value {v:?} for --{flag}: {e}"))
+    };
+    if a.memory.is_some() || a.memory_swap.is_some() || a.memory_reservation.is_some() {
+        let mut m = r.memory().clone().unwrap_or_else(LinuxMemory::default);
+        if let Some(v) = &a.memory {
+            m.set_limit(Some(bytes("memory", v)?));
+        }
+        if let Some(v) = &a.memory_swap {
+            m.set_swap(Some(bytes("memory-swap", v)?));
+        }
+        if let Some(v) = &a.memory_reservation {
+            m.set_reservation(Some(bytes("memory-reservation", v)?));
+        }
+        r.set_memory(Some(m));
+    }
+    if a.cpu_period.is_some()
+        || a.cpu_quota.is_some()
+        || a.cpu_share.is_some()
+        || a.cpuset_cpus.is_some()
+    {
+        let mut c = r.cpu().clone().unwrap_or_else(LinuxCpu::default);
+        if a.cpu_period.is_some() {
+            c.set_period(a.cpu_period);
+        }
+        if a.cpu_quota.is_some() {
+            c.set_quota(a.cpu_quota);
+        }
+        if a.cpu_share.is_some() {
+            c.set_shares(a.cpu_share);
+        }
+        if a.cpuset_cpus.is_some() {
+            c.set_cpus(a.cpuset_cpus.clone());
+        }
+        r.set_cpu(Some(c));
+    }
+    if let Some(p) = a.pids_limit {
+        let mut pids = LinuxPids::default();
+        pids.set_limit(p);
+        r.set_pids(Some(pids));
+    }
+    rt.update(&a.id, &r)?;
+    Ok(0)
 }
