@@ -346,7 +346,7 @@ fn features() -> serde_json::Value {
 
 /// `update`: the resources from `--resources` with the single flags over them.
 fn update(rt: &Runtime, a: &super::UpdateArgs) -> Result<i32> {
-    use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
+    use oci_spec::runtime::{LinuxPids, LinuxResources};
     let mut r: LinuxResources = match a.resources.as_deref() {
         Some("-") => serde_json::from_reader(std::io::stdin().lock())
             .context("reading the resources (JSON) from stdin")?,
@@ -364,7 +364,7 @@ fn update(rt: &Runtime, a: &super::UpdateArgs) -> Result<i32> {
             .map_err(|e| anyhow::anyhow!("invalid value {v:?} for --{flag}: {e}"))
     };
     if a.memory.is_some() || a.memory_swap.is_some() || a.memory_reservation.is_some() {
-        let mut m = r.memory().clone().unwrap_or_else(LinuxMemory::default);
+        let mut m = (*r.memory()).unwrap_or_default();
         if let Some(v) = &a.memory {
             m.set_limit(Some(bytes("memory", v)?));
         }
@@ -381,7 +381,7 @@ fn update(rt: &Runtime, a: &super::UpdateArgs) -> Result<i32> {
         || a.cpu_share.is_some()
         || a.cpuset_cpus.is_some()
     {
-        let mut c = r.cpu().clone().unwrap_or_else(LinuxCpu::default);
+        let mut c = r.cpu().clone().unwrap_or_default();
         if a.cpu_period.is_some() {
             c.set_period(a.cpu_period);
         }
