@@ -185,15 +185,7 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
         tmpfs.insert(d.to_string(), o.to_string());
     }
-    let cpus = match &a.cpus {
-        None => 0,
-        Some(c) => {
-            let v: f64 = c
-                .parse()
-                .map_err(|_| anyhow!("invalid argument {c:?} for \"--cpus\" flag: not a number"))?;
-            (v * 1e9) as i64
-        }
-    };
+    let cpus = super::flags::nano_cpus(&a.cpus)?;
     let mut log_opts = BTreeMap::new();
     for o in &a.log_opt {
         let (k, v) = o

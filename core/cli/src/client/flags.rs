@@ -275,6 +275,34 @@ pub(super) fn exposed(
     Ok(out)
 }
 
+/// `--cpus 0.5` as docker's `NanoCpus` (0 when not given).
+pub(crate) fn nano_cpus(v: &Option<String>) -> Result<i64> {
+    match v {
+        None => Ok(0),
+        Some(c) => {
+            let n: f64 = c.parse().map_err(|_| {
+                anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: not a number")
+            })?;
+            Ok((n * 1e9) as i64)
+        }
+    }
+}
+
+/// `REPO[:TAG]` as docker's `&repo=…&tag=…` query parameters (the registry
+/// kept in the repository unless it is Docker Hub's).
+pub(crate) fn repo_tag_query(reference: &str) -> Result<String> {
+    let parsed = berth_engine::reference::Reference::parse(reference)?;
+    let repo = match parsed.registry.as_str() {
+        "docker.io" => parsed.short_repository(),
+        reg => format!("{reg}/{}", parsed.repository),
+    };
+    let mut q = format!("&repo={}", super::http::enc(&repo));
+    if let Some(t) = &parsed.tag {
+        q.push_str(&format!("&tag={}", super::http::enc(t)));
+    }
+    Ok(q)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

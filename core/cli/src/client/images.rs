@@ -187,15 +187,10 @@ pub async fn rmi(c: &Client, names: &[String], force: bool) -> Result<i32> {
 }
 
 pub async fn tag(c: &Client, source: &str, target: &str) -> Result<i32> {
-    let r = berth_engine::reference::Reference::parse(target)?;
-    let repo = match r.registry.as_str() {
-        "docker.io" => r.short_repository(),
-        reg => format!("{reg}/{}", r.repository),
-    };
-    let mut q = format!("/images/{source}/tag?repo={}", enc(&repo));
-    if let Some(t) = &r.tag {
-        q.push_str(&format!("&tag={}", enc(t)));
-    }
+    let q = format!(
+        "/images/{source}/tag?{}",
+        &super::flags::repo_tag_query(target)?[1..]
+    );
     c.call(Method::POST, &q, None).await?;
     Ok(0)
 }
@@ -323,15 +318,7 @@ pub async fn import(
     };
     let mut q = String::from("/images/create?fromSrc=-");
     if let Some(r) = reference {
-        let parsed = berth_engine::reference::Reference::parse(r)?;
-        let repo = match parsed.registry.as_str() {
-            "docker.io" => parsed.short_repository(),
-            reg => format!("{reg}/{}", parsed.repository),
-        };
-        q.push_str(&format!("&repo={}", enc(&repo)));
-        if let Some(t) = &parsed.tag {
-            q.push_str(&format!("&tag={}", enc(t)));
-        }
+        q.push_str(&super::flags::repo_tag_query(r)?);
     }
     if let Some(m) = message {
         q.push_str(&format!("&message={}", enc(m)));

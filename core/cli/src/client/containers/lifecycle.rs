@@ -106,15 +106,7 @@ pub async fn commit(
 ) -> Result<i32> {
     let mut q = format!("/commit?container={}&pause={}", enc(container), a.pause);
     if let Some(r) = reference {
-        let parsed = berth_engine::reference::Reference::parse(r)?;
-        let repo = match parsed.registry.as_str() {
-            "docker.io" => parsed.short_repository(),
-            reg => format!("{reg}/{}", parsed.repository),
-        };
-        q.push_str(&format!("&repo={}", enc(&repo)));
-        if let Some(t) = &parsed.tag {
-            q.push_str(&format!("&tag={}", enc(t)));
-        }
+        q.push_str(&crate::client::flags::repo_tag_query(r)?);
     }
     for (k, v) in [("author", a.author), ("comment", a.message)] {
         if let Some(v) = v {
@@ -169,15 +161,7 @@ pub struct UpdateArgs {
 
 /// `update`: prints each container as given, as docker does.
 pub async fn update(c: &Client, a: &UpdateArgs) -> Result<i32> {
-    let cpus = match &a.cpus {
-        None => 0,
-        Some(s) => {
-            let v: f64 = s.parse().map_err(|_| {
-                anyhow::anyhow!("invalid argument {s:?} for \"--cpus\" flag: not a number")
-            })?;
-            (v * 1e9) as i64
-        }
-    };
+    let cpus = crate::client::flags::nano_cpus(&a.cpus)?;
     let u = berth_engine::containers::config::UpdateConfig {
         memory: crate::client::flags::size("--memory", &a.memory)?,
         memory_swap: crate::client::flags::size("--memory-swap", &a.memory_swap)?,
