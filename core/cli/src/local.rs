@@ -191,14 +191,7 @@ pub fn history(e: &EngineArgs, a: &HistoryArgs) -> Result<i32> {
     let rows: Vec<crate::api::images::HistoryItem> = open(e)?
         .image_history(&a.image)?
         .into_iter()
-        .map(|h| crate::api::images::HistoryItem {
-            id: h.id,
-            created: h.created,
-            created_by: h.created_by,
-            tags: h.tags,
-            size: h.size,
-            comment: h.comment,
-        })
+        .map(crate::api::images::HistoryItem::from)
         .collect();
     crate::client::images::print_history(&rows, a);
     Ok(0)
@@ -217,14 +210,14 @@ pub fn image_prune(e: &EngineArgs, all: bool, force: bool) -> Result<i32> {
     }
     let engine = open(e)?;
     let (lines, space) = crate::async_runtime()?.block_on(engine.prune_images(all))?;
-    if !lines.is_empty() {
-        say!("Deleted Images:");
-        for l in &lines {
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| {
             let (what, v) = l.split_once(": ").unwrap_or(("deleted", l));
-            say!("{}: {v}", what.to_ascii_lowercase());
-        }
-        say!("");
-    }
+            format!("{}: {v}", what.to_ascii_lowercase())
+        })
+        .collect();
+    crate::client::system::list("Deleted Images:", &lines);
     say!(
         "Total reclaimed space: {}",
         crate::api::units::human_size(space)

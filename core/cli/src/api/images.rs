@@ -91,6 +91,19 @@ pub struct ImageDeleteItem {
     pub deleted: Option<String>,
 }
 
+impl From<berth_engine::engine::HistoryEntry> for HistoryItem {
+    fn from(h: berth_engine::engine::HistoryEntry) -> Self {
+        HistoryItem {
+            id: h.id,
+            created: h.created,
+            created_by: h.created_by,
+            tags: h.tags,
+            size: h.size,
+            comment: h.comment,
+        }
+    }
+}
+
 /// `POST /images/prune`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]

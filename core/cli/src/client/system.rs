@@ -152,7 +152,7 @@ async fn prune_images(c: &Client, all: bool) -> Result<u64> {
 }
 
 /// A heading and its lines, then a blank line, when there are any.
-fn list(heading: &str, items: &[String]) {
+pub(crate) fn list(heading: &str, items: &[String]) {
     if items.is_empty() {
         return;
     }

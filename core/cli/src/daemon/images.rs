@@ -168,12 +168,7 @@ async fn import(
         .map(|r| Reference::parse(r).map(|r| r.full()))
         .transpose()
         .map_err(|e| ApiError::bad(e.to_string()))?;
-    let list = changes
-        .iter()
-        .flat_map(|c| c.lines())
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| berth_engine::dockerfile::parse_change(l).map_err(ApiError::bad))
-        .collect::<Result<Vec<_>, _>>()?;
+    let list = berth_engine::dockerfile::parse_changes(&changes)?;
     let mut config = serde_json::Map::new();
     berth_engine::dockerfile::Changes::apply(&mut config, &list);
     // The archive is spooled to a file under the root, not held in memory.
@@ -218,14 +213,7 @@ pub async fn by_name(State(d): State<Shared>, Path(rest): Path<String>) -> ApiRe
             .engine
             .image_history(name)?
             .into_iter()
-            .map(|h| HistoryItem {
-                id: h.id,
-                created: h.created,
-                created_by: h.created_by,
-                tags: h.tags,
-                size: h.size,
-                comment: h.comment,
-            })
+            .map(HistoryItem::from)
             .collect();
         return Ok(api::json(StatusCode::OK, rows));
     }

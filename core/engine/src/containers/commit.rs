@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::record::{Record, Status};
 use super::Containers;
-use crate::dockerfile::{parse_change, Changes};
+use crate::dockerfile::{parse_changes, Changes};
 use crate::engine::CommitMeta;
 use crate::error::{ContainerOp, EngineError, Result};
 use crate::reference::Reference;
@@ -36,13 +36,7 @@ impl Containers {
         if matches!(rec.status, Status::Removing | Status::Dead) {
             return Err(super::refused(&rec, ContainerOp::Commit));
         }
-        let changes = opts
-            .changes
-            .iter()
-            .flat_map(|c| c.lines())
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| parse_change(l).map_err(|r| EngineError::invalid("--change", l, r)))
-            .collect::<Result<Vec<_>>>()?;
+        let changes = parse_changes(&opts.changes)?;
         let full_name = match opts.reference.as_deref().filter(|r| !r.is_empty()) {
             Some(r) => {
                 let parsed = Reference::parse(r)?;

@@ -65,6 +65,18 @@ pub enum Instruction {
 const CHANGES: &str =
     "CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL, HEALTHCHECK";
 
+/// Parses `--change` values (each may hold several lines) into their
+/// instructions, in order; blank lines are skipped. The first bad line is
+/// refused naming the problem.
+pub fn parse_changes(values: &[String]) -> crate::error::Result<Vec<Instruction>> {
+    values
+        .iter()
+        .flat_map(|c| c.lines())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| parse_change(l).map_err(|r| crate::error::EngineError::invalid("--change", l, r)))
+        .collect()
+}
+
 /// Parses one `--change` line (`ENV A=1`, `CMD ["sh"]`, …).
 pub fn parse_change(line: &str) -> Result<Instruction, String> {
     let line = line.trim();

@@ -8,4 +8,4 @@ pub mod instruction;
 pub mod words;
 
 pub use apply::Changes;
-pub use instruction::{parse_change, Form, Health, Instruction};
+pub use instruction::{parse_change, parse_changes, Form, Health, Instruction};
