@@ -22,17 +22,17 @@ pub mod common {
         inline: "
             package berth:sdk-common;
             world common {
-                import berth:plugin/types@0.1.2;
-                import berth:plugin/log@0.1.2;
+                import berth:plugin/types@0.1.3;
+                import berth:plugin/log@0.1.3;
                 import wasi:io/streams@0.2.12;
                 import wasi:filesystem/preopens@0.2.12;
             }
         ",
         world: "berth:sdk-common/common",
         additional_type_attributes: {
-            "berth:plugin/types@0.1.2/mount": [#[derive(PartialEq, Eq)]],
-            "berth:plugin/types@0.1.2/descriptor": [#[derive(PartialEq, Eq)]],
-            "berth:plugin/types@0.1.2/error": [#[derive(PartialEq, Eq)]],
+            "berth:plugin/types@0.1.3/mount": [#[derive(PartialEq, Eq)]],
+            "berth:plugin/types@0.1.3/descriptor": [#[derive(PartialEq, Eq)]],
+            "berth:plugin/types@0.1.3/error": [#[derive(PartialEq, Eq)]],
         },
         generate_all,
     });
@@ -45,8 +45,8 @@ pub mod storage {
         path: "wit",
         world: "berth:plugin/storage-driver",
         with: {
-            "berth:plugin/types@0.1.2": crate::wit::common::berth::plugin::types,
-            "berth:plugin/log@0.1.2": crate::wit::common::berth::plugin::log,
+            "berth:plugin/types@0.1.3": crate::wit::common::berth::plugin::types,
+            "berth:plugin/log@0.1.3": crate::wit::common::berth::plugin::log,
             "wasi:io/streams@0.2.12": crate::wit::common::wasi::io::streams,
             "wasi:io/error@0.2.12": crate::wit::common::wasi::io::error,
             "wasi:io/poll@0.2.12": crate::wit::common::wasi::io::poll,
@@ -65,8 +65,8 @@ pub mod fetcher {
         path: "wit",
         world: "berth:plugin/image-fetcher",
         with: {
-            "berth:plugin/types@0.1.2": crate::wit::common::berth::plugin::types,
-            "berth:plugin/log@0.1.2": crate::wit::common::berth::plugin::log,
+            "berth:plugin/types@0.1.3": crate::wit::common::berth::plugin::types,
+            "berth:plugin/log@0.1.3": crate::wit::common::berth::plugin::log,
             "wasi:io/streams@0.2.12": crate::wit::common::wasi::io::streams,
             "wasi:io/error@0.2.12": crate::wit::common::wasi::io::error,
             "wasi:io/poll@0.2.12": crate::wit::common::wasi::io::poll,
@@ -85,15 +85,15 @@ pub mod network {
         path: "wit",
         world: "berth:plugin/network-plugin",
         with: {
-            "berth:plugin/types@0.1.2": crate::wit::common::berth::plugin::types,
-            "berth:plugin/log@0.1.2": crate::wit::common::berth::plugin::log,
+            "berth:plugin/types@0.1.3": crate::wit::common::berth::plugin::types,
+            "berth:plugin/log@0.1.3": crate::wit::common::berth::plugin::log,
         },
         // Plans are plain data: plugins compare them in their native tests,
         // and build them from `Plan::default()`.
         additional_derives: [PartialEq, Eq],
         additional_type_attributes: {
-            "berth:plugin/network@0.1.2/plan": [#[derive(Default)]],
-            "berth:plugin/network@0.1.2/rules": [#[derive(Default)]],
+            "berth:plugin/network@0.1.3/plan": [#[derive(Default)]],
+            "berth:plugin/network@0.1.3/rules": [#[derive(Default)]],
         },
         generate_all,
         pub_export_macro: true,

@@ -386,8 +386,13 @@ impl Daemon {
         c.env_remove("BERTH_ROOT");
         c.env("BERTH_HOST", self.host());
         c.env("DOCKER_HOST", self.host())
-            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
+            .env("DOCKER_CONFIG", self.docker_config_dir())
             .env("DOCKER_CLI_HINTS", "false");
+    }
+
+    /// The `DOCKER_CONFIG` directory the clients of this daemon use.
+    pub fn docker_config_dir(&self) -> PathBuf {
+        self.dir.path().join("docker")
     }
 
     /// `client ARGS` against this daemon, not yet run.

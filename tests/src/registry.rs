@@ -48,6 +48,11 @@ impl Registry {
         Registry::start_with(Some((user, password)), None)
     }
 
+    /// The same inside the network namespace `netns`.
+    pub fn start_with_auth_in(user: &str, password: &str, netns: &crate::netns::NetNs) -> Registry {
+        Registry::start_with(Some((user, password)), Some(netns.path()))
+    }
+
     fn start_with(auth: Option<(&str, &str)>, netns: Option<PathBuf>) -> Registry {
         require("/usr/bin/docker-registry", "docker-registry");
         let dir = tempfile::Builder::new()

@@ -98,7 +98,7 @@ pub struct RunArgs {
     pub container: crate::client::create::ContainerArgs,
 }
 
-fn open(e: &EngineArgs) -> Result<Engine> {
+pub fn open(e: &EngineArgs) -> Result<Engine> {
     let root = e
         .root
         .clone()

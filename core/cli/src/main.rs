@@ -46,6 +46,15 @@ enum Command {
         quiet: bool,
         image: String,
     },
+    /// Upload an image to a registry.
+    Push(client::share::PushArgs),
+    /// Log in to a registry.
+    Login(client::share::LoginArgs),
+    /// Log out from a registry.
+    Logout {
+        /// The registry (docker.io when omitted).
+        server: Option<String>,
+    },
     /// List images.
     Images(local::ImagesArgs),
     /// Manage images.
@@ -164,6 +173,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Shim(a) => return Ok(shim(a)),
         Command::Archive(a) => return archive::main(a),
         Command::PluginCompile { out } => return plugins::compile(&out),
+        Command::Logout { server } => return client::share::logout(server.as_deref()),
         _ => {}
     }
     if local {
@@ -185,6 +195,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 images: names,
             } => local::save(e, &output, &names),
             Command::Run(a) => local::run(e, *a),
+            Command::Push(a) => client::share::push_local(&local::open(e)?, &a),
+            Command::Login(a) => client::share::login_local(&local::open(e)?, &a),
             Command::Image(local::ImageCmd::Prune { all, force }) => {
                 local::image_prune(e, all, force)
             }
@@ -204,6 +216,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             | Command::Daemon(_)
             | Command::Shim(_)
             | Command::Archive(_)
+            | Command::Logout { .. }
             | Command::PluginCompile { .. } => unreachable!(),
         };
     }
@@ -248,6 +261,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Command::System(cmd) => client::system::system(&c, &cmd).await,
             Command::Version => client::info::version(&c).await,
             Command::Info => client::info::info(&c).await,
+            Command::Push(a) => client::share::push(&c, &a).await,
+            Command::Login(a) => client::share::login(&c, &a).await,
             Command::Events {
                 since,
                 until,
@@ -273,6 +288,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             | Command::Daemon(_)
             | Command::Shim(_)
             | Command::Archive(_)
+            | Command::Logout { .. }
             | Command::PluginCompile { .. } => unreachable!(),
         }
     });

@@ -29,6 +29,8 @@ pub enum EngineError {
     #[error(transparent)]
     Plugin(#[from] berth_host::HostError),
     #[error(transparent)]
+    Login(#[from] berth_host::LoginError),
+    #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
     /// An image reference (or other shared OCI logic) the SDK refused.
     #[error(transparent)]
@@ -206,6 +208,10 @@ impl EngineError {
             | EngineError::Image { .. }
             | EngineError::Sdk(_) => ErrorKind::InvalidInput,
             EngineError::Plugin(e) => e.kind(),
+            EngineError::Login(berth_host::LoginError::Unauthorized { .. }) => ErrorKind::Forbidden,
+            EngineError::Login(berth_host::LoginError::Unavailable { .. }) => {
+                ErrorKind::Unavailable
+            }
             EngineError::Runtime(e) => e.kind(),
             EngineError::Io { .. } | EngineError::Blob { .. } | EngineError::Mount { .. } => {
                 ErrorKind::Internal

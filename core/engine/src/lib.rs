@@ -18,6 +18,7 @@ pub mod networks;
 pub mod progress;
 pub mod reference;
 mod save;
+pub mod sources;
 pub mod store;
 mod store_adapter;
 

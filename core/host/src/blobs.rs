@@ -29,6 +29,31 @@ pub trait ContentStore: Send + Sync + 'static {
     fn open(&self, digest: &str) -> io::Result<std::fs::File>;
 }
 
+/// What the engine learns from a push, and tells it: where blobs are known
+/// to be (for cross-repository mounts), how each blob's push ended, and how
+/// far its bytes have been read.
+pub trait PushLedger: Send + Sync + 'static {
+    /// Repositories (names without the registry) of the registry being
+    /// pushed to that are known to hold `digest`.
+    fn sources(&self, digest: &str) -> Vec<String>;
+    /// The plugin says how the push of `digest` ended.
+    fn pushed(&self, digest: &str, outcome: PushOutcome);
+    /// The plugin has read `digest` up to byte `position` (it moves back
+    /// when an upload resumes from an earlier byte).
+    fn read_to(&self, digest: &str, position: u64);
+}
+
+/// How the push of one blob ended, as the plugin reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Its bytes were sent.
+    Uploaded,
+    /// The registry had it.
+    Existed,
+    /// Mounted from this repository of the same registry.
+    Mounted(String),
+}
+
 /// A blob being written. Dropping it without `commit` discards it.
 pub trait BlobIngest: Write + Send {
     /// Makes the blob visible under its digest (the host has verified it).
@@ -180,12 +205,35 @@ impl BlobWriter {
 
 /// The `blob-reader` resource.
 pub struct BlobReader {
+    digest: String,
     file: Option<std::fs::File>,
 }
 
 impl BlobReader {
-    pub(crate) fn new(file: std::fs::File) -> BlobReader {
-        BlobReader { file: Some(file) }
+    pub(crate) fn new(digest: &str, file: std::fs::File) -> BlobReader {
+        BlobReader {
+            digest: digest.to_owned(),
+            file: Some(file),
+        }
+    }
+}
+
+/// A blob's bytes, telling the push ledger how far they have been read.
+struct Counted {
+    file: std::fs::File,
+    position: u64,
+    digest: String,
+    ledger: Option<Arc<dyn PushLedger>>,
+}
+
+impl io::Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.position += n as u64;
+        if let Some(l) = &self.ledger {
+            l.read_to(&self.digest, self.position);
+        }
+        Ok(n)
     }
 }
 
@@ -210,6 +258,24 @@ pub(crate) fn descriptor(d: WitDescriptor) -> Descriptor {
 }
 
 impl State {
+    /// A stream of `file` (at `position`) as a child of reader `r`.
+    fn reader_stream(
+        &mut self,
+        r: Resource<BlobReader>,
+        digest: String,
+        file: std::fs::File,
+        position: u64,
+    ) -> wasmtime::Result<Result<Resource<DynInputStream>, WitError>> {
+        let src: Box<dyn io::Read + Send> = Box::new(Counted {
+            file,
+            position,
+            digest,
+            ledger: self.push.clone(),
+        });
+        let stream: DynInputStream = Box::new(ReadStream::new(Arc::new(Mutex::new(src))));
+        Ok(Ok(self.table.push_child(stream, &r)?))
+    }
+
     fn store(&mut self) -> wasmtime::Result<Arc<dyn ContentStore>> {
         self.blobs
             .clone()
@@ -241,10 +307,35 @@ impl blobs::Host for State {
         digest: String,
     ) -> wasmtime::Result<Result<Resource<BlobReader>, WitError>> {
         match self.store()?.open(&digest) {
-            Ok(file) => Ok(Ok(self.table.push(BlobReader { file: Some(file) })?)),
+            Ok(file) => Ok(Ok(self.table.push(BlobReader::new(&digest, file))?)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Err(WitError::NotFound(digest))),
             Err(e) => Ok(Err(WitError::Other(format!("blob {digest}: {e}")))),
         }
+    }
+
+    async fn known_sources(&mut self, digest: String) -> wasmtime::Result<Vec<String>> {
+        Ok(match &self.push {
+            Some(l) => l.sources(&digest),
+            None => Vec::new(),
+        })
+    }
+
+    async fn pushed(
+        &mut self,
+        digest: String,
+        outcome: blobs::PushOutcome,
+    ) -> wasmtime::Result<()> {
+        if let Some(l) = &self.push {
+            l.pushed(
+                &digest,
+                match outcome {
+                    blobs::PushOutcome::Uploaded => PushOutcome::Uploaded,
+                    blobs::PushOutcome::Existed => PushOutcome::Existed,
+                    blobs::PushOutcome::Mounted(from) => PushOutcome::Mounted(from),
+                },
+            );
+        }
+        Ok(())
     }
 }
 
@@ -279,14 +370,41 @@ impl blobs::HostBlobReader for State {
         &mut self,
         r: Resource<BlobReader>,
     ) -> wasmtime::Result<Result<Resource<DynInputStream>, WitError>> {
-        let Some(file) = self.table.get_mut(&r)?.file.take() else {
+        let reader = self.table.get_mut(&r)?;
+        let Some(file) = reader.file.take() else {
             return Ok(Err(WitError::Invalid(
                 "the blob's stream was already taken".into(),
             )));
         };
-        let src: Box<dyn io::Read + Send> = Box::new(file);
-        let stream: DynInputStream = Box::new(ReadStream::new(Arc::new(Mutex::new(src))));
-        Ok(Ok(self.table.push_child(stream, &r)?))
+        let digest = reader.digest.clone();
+        self.reader_stream(r, digest, file, 0)
+    }
+
+    async fn stream_at(
+        &mut self,
+        r: Resource<BlobReader>,
+        offset: u64,
+    ) -> wasmtime::Result<Result<Resource<DynInputStream>, WitError>> {
+        let digest = self.table.get(&r)?.digest.clone();
+        let opened = self.store()?.open(&digest).and_then(|mut f| {
+            use std::io::Seek;
+            let len = f.metadata()?.len();
+            if offset > len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("offset {offset} is past the blob's end ({len} bytes)"),
+                ));
+            }
+            f.seek(io::SeekFrom::Start(offset))?;
+            Ok(f)
+        });
+        match opened {
+            Ok(file) => self.reader_stream(r, digest, file, offset),
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                Ok(Err(WitError::Invalid(format!("blob {digest}: {e}"))))
+            }
+            Err(e) => Ok(Err(WitError::Other(format!("blob {digest}: {e}")))),
+        }
     }
 
     async fn drop(&mut self, r: Resource<BlobReader>) -> wasmtime::Result<()> {

@@ -107,6 +107,7 @@ impl Shared {
             http_ctx: WasiHttpCtx::new(),
             http: HttpPolicy::new(self.plugin.clone(), self.http.clone(), self.learned.clone()),
             blobs,
+            push: None,
             stderr,
         };
         let mut store = Store::new(&self.engine, state);

@@ -14,7 +14,9 @@ use crate::bindings::fetcher::ImageFetcherPre;
 use crate::bindings::storage::berth::plugin::types::{
     Descriptor as WitDescriptor, Error as WitError,
 };
-use crate::blobs::{descriptor, wit_error, BlobReader, BlobWriter, ContentStore, Verifier};
+use crate::blobs::{
+    descriptor, wit_error, BlobReader, BlobWriter, ContentStore, PushLedger, Verifier,
+};
 use crate::call::{Lent, Shared};
 use crate::error::{HostError, PluginError};
 use crate::host::PluginInfo;
@@ -129,12 +131,14 @@ impl FetcherPlugin {
         .await
     }
 
-    /// Pushes `blob` (from `store`) for `reference`.
+    /// Pushes `blob` (from `store`) for `reference`; the plugin learns
+    /// known sources from, and reports to, `ledger`.
     pub async fn push(
         &self,
         reference: &str,
         blob: &Descriptor,
         store: Arc<dyn ContentStore>,
+        ledger: Arc<dyn PushLedger>,
     ) -> Result<(), HostError> {
         let call = format!("push {}", blob.digest);
         let file = store.open(&blob.digest).map_err(|e| HostError::Io {
@@ -144,7 +148,10 @@ impl FetcherPlugin {
             source: e,
         })?;
         let mut s = self.shared.store(&call, Some(store))?;
-        let (res, lent) = self.shared.lend(&mut s, BlobReader::new(file))?;
+        s.data_mut().push = Some(ledger);
+        let (res, lent) = self
+            .shared
+            .lend(&mut s, BlobReader::new(&blob.digest, file))?;
         let d = wit_desc(blob);
         self.call(&call, s, Some(lent), async |g, s| {
             g.call_push(s, reference, &d, res).await

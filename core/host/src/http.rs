@@ -127,6 +127,11 @@ fn basic(user: &str, password: &str) -> HeaderValue {
     v
 }
 
+/// Standard base64 with padding (credentials in `Authorization` headers).
+pub(crate) fn base64_encode(input: &[u8]) -> String {
+    base64(input)
+}
+
 fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);

@@ -39,6 +39,7 @@ mod host;
 mod http;
 mod journal;
 mod layerfs;
+mod login;
 mod mounts;
 pub mod net;
 mod network;
@@ -48,7 +49,7 @@ mod streams;
 mod types;
 mod version;
 
-pub use blobs::{BlobIngest, ContentStore};
+pub use blobs::{BlobIngest, ContentStore, PushLedger, PushOutcome};
 pub use cache::{compile_to_file, Origin};
 pub use config::{
     Builtin, Compiler, Credentials, Grants, HostConfig, HttpLimits, NetworkGrants, PluginSpec,
@@ -58,6 +59,7 @@ pub use engine_config::WASMTIME_VERSION;
 pub use error::{CompileError, HostError, PluginError, PluginErrorKind, Refusal};
 pub use fetcher::FetcherPlugin;
 pub use host::{PluginHost, PluginInfo};
+pub use login::{check_login, LoginError};
 pub use net::{NetError, PlanViolation};
 pub use network::{AttachRequest, Attachment, NetworkInfo, NetworkPlugin, NetworkSpec, Networking};
 pub use storage::StoragePlugin;

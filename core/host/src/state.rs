@@ -20,7 +20,7 @@ use wasmtime_wasi_io::streams::OutputStream;
 use wasmtime_wasi_io::IoView;
 
 use crate::beneath::Root;
-use crate::blobs::ContentStore;
+use crate::blobs::{ContentStore, PushLedger};
 use crate::http::HttpPolicy;
 use crate::journal::Journal;
 use crate::streams::{lock, SharedReader, WriteStream};
@@ -73,6 +73,8 @@ pub(crate) struct State {
     pub http_ctx: WasiHttpCtx,
     pub http: HttpPolicy,
     pub blobs: Option<Arc<dyn ContentStore>>,
+    /// The engine's ledger during a `push` call.
+    pub push: Option<Arc<dyn PushLedger>>,
     pub stderr: OutputLog,
 }
 

@@ -79,12 +79,13 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
 }
 
 /// The URL to GET a token from.
-pub fn token_url(realm: &str, service: Option<&str>, scope: Option<&str>) -> String {
+/// Several scopes are several `scope` parameters, as the token spec says.
+pub fn token_url(realm: &str, service: Option<&str>, scopes: &[&str]) -> String {
     let mut query = Vec::new();
     if let Some(s) = service {
         query.push(format!("service={}", encode(s)));
     }
-    if let Some(s) = scope {
+    for s in scopes {
         query.push(format!("scope={}", encode(s)));
     }
     match (query.is_empty(), realm.contains('?')) {
@@ -159,12 +160,20 @@ mod tests {
     #[test]
     fn token_urls_and_answers() {
         assert_eq!(
-            token_url("https://auth.docker.io/token", Some("registry.docker.io"), Some("repository:library/busybox:pull")),
+            token_url("https://auth.docker.io/token", Some("registry.docker.io"), &["repository:library/busybox:pull"]),
             "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Alibrary%2Fbusybox%3Apull"
         );
         assert_eq!(
-            token_url("https://a/t?x=1", None, Some("s")),
+            token_url("https://a/t?x=1", None, &["s"]),
             "https://a/t?x=1&scope=s"
+        );
+        assert_eq!(
+            token_url(
+                "https://a/t",
+                Some("r"),
+                &["repository:a:pull,push", "repository:b:pull"]
+            ),
+            "https://a/t?service=r&scope=repository%3Aa%3Apull%2Cpush&scope=repository%3Ab%3Apull"
         );
         assert_eq!(
             parse_token(br#"{"token":"abc","expires_in":300}"#).as_deref(),

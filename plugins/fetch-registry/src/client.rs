@@ -19,6 +19,10 @@ pub enum Method {
     Post,
     /// PUT.
     Put,
+    /// PATCH (a chunk of an upload).
+    Patch,
+    /// DELETE (an abandoned upload).
+    Delete,
 }
 
 /// A request body.
@@ -150,6 +154,8 @@ pub struct Client<T> {
     endpoints: Vec<Endpoint>,
     token: Option<(String, String)>,
     push: bool,
+    /// Scopes asked for besides the challenge's (pull on a mount's source).
+    extra_scopes: Vec<String>,
     /// The URL that gave the last response (to resolve relative `Location`s).
     pub last_url: Option<Url>,
 }
@@ -169,6 +175,7 @@ impl<T: Transport> Client<T> {
             endpoints,
             token: None,
             push,
+            extra_scopes: Vec::new(),
             last_url: None,
         }
     }
@@ -291,6 +298,18 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// Asks tokens to also allow pulling from repository `from` (the
+    /// source of a cross-repository mount); the next token request does.
+    pub fn also_pull(&mut self, from: &str) {
+        let scope = format!("repository:{from}:pull");
+        if !self.extra_scopes.contains(&scope) {
+            self.extra_scopes.push(scope);
+            // A token without the new scope would make the registry refuse
+            // the mount (and upload instead): ask again on the next 401.
+            self.token = None;
+        }
+    }
+
     fn backoff(&mut self, attempts: &mut u32) {
         self.t.sleep_ms(200 << *attempts);
         *attempts += 1;
@@ -304,7 +323,9 @@ impl<T: Transport> Client<T> {
     ) -> Result<String, PluginError> {
         let actions = if self.push { "pull,push" } else { "pull" };
         let default_scope = format!("repository:{}:{actions}", self.reference.repository);
-        let target = auth::token_url(realm, service, Some(scope.unwrap_or(&default_scope)));
+        let mut scopes = vec![scope.unwrap_or(&default_scope)];
+        scopes.extend(self.extra_scopes.iter().map(String::as_str));
+        let target = auth::token_url(realm, service, &scopes);
         let url = Url::parse(&target)
             .ok_or_else(|| PluginError::Invalid(format!("token realm {realm:?} is not a URL")))?;
         let req = Request {

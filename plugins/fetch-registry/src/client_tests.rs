@@ -29,9 +29,14 @@ impl Transport for Script {
             .iter()
             .find(|(k, _)| k == "authorization")
             .map_or("", |(_, v)| v.as_str());
+        let range = req
+            .headers
+            .iter()
+            .find(|(k, _)| k == "content-range")
+            .map_or(String::new(), |(_, v)| format!(" [{v}]"));
         self.seen.push(
             format!(
-                "{:?} {scheme}://{}{} {auth}",
+                "{:?} {scheme}://{}{}{range} {auth}",
                 req.method, req.url.authority, req.url.path
             )
             .trim()
@@ -236,9 +241,34 @@ fn redirects_drop_the_token_on_other_hosts_and_mirrors_come_first() {
     assert!(c.t.seen[3].starts_with("Get https://registry-1.docker.io/"));
 }
 
+fn push_client(reference: &str, replies: Vec<Reply>) -> Client<Script> {
+    let t = Script {
+        replies: replies.into(),
+        ..Default::default()
+    };
+    Client::new(t, Reference::parse(reference).unwrap(), &[], true)
+}
+
+/// A blob source that remembers the offsets streams were asked from.
+#[derive(Default)]
+struct Offsets(std::cell::RefCell<Vec<u64>>);
+
+impl crate::upload::Source<()> for Offsets {
+    fn stream_at(&self, offset: u64) -> Result<(), PluginError> {
+        self.0.borrow_mut().push(offset);
+        Ok(())
+    }
+}
+
+fn broken() -> Reply {
+    Err(SendError::Broken("connection reset".into()))
+}
+
+use crate::upload::{push_blob, Outcome};
+
 #[test]
 fn push_steps() {
-    let mut c = client(
+    let mut c = push_client(
         "127.0.0.1:5000/app:v1",
         vec![
             reply(404, &[], ""),
@@ -251,10 +281,12 @@ fn push_steps() {
             reply(201, &[], ""),
         ],
     );
-    assert!(!ops::blob_exists(&mut c, "sha256:ab").unwrap());
-    let url = ops::start_upload(&mut c).unwrap();
     let blob = berth_sdk::oci::Descriptor::new("x", "sha256:ab".into(), 3);
-    ops::finish_upload(&mut c, &url, &blob, Upload::Bytes(b"abc")).unwrap();
+    let src = Offsets::default();
+    assert_eq!(
+        push_blob(&mut c, &blob, &[], &src, 4).unwrap(),
+        Outcome::Uploaded
+    );
     ops::put_manifest(
         &mut c,
         "v1",
@@ -270,5 +302,201 @@ fn push_steps() {
             "Put http://127.0.0.1:5000/v2/app/blobs/uploads/u1?_state=s&digest=sha256%3Aab",
             "Put http://127.0.0.1:5000/v2/app/manifests/v1",
         ]
+    );
+    assert_eq!(*src.0.borrow(), [0]);
+}
+
+#[test]
+fn a_blob_the_registry_has_is_not_sent() {
+    let mut c = push_client("127.0.0.1:5000/app:v1", vec![reply(200, &[], "")]);
+    let blob = berth_sdk::oci::Descriptor::new("x", "sha256:ab".into(), 3);
+    let src = Offsets::default();
+    let sources = ["other".to_string()];
+    assert_eq!(
+        push_blob(&mut c, &blob, &sources, &src, 4).unwrap(),
+        Outcome::Existed
+    );
+    assert_eq!(c.t.seen.len(), 1);
+    assert!(src.0.borrow().is_empty());
+}
+
+#[test]
+fn a_mount_asks_for_pull_on_its_source_and_falls_back_to_uploading() {
+    let challenge = r#"Bearer realm="http://127.0.0.1:5000/token",service="reg",scope="repository:team/app:pull,push""#;
+    let mut c = push_client(
+        "127.0.0.1:5000/team/app:v1",
+        vec![
+            reply(401, &[("www-authenticate", challenge)], ""),
+            reply(200, &[], r#"{"token":"A"}"#),
+            reply(404, &[], ""),
+            // The mount from `base` (the token lacks pull on it: asked again).
+            reply(401, &[("www-authenticate", challenge)], ""),
+            reply(200, &[], r#"{"token":"B"}"#),
+            reply(201, &[], ""),
+        ],
+    );
+    let blob = berth_sdk::oci::Descriptor::new("x", "sha256:ab".into(), 3);
+    let sources = ["team/app".to_string(), "base".to_string()];
+    let src = Offsets::default();
+    assert_eq!(
+        push_blob(&mut c, &blob, &sources, &src, 4).unwrap(),
+        Outcome::Mounted("base".into())
+    );
+    assert_eq!(
+        c.t.seen,
+        [
+            "Head http://127.0.0.1:5000/v2/team/app/blobs/sha256:ab",
+            "Get http://127.0.0.1:5000/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush",
+            "Head http://127.0.0.1:5000/v2/team/app/blobs/sha256:ab Bearer A",
+            "Post http://127.0.0.1:5000/v2/team/app/blobs/uploads/?mount=sha256%3Aab&from=base",
+            "Get http://127.0.0.1:5000/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush&scope=repository%3Abase%3Apull",
+            "Post http://127.0.0.1:5000/v2/team/app/blobs/uploads/?mount=sha256%3Aab&from=base Bearer B",
+        ]
+    );
+    assert!(src.0.borrow().is_empty(), "a mounted blob is not read");
+
+    // A registry that does not mount opens an upload: it is used.
+    let mut c = push_client(
+        "127.0.0.1:5000/app:v1",
+        vec![
+            reply(404, &[], ""),
+            reply(202, &[("location", "/v2/app/blobs/uploads/u9")], ""),
+            reply(201, &[], ""),
+        ],
+    );
+    let sources = ["base".to_string()];
+    assert_eq!(
+        push_blob(&mut c, &blob, &sources, &src, 4).unwrap(),
+        Outcome::Uploaded
+    );
+    assert_eq!(
+        c.t.seen[2],
+        "Put http://127.0.0.1:5000/v2/app/blobs/uploads/u9?digest=sha256%3Aab"
+    );
+}
+
+#[test]
+fn a_chunked_upload_resumes_where_the_registry_stopped() {
+    let mut c = push_client(
+        "127.0.0.1:5000/app:v1",
+        vec![
+            reply(404, &[], ""),
+            reply(202, &[("location", "/v2/app/blobs/uploads/u?s=0")], ""),
+            reply(
+                202,
+                &[
+                    ("location", "/v2/app/blobs/uploads/u?s=4"),
+                    ("range", "0-3"),
+                ],
+                "",
+            ),
+            broken(),
+            reply(
+                204,
+                &[
+                    ("location", "/v2/app/blobs/uploads/u?s=6"),
+                    ("range", "0-5"),
+                ],
+                "",
+            ),
+            reply(
+                202,
+                &[
+                    ("location", "/v2/app/blobs/uploads/u?s=10"),
+                    ("range", "0-9"),
+                ],
+                "",
+            ),
+            reply(201, &[], ""),
+        ],
+    );
+    let blob = berth_sdk::oci::Descriptor::new("x", "sha256:ab".into(), 10);
+    let src = Offsets::default();
+    assert_eq!(
+        push_blob(&mut c, &blob, &[], &src, 4).unwrap(),
+        Outcome::Uploaded
+    );
+    assert_eq!(
+        c.t.seen,
+        [
+            "Head http://127.0.0.1:5000/v2/app/blobs/sha256:ab",
+            "Post http://127.0.0.1:5000/v2/app/blobs/uploads/",
+            "Patch http://127.0.0.1:5000/v2/app/blobs/uploads/u?s=0 [0-3]",
+            "Patch http://127.0.0.1:5000/v2/app/blobs/uploads/u?s=4 [4-7]",
+            "Get http://127.0.0.1:5000/v2/app/blobs/uploads/u?s=4",
+            "Patch http://127.0.0.1:5000/v2/app/blobs/uploads/u?s=6 [6-9]",
+            "Put http://127.0.0.1:5000/v2/app/blobs/uploads/u?s=10&digest=sha256%3Aab",
+        ]
+    );
+    assert_eq!(*src.0.borrow(), [0, 4, 6]);
+}
+
+#[test]
+fn a_cancelled_upload_starts_again_and_a_dead_one_gives_up() {
+    // distribution cancels a session whose cut chunk left extra bytes.
+    let mut c = push_client(
+        "127.0.0.1:5000/app:v1",
+        vec![
+            reply(404, &[], ""),
+            reply(202, &[("location", "/v2/app/blobs/uploads/a")], ""),
+            reply(
+                202,
+                &[("location", "/v2/app/blobs/uploads/a2"), ("range", "0-3")],
+                "",
+            ),
+            broken(),
+            reply(404, &[], r#"{"errors":[{"code":"BLOB_UPLOAD_INVALID"}]}"#),
+            reply(404, &[], ""),
+            reply(202, &[("location", "/v2/app/blobs/uploads/b")], ""),
+            reply(
+                202,
+                &[("location", "/v2/app/blobs/uploads/b2"), ("range", "0-3")],
+                "",
+            ),
+            reply(
+                202,
+                &[("location", "/v2/app/blobs/uploads/b3"), ("range", "0-5")],
+                "",
+            ),
+            reply(201, &[], ""),
+        ],
+    );
+    let blob = berth_sdk::oci::Descriptor::new("x", "sha256:ab".into(), 6);
+    let src = Offsets::default();
+    assert_eq!(
+        push_blob(&mut c, &blob, &[], &src, 4).unwrap(),
+        Outcome::Uploaded
+    );
+    assert_eq!(
+        c.t.seen[4..],
+        [
+            "Get http://127.0.0.1:5000/v2/app/blobs/uploads/a2",
+            "Delete http://127.0.0.1:5000/v2/app/blobs/uploads/a2",
+            "Post http://127.0.0.1:5000/v2/app/blobs/uploads/",
+            "Patch http://127.0.0.1:5000/v2/app/blobs/uploads/b [0-3]",
+            "Patch http://127.0.0.1:5000/v2/app/blobs/uploads/b2 [4-5]",
+            "Put http://127.0.0.1:5000/v2/app/blobs/uploads/b3?digest=sha256%3Aab",
+        ]
+    );
+    assert_eq!(*src.0.borrow(), [0, 4, 0, 4]);
+
+    // A registry that keeps breaking the connection: bounded, then an error.
+    let mut replies = vec![
+        reply(404, &[], ""),
+        reply(202, &[("location", "/v2/app/blobs/uploads/a")], ""),
+    ];
+    for _ in 0..crate::upload::RECOVERIES + 1 {
+        replies.extend([
+            broken(),
+            reply(404, &[], ""),
+            reply(202, &[], ""),
+            reply(202, &[("location", "/v2/app/blobs/uploads/a")], ""),
+        ]);
+    }
+    let mut c = push_client("127.0.0.1:5000/app:v1", replies);
+    let e = push_blob(&mut c, &blob, &[], &src, 4).unwrap_err();
+    assert!(
+        matches!(&e, PluginError::Unavailable(m) if m.contains("gave up")),
+        "{e:?}"
     );
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod ops;
+pub mod upload;
 pub mod url;
 pub mod wasi_http;
 
@@ -20,7 +21,8 @@ use berth_sdk::io::splice_all;
 use berth_sdk::oci;
 use berth_sdk::reference::Reference;
 
-use client::{Client, Upload, ATTEMPTS};
+use client::{Client, ATTEMPTS};
+use upload::{Outcome, Source};
 use wasi_http::WasiHttp;
 
 /// Where the host shows the plugin root.
@@ -99,15 +101,32 @@ impl ImageFetcher for Plugin {
                 .clone()
                 .unwrap_or_else(|| blob.digest.clone());
             ops::put_manifest(&mut c, &tag, &blob.media_type, &bytes)
-        } else if ops::blob_exists(&mut c, &blob.digest)? {
-            Ok(())
         } else {
-            let url = ops::start_upload(&mut c)?;
-            let stream = source.stream()?;
             let desc: oci::Descriptor = (&blob).into();
-            ops::finish_upload(&mut c, &url, &desc, Upload::Stream(&stream, blob.size))
+            let sources = f::blobs::known_sources(&blob.digest);
+            upload::push_blob(&mut c, &desc, &sources, &Reader(source), upload::CHUNK).map(
+                |outcome| {
+                    f::blobs::pushed(
+                        &blob.digest,
+                        &match outcome {
+                            Outcome::Uploaded => f::blobs::PushOutcome::Uploaded,
+                            Outcome::Existed => f::blobs::PushOutcome::Existed,
+                            Outcome::Mounted(from) => f::blobs::PushOutcome::Mounted(from),
+                        },
+                    )
+                },
+            )
         };
         pushed.map_err(|e| context(e, &what))
+    }
+}
+
+/// The blob being pushed, readable from any byte (a resumed upload).
+struct Reader<'a>(&'a BlobReader);
+
+impl Source<f::InputStream> for Reader<'_> {
+    fn stream_at(&self, offset: u64) -> Result<f::InputStream, PluginError> {
+        self.0.stream_at(offset)
     }
 }
 

@@ -1,13 +1,12 @@
 //! Registry operations on a [`Client`]: resolving a manifest (through an
-//! index), opening a blob, and the upload steps of a push.
+//! index), opening a blob, putting a manifest. Blob uploads are in
+//! [`crate::upload`].
 
 use berth_sdk::digest::sha256;
 use berth_sdk::error::PluginError;
 use berth_sdk::oci::{self, Descriptor, Index, Platform};
 
-use crate::auth::encode;
 use crate::client::{Client, Method, Response, Transport, Upload};
-use crate::url::Url;
 
 /// What a manifest request may be answered with.
 pub const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -139,52 +138,6 @@ pub fn open_blob<T: Transport>(
             "blob {digest}: the registry cannot resume at byte {offset}"
         ))),
         _ => Err(c.error(resp, &format!("blob {digest} of {}", c.reference.name()))),
-    }
-}
-
-/// Whether the registry already has blob `digest`.
-pub fn blob_exists<T: Transport>(c: &mut Client<T>, digest: &str) -> Result<bool, PluginError> {
-    let resp = c.call(Method::Head, &format!("blobs/{digest}"), &[], Upload::None)?;
-    match resp.status {
-        200 => Ok(true),
-        404 => Ok(false),
-        _ => Err(c.error(resp, &format!("checking blob {digest}"))),
-    }
-}
-
-/// Starts an upload; returns where to PUT the blob.
-pub fn start_upload<T: Transport>(c: &mut Client<T>) -> Result<Url, PluginError> {
-    let headers = header_list(&[("content-length", "0")]);
-    let resp = c.call(Method::Post, "blobs/uploads/", &headers, Upload::Bytes(&[]))?;
-    if resp.status != 202 {
-        return Err(c.error(
-            resp,
-            &format!("starting an upload to {}", c.reference.name()),
-        ));
-    }
-    let base = c.last_url.clone().expect("a response was received");
-    resp.header("location")
-        .and_then(|l| base.join(l))
-        .ok_or_else(|| PluginError::Invalid("upload started without a Location".into()))
-}
-
-/// Completes an upload at `url` with the blob's bytes.
-pub fn finish_upload<T: Transport>(
-    c: &mut Client<T>,
-    url: &Url,
-    blob: &Descriptor,
-    upload: Upload<'_, T::Stream>,
-) -> Result<(), PluginError> {
-    let url = url.with_query(&format!("digest={}", encode(&blob.digest)));
-    let size = blob.size.to_string();
-    let headers = header_list(&[
-        ("content-type", "application/octet-stream"),
-        ("content-length", &size),
-    ]);
-    let resp = c.exchange(Method::Put, url, false, &headers, upload)?;
-    match resp.status {
-        201 | 204 => Ok(()),
-        _ => Err(c.error(resp, &format!("uploading blob {}", blob.digest))),
     }
 }
 

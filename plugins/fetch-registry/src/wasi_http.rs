@@ -70,6 +70,8 @@ impl Transport for WasiHttp {
             Method::Head => HttpMethod::Head,
             Method::Post => HttpMethod::Post,
             Method::Put => HttpMethod::Put,
+            Method::Patch => HttpMethod::Patch,
+            Method::Delete => HttpMethod::Delete,
         };
         let scheme = match req.url.scheme {
             Scheme::Http => HttpScheme::Http,

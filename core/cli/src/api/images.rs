@@ -40,6 +40,9 @@ pub struct JsonMessage {
     pub error_detail: Option<ErrorDetail>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Extra data of the stream's end (a push's `{"Tag", "Digest", "Size"}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aux: Option<serde_json::Value>,
 }
 
 impl JsonMessage {

@@ -185,6 +185,23 @@ impl Client {
         )
     }
 
+    /// A streamed request with extra headers (`X-Registry-Auth`).
+    pub async fn stream_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Incoming> {
+        let mut req = Self::build(method, path, None);
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                hyper::header::HeaderName::from_bytes(k.as_bytes())?,
+                hyper::header::HeaderValue::from_str(v)?,
+            );
+        }
+        Ok(Self::check(self.send(req).await?).await?.into_body())
+    }
+
     /// A request with a raw body (a tar for `load`), answered in full.
     pub async fn upload(
         &self,

@@ -32,7 +32,11 @@ pub async fn pull(
     } else {
         Some(Arc::new(Display::new()))
     };
-    let mut body = c.stream(Method::POST, &q, None).await?;
+    let registry = berth_engine::reference::Reference::parse(image)?.registry;
+    let auth = super::credentials::header_for(&registry)?;
+    let mut body = c
+        .stream_with(Method::POST, &q, &[("X-Registry-Auth", &auth)])
+        .await?;
     let mut pending = Vec::new();
     let mut lines = Vec::new();
     while let Some(chunk) = next_chunk(&mut body).await {

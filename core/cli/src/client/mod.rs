@@ -4,12 +4,14 @@
 pub mod containers;
 pub mod cp;
 pub mod create;
+pub mod credentials;
 pub mod flags;
 pub mod format;
 pub mod http;
 pub mod images;
 pub mod info;
 pub mod networks;
+pub mod share;
 pub mod system;
 pub mod volumes;
 

@@ -42,30 +42,54 @@ pub async fn list(State(d): State<Shared>) -> ApiResult {
     Ok(api::json(StatusCode::OK, by_id))
 }
 
-/// Progress as docker's JSON message stream.
-struct JsonProgress(mpsc::UnboundedSender<JsonMessage>);
+/// Progress as docker's JSON message stream; byte counts carry the status
+/// of the step they belong to (`Downloading`, `Extracting`, `Pushing`).
+pub(super) struct JsonProgress {
+    tx: mpsc::UnboundedSender<JsonMessage>,
+    steps: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl JsonProgress {
+    pub(super) fn new(tx: mpsc::UnboundedSender<JsonMessage>) -> JsonProgress {
+        JsonProgress {
+            tx,
+            steps: Default::default(),
+        }
+    }
+}
 
 impl Progress for JsonProgress {
     fn status(&self, id: &str, status: &str) {
-        let _ = self.0.send(JsonMessage {
+        self.steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), status.to_owned());
+        let _ = self.tx.send(JsonMessage {
             progress_detail: Some(ProgressDetail::default()),
             id: Some(id.into()),
             ..JsonMessage::status(status)
         });
     }
     fn bytes(&self, id: &str, done: u64, total: u64) {
-        let _ = self.0.send(JsonMessage {
+        let step = self
+            .steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| "Downloading".into());
+        let _ = self.tx.send(JsonMessage {
             progress_detail: Some(ProgressDetail {
                 current: Some(done),
                 total: Some(total),
             }),
             id: Some(id.into()),
-            ..JsonMessage::status("Downloading")
+            ..JsonMessage::status(step)
         });
     }
 }
 
-fn json_stream(mut rx: mpsc::UnboundedReceiver<JsonMessage>) -> axum::body::Body {
+pub(super) fn json_stream(mut rx: mpsc::UnboundedReceiver<JsonMessage>) -> axum::body::Body {
     let (tx, out) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         while let Some(v) = rx.recv().await {
@@ -82,6 +106,7 @@ fn json_stream(mut rx: mpsc::UnboundedReceiver<JsonMessage>) -> axum::body::Body
 pub async fn create(
     State(d): State<Shared>,
     axum::extract::Query(pairs): axum::extract::Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult {
     let q: std::collections::HashMap<String, String> = pairs.iter().cloned().collect();
@@ -112,6 +137,7 @@ pub async fn create(
     };
     let r = Reference::parse(&reference).map_err(|e| ApiError::bad(e.to_string()))?;
     let platform = q.get("platform").filter(|p| !p.is_empty()).cloned();
+    let credentials = super::push::registry_auth(&headers)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let engine = d.engine.clone();
     let containers = d.containers.clone();
@@ -122,8 +148,11 @@ pub async fn create(
             id: Some(r.tag.clone().unwrap_or_else(|| "latest".into())),
             ..JsonMessage::status(format!("Pulling from {}", r.short_repository()))
         });
-        let p: Arc<dyn Progress> = Arc::new(JsonProgress(tx.clone()));
-        match engine.pull(&reference, platform.as_deref(), p).await {
+        let p: Arc<dyn Progress> = Arc::new(JsonProgress::new(tx.clone()));
+        match engine
+            .pull_as(&reference, platform.as_deref(), credentials, p)
+            .await
+        {
             Ok(digest) => {
                 let _ = tx.send(JsonMessage::status(format!("Digest: {digest}")));
                 let status = if before.as_deref() == Some(digest.as_str()) {
@@ -231,7 +260,11 @@ pub async fn by_name_post(
     State(d): State<Shared>,
     Path(rest): Path<String>,
     q: Query,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult {
+    if let Some(name) = rest.strip_suffix("/push") {
+        return super::push::push(d, name, &q, &headers).await;
+    }
     let Some(name) = rest.strip_suffix("/tag") else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -10,6 +10,7 @@ mod exec;
 mod images;
 mod memory;
 mod networks;
+mod push;
 mod render;
 mod stats;
 mod system;
@@ -93,6 +94,7 @@ fn router(d: Shared) -> Router {
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/commit", post(images::commit))
+        .route("/auth", post(push::auth))
         .route("/images/json", get(images::list))
         .route("/images/prune", post(images::prune))
         .route("/build/prune", post(images::build_prune))

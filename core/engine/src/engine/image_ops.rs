@@ -292,7 +292,7 @@ impl Engine {
                 self.content.remove(&d)?;
             }
         }
-        Ok(())
+        self.sources.retain(|d| keep.contains(d))
     }
 
     fn containers_using(&self, config: &str) -> Result<Vec<String>> {

@@ -2,7 +2,8 @@
 //! storage driver and image fetchers as plugins and the runtime underneath.
 //!
 //! This module holds the [`Engine`] itself (opening it, its accessors) and
-//! the platform helpers; `pull` gets images in (pull, load), `image_ops`
+//! the platform helpers; `pull` gets images in (pull, load), `push` sends
+//! them to registries, `image_ops`
 //! works on the images already here (inspect, tag, remove, save), and
 //! `plugins` makes the specs the plugins are loaded from.
 
@@ -10,6 +11,7 @@ mod commit;
 mod image_ops;
 mod plugins;
 mod pull;
+mod push;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,10 +23,12 @@ use crate::config::{Config, PluginKind};
 use crate::content::ContentStore;
 use crate::error::{EngineError, Result};
 use crate::images::ImageStore;
+use crate::sources::BlobSources;
 
 pub use commit::{Change, ChangeKind, CommitMeta};
 pub use image_ops::{HistoryEntry, ImageSummary};
 use plugins::plugin_spec;
+pub use push::{registry_of, Pushed};
 
 /// The engine over one root directory.
 pub struct Engine {
@@ -35,6 +39,7 @@ pub struct Engine {
     storage: StoragePlugin,
     config: Config,
     builtins: Builtins,
+    sources: Arc<BlobSources>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -125,6 +130,7 @@ impl Engine {
             storage,
             config,
             builtins,
+            sources: Arc::new(BlobSources::open(root)),
         })
     }
 

@@ -41,6 +41,18 @@ impl Engine {
         platform: Option<&str>,
         progress: Arc<dyn Progress>,
     ) -> Result<String> {
+        self.pull_as(reference, platform, None, progress).await
+    }
+
+    /// Pulls with `credentials` (a client's `X-Registry-Auth`) instead of
+    /// berth.toml's for the image's registry.
+    pub async fn pull_as(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        credentials: Option<berth_host::Credentials>,
+        progress: Arc<dyn Progress>,
+    ) -> Result<String> {
         let r = Reference::parse(reference)?;
         let platform = match platform {
             Some(p) => parse_platform(p)?,
@@ -54,6 +66,9 @@ impl Engine {
             &self.builtins,
         )?;
         self.grant_registry(&mut spec.grants, &r.registry, false);
+        if let Some(c) = credentials {
+            spec.grants.credentials.insert(r.registry.clone(), c);
+        }
         let mirrors = self.write_mirrors(&spec.grants.root)?;
         for (authority, http) in mirrors.get(&r.registry).into_iter().flatten() {
             self.grant_registry(&mut spec.grants, authority, *http);
@@ -64,13 +79,14 @@ impl Engine {
         let resolved = fetcher.resolve(&full, &platform, store).await?;
         self.import(&full, &full, &resolved.manifest, &fetcher, progress)
             .await?;
+        self.remember_sources(&r.name(), &resolved.manifest.digest);
         Ok(resolved.manifest.digest)
     }
 
     /// Lets a fetcher reach `registry` (`host[:port]`): over plain http when
     /// it is on loopback, configured insecure or named `http://` (`http`), with
     /// the credentials berth.toml gives it.
-    fn grant_registry(&self, grants: &mut Grants, registry: &str, http: bool) {
+    pub(super) fn grant_registry(&self, grants: &mut Grants, registry: &str, http: bool) {
         let cfg = self.config.registry.get(registry);
         grants.registries.push(registry.to_owned());
         if http || crate::reference::is_loopback_host(registry) || cfg.is_some_and(|c| c.insecure) {
@@ -84,7 +100,10 @@ impl Engine {
     /// Writes the registry fetcher's `config.json` (its mirrors, from
     /// berth.toml) into its root `dir`, atomically, and returns each
     /// registry's mirrors as (`host[:port]`, named `http://`).
-    fn write_mirrors(&self, dir: &Path) -> Result<BTreeMap<String, Vec<(String, bool)>>> {
+    pub(super) fn write_mirrors(
+        &self,
+        dir: &Path,
+    ) -> Result<BTreeMap<String, Vec<(String, bool)>>> {
         let mut parsed = BTreeMap::new();
         let mut json = serde_json::Map::new();
         for (registry, c) in &self.config.registry {
