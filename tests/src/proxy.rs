@@ -52,6 +52,10 @@ pub enum Action {
     Body { content_type: String, body: Vec<u8> },
     /// Forward, relay the headers and half the body, then close the connection.
     CutBody,
+    /// Forward the request's head and half its body (an upload), then
+    /// close both connections: the registry sees the client go away
+    /// mid-body, the client a broken connection.
+    CutRequest,
     /// Forward, relay the headers and half the body, then send nothing more
     /// and keep the connection open until the client closes it or the proxy
     /// stops.
@@ -244,6 +248,15 @@ impl Shared {
                 );
                 let _ = client.write_all(&body);
             }
+            Action::CutRequest => {
+                let len: usize = req
+                    .header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let sent = self.forward_half(&head, body_start, len, &mut client);
+                self.note(&req, &format!("request cut after {sent} of {len} bytes"));
+                let _ = client.shutdown(Shutdown::Both);
+            }
             Action::Forward | Action::CutBody | Action::Stall => {
                 let Some((resp_head, body)) = self.forward(&req, &head, body_start, &mut client)
                 else {
@@ -306,6 +319,40 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Sends the request's head and the first half of its `len`-byte body
+    /// to the registry, then closes that connection; returns the bytes sent.
+    fn forward_half(
+        &self,
+        head: &[u8],
+        mut body: Vec<u8>,
+        len: usize,
+        client: &mut TcpStream,
+    ) -> usize {
+        let Ok(mut up) = TcpStream::connect(&self.upstream) else {
+            return 0;
+        };
+        let half = len / 2;
+        if up.write_all(head).is_err() {
+            return 0;
+        }
+        while body.len() < half {
+            let mut chunk = vec![0u8; (half - body.len()).min(1 << 20)];
+            match client.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                Err(e) if is_timeout(&e) => continue,
+                Err(_) => break,
+            }
+        }
+        let n = body.len().min(half);
+        let _ = up.write_all(&body[..n]);
+        let _ = up.flush();
+        // Let the registry take in what arrived before the connection goes.
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = up.shutdown(Shutdown::Both);
+        n
     }
 
     /// Sends the request to the registry (with `Connection: close`) and

@@ -265,6 +265,7 @@ mod tests {
         s: &StoragePlugin,
         f: &FetcherPlugin,
         cs: Arc<dyn ContentStore>,
+        l: Arc<dyn crate::PushLedger>,
         d: &Descriptor,
         p: &Platform,
     ) {
@@ -280,6 +281,6 @@ mod tests {
         send(s.gc(&[]));
         send(f.resolve("ref", p, cs.clone()));
         send(f.fetch("ref", d, cs.clone()));
-        send(f.push("ref", d, cs));
+        send(f.push("ref", d, cs, l));
     }
 }

@@ -175,7 +175,8 @@ fn location<T: Transport>(c: &Client<T>, resp: &Response<T::Body>) -> Result<Url
 
 /// Abandons an upload session (best effort: the registry expires it anyway).
 fn cancel<T: Transport>(c: &mut Client<T>, url: Url) {
-    if let Ok(resp) = c.exchange(Method::Delete, url, false, &[], Upload::None) {
+    let empty = headers(&[("content-length", "0")]);
+    if let Ok(resp) = c.exchange(Method::Delete, url, false, &empty, Upload::Bytes(&[])) {
         let _ = c.body(resp, 4096);
     }
 }
