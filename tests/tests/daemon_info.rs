@@ -106,3 +106,59 @@ fn events_stream_until_their_deadline_filtered() {
     bad.assert_failed();
     assert!(bad.stderr.contains("colour"), "{bad}");
 }
+
+/// The `system df` row of `kind` (TYPE TOTAL ACTIVE SIZE RECLAIMABLE) as words.
+fn df_row(out: &str, kind: &str) -> Vec<String> {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(kind))
+        .unwrap_or_else(|| panic!("no {kind} row in {out}"));
+    line[kind.len()..]
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn system_df_counts_images_containers_and_volumes() {
+    let d = Daemon::start();
+    ok(d.docker(clients()[0].1, &["volume", "create", "data"]));
+    ok(d.docker(
+        clients()[0].1,
+        &[
+            "run", "--name", "writer", "-v", "data:/data", IMAGE, "sh", "-c",
+            "dd if=/dev/zero of=/data/v bs=1024 count=2048 2>/dev/null && dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null",
+        ],
+    ));
+    ok(d.docker(clients()[0].1, &["volume", "create", "idle"]));
+    for (name, c) in clients() {
+        let out = ok(d.docker(c, &["system", "df"]));
+        let images = df_row(&out, "Images");
+        assert_eq!(&images[..2], ["1", "1"], "{name}: {out}");
+        let containers = df_row(&out, "Containers");
+        assert_eq!(&containers[..2], ["1", "0"], "{name}: {out}");
+        assert!(
+            containers[2].starts_with("1.0") && containers[2].ends_with("MB"),
+            "{name}: the 1 MiB written: {out}"
+        );
+        let volumes = df_row(&out, "Local Volumes");
+        assert_eq!(&volumes[..2], ["2", "1"], "{name}: {out}");
+        assert!(
+            volumes[2].starts_with("2.0") && volumes[2].ends_with("MB"),
+            "{name}: {out}"
+        );
+        let verbose = ok(d.docker(c, &["system", "df", "-v"]));
+        assert!(
+            verbose.contains("writer") && verbose.contains("idle"),
+            "{name}: {verbose}"
+        );
+    }
+    let mine = ok(d.berth(&["system", "df"]));
+    assert_eq!(&df_row(&mine, "Local Volumes")[..2], ["2", "1"], "{mine}");
+    assert_eq!(&df_row(&mine, "Containers")[..2], ["1", "0"], "{mine}");
+    let verbose = ok(d.berth(&["system", "df", "-v"]));
+    assert!(
+        verbose.contains("writer") && verbose.contains("VOLUME NAME"),
+        "{verbose}"
+    );
+}

@@ -194,3 +194,44 @@ fn a_registry_that_refuses_the_push_is_named() {
         "{missing}"
     );
 }
+
+#[test]
+fn a_pull_of_a_newer_image_under_the_tag_leaves_the_old_one_dangling() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let push = |n: &str| {
+        let l = dir.path().join(format!("oci-{n}"));
+        layouts::single(
+            &l,
+            "latest",
+            &[Layer {
+                tar: layouts::busybox_tar(&[("etc/version", n)]),
+                compression: Compression::Gzip,
+            }],
+        );
+        reg.push_layout(&l, "latest", "moving/app", None);
+    };
+    let name = format!("{}/moving/app:latest", reg.addr);
+    let b = Berth::new("");
+    push("1");
+    b.cmd(&["pull", "-q", &name]).assert_ok();
+    let old = b.cmd(&["images", "-q"]);
+    old.assert_ok();
+    push("2");
+    b.cmd(&["pull", "-q", &name]).assert_ok();
+    let images = b.cmd(&["images"]);
+    images.assert_ok();
+    let rows: Vec<&str> = images.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{images}");
+    let old_id = old.stdout.trim();
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("<none>") && r.contains(old_id)),
+        "the displaced image is <none>: {images}"
+    );
+    let run = b.cmd(&["run", "--rm", old_id, "cat", "/etc/version"]);
+    run.assert_ok();
+    assert_eq!(run.stdout.trim(), "1");
+    let run = b.cmd(&["run", "--rm", &name, "cat", "/etc/version"]);
+    assert_eq!(run.stdout.trim(), "2", "{run}");
+}

@@ -102,13 +102,6 @@ impl ImageStore {
         Ok(self.load()?.names.get(full_name).cloned())
     }
 
-    pub fn set(&self, full_name: &str, rec: ImageRecord) -> Result<()> {
-        self.update(|idx| {
-            idx.names.insert(full_name.to_string(), rec);
-            Ok(())
-        })
-    }
-
     /// Points `full_name` at `rec` (or keeps `rec` as a dangling image when
     /// `full_name` is `None`), as docker's commit and tag do: an image the
     /// name pointed at before stays, under its id, if no other name does.

@@ -40,6 +40,12 @@ pub enum SystemCmd {
         #[arg(short, long)]
         force: bool,
     },
+    /// Show docker disk usage: images, containers, local volumes, build cache.
+    Df {
+        /// Show one line per image, container and volume.
+        #[arg(short, long)]
+        verbose: bool,
+    },
 }
 
 /// Asks `warning` + "Are you sure…" on the terminal unless `force`.
@@ -86,8 +92,160 @@ pub async fn image_prune(c: &Client, all: bool, force: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// `size (percent%)` as docker's `system df` shows a reclaimable part.
+fn reclaimable(part: u64, total: u64) -> String {
+    if total > 0 {
+        format!("{} ({}%)", human_size(part), part * 100 / total)
+    } else {
+        human_size(part)
+    }
+}
+
+/// `system df [-v]`: docker's summary table (and with -v its three lists).
+async fn df(c: &Client, verbose: bool) -> Result<i32> {
+    let v: serde_json::Value = c.json(Method::GET, "/system/df", None).await?;
+    let arr = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let n = |x: &serde_json::Value, k: &str| x[k].as_u64().unwrap_or(0);
+    let (images, containers, volumes) = (arr("Images"), arr("Containers"), arr("Volumes"));
+    let layers = v["LayersSize"].as_u64().unwrap_or(0);
+    let used: u64 = images
+        .iter()
+        .filter(|i| n(i, "Containers") > 0)
+        .map(|i| n(i, "Size").saturating_sub(n(i, "SharedSize")))
+        .sum();
+    let running = |x: &serde_json::Value| x["State"] == "running";
+    let c_size: u64 = containers.iter().map(|x| n(x, "SizeRw")).sum();
+    let c_free: u64 = containers
+        .iter()
+        .filter(|x| !running(x))
+        .map(|x| n(x, "SizeRw"))
+        .sum();
+    let v_size = |x: &serde_json::Value| x["UsageData"]["Size"].as_u64().unwrap_or(0);
+    let v_used = |x: &serde_json::Value| x["UsageData"]["RefCount"].as_u64().unwrap_or(0) > 0;
+    let v_total: u64 = volumes.iter().map(v_size).sum();
+    let v_free: u64 = volumes.iter().filter(|x| !v_used(x)).map(v_size).sum();
+    if !verbose {
+        let rows = vec![
+            vec![
+                "Images".into(),
+                images.len().to_string(),
+                images
+                    .iter()
+                    .filter(|i| n(i, "Containers") > 0)
+                    .count()
+                    .to_string(),
+                human_size(layers),
+                reclaimable(layers.saturating_sub(used), layers),
+            ],
+            vec![
+                "Containers".into(),
+                containers.len().to_string(),
+                containers.iter().filter(|x| running(x)).count().to_string(),
+                human_size(c_size),
+                reclaimable(c_free, c_size),
+            ],
+            vec![
+                "Local Volumes".into(),
+                volumes.len().to_string(),
+                volumes.iter().filter(|x| v_used(x)).count().to_string(),
+                human_size(v_total),
+                reclaimable(v_free, v_total),
+            ],
+            vec![
+                "Build Cache".into(),
+                "0".into(),
+                "0".into(),
+                "0B".into(),
+                "0B".into(),
+            ],
+        ];
+        super::format::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
+        return Ok(0);
+    }
+    say!("Images space usage:\n");
+    let rows: Vec<Vec<String>> = images
+        .iter()
+        .map(|i| {
+            let id = i["Id"].as_str().unwrap_or("").trim_start_matches("sha256:");
+            let name = i["RepoTags"][0].as_str().unwrap_or("<none>:<none>");
+            let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "<none>"));
+            vec![
+                repo.to_owned(),
+                tag.to_owned(),
+                id.chars().take(12).collect(),
+                super::format::ago(i["Created"].as_i64().unwrap_or(0)),
+                human_size(n(i, "Size")),
+                human_size(n(i, "SharedSize")),
+                human_size(n(i, "Size").saturating_sub(n(i, "SharedSize"))),
+                n(i, "Containers").to_string(),
+            ]
+        })
+        .collect();
+    super::format::table(
+        &[
+            "REPOSITORY",
+            "TAG",
+            "IMAGE ID",
+            "CREATED",
+            "SIZE",
+            "SHARED SIZE",
+            "UNIQUE SIZE",
+            "CONTAINERS",
+        ],
+        &rows,
+    );
+    say!("\nContainers space usage:\n");
+    let rows: Vec<Vec<String>> = containers
+        .iter()
+        .map(|x| {
+            vec![
+                x["Id"].as_str().unwrap_or("").chars().take(12).collect(),
+                x["Image"].as_str().unwrap_or("").to_owned(),
+                format!("{:?}", x["Command"].as_str().unwrap_or("")),
+                x["Mounts"].as_array().map_or(0, |m| m.len()).to_string(),
+                human_size(n(x, "SizeRw")),
+                super::format::ago(x["Created"].as_i64().unwrap_or(0)),
+                x["Status"].as_str().unwrap_or("").to_owned(),
+                x["Names"][0]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches('/')
+                    .to_owned(),
+            ]
+        })
+        .collect();
+    super::format::table(
+        &[
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "LOCAL VOLUMES",
+            "SIZE",
+            "CREATED",
+            "STATUS",
+            "NAMES",
+        ],
+        &rows,
+    );
+    say!("\nLocal Volumes space usage:\n");
+    let rows: Vec<Vec<String>> = volumes
+        .iter()
+        .map(|x| {
+            vec![
+                x["Name"].as_str().unwrap_or("").to_owned(),
+                x["UsageData"]["RefCount"].as_u64().unwrap_or(0).to_string(),
+                human_size(v_size(x)),
+            ]
+        })
+        .collect();
+    super::format::table(&["VOLUME NAME", "LINKS", "SIZE"], &rows);
+    say!("\nBuild cache usage: 0B\n");
+    Ok(0)
+}
+
 pub async fn system(c: &Client, cmd: &SystemCmd) -> Result<i32> {
     match cmd {
+        SystemCmd::Df { verbose } => df(c, *verbose).await,
         SystemCmd::Prune {
             all,
             volumes,

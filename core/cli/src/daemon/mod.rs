@@ -6,6 +6,7 @@
 mod api;
 mod archive;
 mod containers;
+mod df;
 mod exec;
 mod images;
 mod memory;
@@ -61,6 +62,7 @@ fn router(d: Shared) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(df::df))
         .route("/events", get(system::events))
         .route("/containers/json", get(c::list))
         .route("/containers/prune", post(c::prune))

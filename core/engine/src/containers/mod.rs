@@ -310,6 +310,11 @@ impl Containers {
     }
 
     /// Containers that name `volume` in a bind (`NAME:/dst`) or `--mount`.
+    /// The bytes container `id`'s writable layer takes (0 when unknown).
+    pub async fn size_rw(&self, id: &str) -> u64 {
+        self.machine.layer_usage(id).await.unwrap_or(0)
+    }
+
     pub fn volume_users(&self, volume: &str) -> Vec<String> {
         self.list()
             .into_iter()

@@ -21,6 +21,21 @@ pub struct ImageSummary {
     pub full_name: String,
 }
 
+/// One image in `system df`.
+#[derive(Debug, Clone)]
+pub struct ImageUsage {
+    /// The config digest.
+    pub id: String,
+    /// Its names as docker shows them (none for a dangling image).
+    pub names: Vec<String>,
+    /// When it was created (RFC 3339, empty if the config says nothing).
+    pub created: String,
+    /// The bytes of its layers.
+    pub size: u64,
+    /// The bytes of its layers other images use too.
+    pub shared_size: u64,
+}
+
 /// One row of an image's history (docker's `GET /images/{name}/history`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HistoryEntry {
@@ -115,6 +130,74 @@ impl Engine {
             name: rec.config.clone(),
             reason: format!("config is not an image config: {e}"),
         })
+    }
+
+    /// What images take on disk (`system df`): the size of all their
+    /// distinct layers, and per image (one row per id, all its names) its
+    /// size and the part of it other images share.
+    pub fn images_usage(&self) -> Result<(u64, Vec<ImageUsage>)> {
+        let mut by_id: Vec<(ImageUsage, Vec<(String, u64)>)> = Vec::new();
+        for (full, rec) in self.images.all()? {
+            let name = (!dangling(&full))
+                .then(|| Reference::parse(&full).map(|r| r.short()))
+                .transpose()?;
+            if let Some((u, _)) = by_id.iter_mut().find(|(u, _)| u.id == rec.config) {
+                u.names.extend(name);
+                continue;
+            }
+            let layers: Vec<(String, u64)> =
+                serde_json::from_slice::<ImageManifest>(&self.content.read(&rec.manifest)?)
+                    .map(|m| {
+                        m.layers()
+                            .iter()
+                            .map(|l| (l.digest().to_string(), l.size()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            let created = self
+                .image_config(&rec)
+                .ok()
+                .and_then(|c| c.created().clone())
+                .unwrap_or_default();
+            by_id.push((
+                ImageUsage {
+                    id: rec.config.clone(),
+                    names: name.into_iter().collect(),
+                    created,
+                    size: layers.iter().map(|(_, s)| s).sum(),
+                    shared_size: 0,
+                },
+                layers,
+            ));
+        }
+        let mut users: std::collections::HashMap<&str, (u64, usize)> = Default::default();
+        for (_, layers) in &by_id {
+            for (d, size) in layers {
+                users.entry(d.as_str()).or_insert((*size, 0)).1 += 1;
+            }
+        }
+        let total = users.values().map(|(s, _)| s).sum();
+        let shared: Vec<u64> = by_id
+            .iter()
+            .map(|(_, layers)| {
+                layers
+                    .iter()
+                    .filter(|(d, _)| users.get(d.as_str()).is_some_and(|(_, n)| *n > 1))
+                    .map(|(_, s)| s)
+                    .sum()
+            })
+            .collect();
+        Ok((
+            total,
+            by_id
+                .into_iter()
+                .zip(shared)
+                .map(|((mut u, _), s)| {
+                    u.shared_size = s;
+                    u
+                })
+                .collect(),
+        ))
     }
 
     /// Every image name with its summary.

@@ -26,7 +26,7 @@ use crate::images::ImageStore;
 use crate::sources::BlobSources;
 
 pub use commit::{Change, ChangeKind, CommitMeta};
-pub use image_ops::{HistoryEntry, ImageSummary};
+pub use image_ops::{HistoryEntry, ImageSummary, ImageUsage};
 use plugins::plugin_spec;
 pub use push::{registry_of, Pushed};
 

@@ -294,8 +294,10 @@ impl Engine {
             }
             progress.status(short, "Pull complete");
         }
-        self.images.set(
-            name,
+        // An image the name pointed at before stays, dangling (docker's
+        // `<none>:<none>` after a pull of a newer image under its tag).
+        self.images.name(
+            Some(name),
             ImageRecord {
                 manifest: manifest.digest.clone(),
                 config: cfg_desc.digest,
