@@ -92,3 +92,58 @@ fn berths_cli_exports_and_imports_from_stdin_and_bad_archives_fail() {
     assert!(bad.stderr.contains("importing"), "{bad}");
     assert_eq!(ok(d.docker(c, &["images", "-q"])), before);
 }
+
+#[test]
+fn an_export_keeps_hard_links_and_extended_attributes() {
+    let d = Daemon::start();
+    let c = clients()[0].1;
+    let id = ok(d.docker(
+        c,
+        &[
+            "run", "-d", IMAGE, "sh", "-c",
+            "echo one > /first && ln /first /second && echo x > /tagged && touch /ready && sleep 1000",
+        ],
+    ));
+    let id = id.trim();
+    berth_tests::until("the files", Duration::from_secs(30), || {
+        d.docker(c, &["exec", id, "test", "-e", "/ready"]).code == 0
+    });
+    let pid = ok(d.docker(c, &["inspect", "-f", "{{.State.Pid}}", id]));
+    let tagged = std::path::Path::new("/proc")
+        .join(pid.trim())
+        .join("root/tagged");
+    let set = berth_tests::cmd::host(
+        "python3",
+        &[
+            "-c",
+            "import os,sys; os.setxattr(sys.argv[1], 'user.berth', b'kept', follow_symlinks=False)",
+            &tagged.to_string_lossy(),
+        ],
+    );
+    set.assert_ok();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("fs.tar");
+    ok(d.docker(c, &["export", "-o", &tar.to_string_lossy(), id]));
+    let script = "import tarfile,sys\n\
+        t = tarfile.open(sys.argv[1])\n\
+        for m in t.getmembers():\n\
+        \x20   n = m.name.lstrip('./')\n\
+        \x20   if n in ('first', 'second', 'tagged'):\n\
+        \x20       x = m.pax_headers.get('SCHILY.xattr.user.berth', '')\n\
+        \x20       print(n, 'link:' + m.linkname if m.islnk() else 'file', x)\n";
+    let listed = berth_tests::cmd::host("python3", &["-c", script, &tar.to_string_lossy()]);
+    listed.assert_ok();
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert!(lines.contains(&"first file "), "{listed}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("second link:") && l.contains("first")),
+        "the second name is a hard link: {listed}"
+    );
+    assert!(
+        lines.contains(&"tagged file kept"),
+        "the xattr is kept: {listed}"
+    );
+    ok(d.docker(c, &["rm", "-f", id]));
+}

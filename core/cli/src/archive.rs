@@ -3,7 +3,11 @@
 //! and symlinks resolve inside the container, as they would for a process
 //! in it, and never reach the host's files. It writes a tar of a path to
 //! stdout (`--get`), extracts a tar from stdin into a directory (`--put`),
-//! or prints a path's stat as docker's JSON (`--stat`).
+//! or prints a path's stat as docker's JSON (`--stat`). The tar keeps what
+//! a filesystem holds beyond bytes and modes: a second name of a file is a
+//! hard link, and extended attributes (`user.*`, `trusted.*`,
+//! `security.capability`) are PAX `SCHILY.xattr.*` records (`export` is
+//! this helper's `--get /`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -59,6 +63,80 @@ pub fn stat_json(path: &Path, shown: &str) -> Result<PathStat> {
     })
 }
 
+/// The extended attributes a tar carries (the ones layers keep too).
+fn kept_xattr(name: &str) -> bool {
+    name.starts_with("user.") || name.starts_with("trusted.") || name == "security.capability"
+}
+
+/// `path`'s kept extended attributes, as PAX records.
+fn xattr_records(path: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut names = vec![0u8; 4096];
+    let n = match rustix::fs::llistxattr(path, &mut names) {
+        Ok(n) => n,
+        // A filesystem without xattrs (proc, some fuse) has none to keep.
+        Err(rustix::io::Errno::OPNOTSUPP) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for raw in names[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(raw).into_owned();
+        if !kept_xattr(&name) {
+            continue;
+        }
+        let mut value = vec![0u8; 64 * 1024];
+        let len = rustix::fs::lgetxattr(path, name.as_str(), &mut value)?;
+        value.truncate(len);
+        out.push((format!("SCHILY.xattr.{name}"), value));
+    }
+    Ok(out)
+}
+
+/// Appends `src` as `name`, and everything beneath it when it is a
+/// directory (each directory before its entries, entries sorted), never
+/// following a symlink; a file already archived under another name becomes
+/// a hard link to that name.
+fn archive_tree<W: std::io::Write>(t: &mut tar::Builder<W>, src: &Path, name: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut seen: std::collections::HashMap<(u64, u64), PathBuf> = Default::default();
+    let mut stack = vec![(src.to_path_buf(), name.to_path_buf())];
+    while let Some((src, dst)) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&src)
+            .with_context(|| format!("reading {}", src.display()))?;
+        let xattrs = xattr_records(&src)
+            .with_context(|| format!("reading the xattrs of {}", src.display()))?;
+        if !xattrs.is_empty() {
+            t.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+        }
+        if meta.is_file() && meta.nlink() > 1 {
+            let key = (meta.dev(), meta.ino());
+            if let Some(first) = seen.get(&key) {
+                let mut h = tar::Header::new_gnu();
+                h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                t.append_link(&mut h, &dst, first)
+                    .with_context(|| format!("archiving {}", src.display()))?;
+                continue;
+            }
+            seen.insert(key, dst.clone());
+        }
+        t.append_path_with_name(&src, &dst)
+            .with_context(|| format!("archiving {}", src.display()))?;
+        if meta.is_dir() {
+            let mut children: Vec<_> = std::fs::read_dir(&src)
+                .with_context(|| format!("listing {}", src.display()))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<std::io::Result<_>>()
+                .with_context(|| format!("listing {}", src.display()))?;
+            children.sort();
+            for c in children.into_iter().rev() {
+                stack.push((src.join(&c), dst.join(&c)));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn main(a: ArchiveArgs) -> Result<i32> {
     nix::unistd::chroot(&a.rootfs).with_context(|| format!("entering {}", a.rootfs.display()))?;
     nix::unistd::chdir("/").context("entering the container's root")?;
@@ -69,7 +147,7 @@ pub fn main(a: ArchiveArgs) -> Result<i32> {
     }
     if let Some(p) = a.get {
         let path = Path::new(&p);
-        let meta = std::fs::symlink_metadata(path)
+        std::fs::symlink_metadata(path)
             .with_context(|| format!("Could not find the file {p} in container"))?;
         let name = path
             .file_name()
@@ -78,13 +156,7 @@ pub fn main(a: ArchiveArgs) -> Result<i32> {
         let out = std::io::stdout().lock();
         let mut t = tar::Builder::new(out);
         t.follow_symlinks(false);
-        if meta.is_dir() {
-            t.append_dir_all(&name, path)
-                .with_context(|| format!("archiving {p}"))?;
-        } else {
-            t.append_path_with_name(path, &name)
-                .with_context(|| format!("archiving {p}"))?;
-        }
+        archive_tree(&mut t, path, Path::new(&name)).with_context(|| format!("archiving {p}"))?;
         t.into_inner().context("writing the archive")?.flush()?;
         return Ok(0);
     }
