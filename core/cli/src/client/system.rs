@@ -94,10 +94,9 @@ pub async fn image_prune(c: &Client, all: bool, force: bool) -> Result<i32> {
 
 /// `size (percent%)` as docker's `system df` shows a reclaimable part.
 fn reclaimable(part: u64, total: u64) -> String {
-    if total > 0 {
-        format!("{} ({}%)", human_size(part), part * 100 / total)
-    } else {
-        human_size(part)
+    match (part * 100).checked_div(total) {
+        Some(pct) => format!("{} ({pct}%)", human_size(part)),
+        None => human_size(part),
     }
 }
 
