@@ -123,3 +123,42 @@ fn a_running_containers_limits_change_and_stay() {
         "{missing}"
     );
 }
+
+#[test]
+fn berths_run_and_update_share_their_resource_flags() {
+    let d = Daemon::start();
+    let id = ok(d.berth(&[
+        "run",
+        "-d",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "25000",
+        "--pids-limit",
+        "-1",
+        "--memory-swap",
+        "-1",
+        "-m",
+        "32m",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]));
+    let id = id.trim();
+    let limits = || ok(d.berth(&["exec", id, "sh", "-c", LIMITS]));
+    let l = limits();
+    let lines: Vec<&str> = l.lines().collect();
+    assert_eq!(lines[0], "33554432", "{l}");
+    assert_eq!(lines[2], "25000", "{l}");
+    ok(d.berth(&["update", "--cpu-quota", "40000", "--pids-limit", "30", id]));
+    let l = limits();
+    assert_eq!(
+        l.lines().collect::<Vec<_>>(),
+        ["33554432", "30", "40000"],
+        "{l}"
+    );
+    let bad = d.berth(&["update", "--memory", "lots", id]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("--memory"), "the flag is named: {bad}");
+    ok(d.berth(&["rm", "-f", id]));
+}

@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::flags::{
     check_publish, env, exposed, key_values, mount, parse_duration, publish_bindings, restart,
-    size, ulimit,
+    ulimit, ResourceArgs,
 };
 
 #[derive(Args, Debug, Clone, Default)]
@@ -55,27 +55,8 @@ pub struct ContainerArgs {
     /// Mount the root filesystem read-only.
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Memory limit (e.g. 64m).
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Memory plus swap limit; -1 for unlimited swap.
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    /// Memory soft limit.
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    /// Number of CPUs (e.g. 0.5).
-    #[arg(long)]
-    pub cpus: Option<String>,
-    /// CPU shares (relative weight).
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    /// CPUs in which to allow execution (0-3, 0,1).
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    /// Tune the container's pids limit (-1 for unlimited).
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     /// Ulimit options (nofile=1024:2048).
     #[arg(long)]
     pub ulimit: Vec<String>,
@@ -185,7 +166,7 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
         tmpfs.insert(d.to_string(), o.to_string());
     }
-    let cpus = super::flags::nano_cpus(&a.cpus)?;
+    let r = a.resources.parse()?;
     let mut log_opts = BTreeMap::new();
     for o in &a.log_opt {
         let (k, v) = o
@@ -264,13 +245,15 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         tmpfs,
         mounts: a.mount.iter().map(|m| mount(m)).collect::<Result<_>>()?,
         init: a.init.then_some(true),
-        memory: size("--memory", &a.memory)?,
-        memory_swap: size("--memory-swap", &a.memory_swap)?,
-        memory_reservation: size("--memory-reservation", &a.memory_reservation)?,
-        nano_cpus: cpus,
-        cpu_shares: a.cpu_shares.unwrap_or(0),
-        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
-        pids_limit: a.pids_limit,
+        memory: r.memory,
+        memory_swap: r.memory_swap,
+        memory_reservation: r.memory_reservation,
+        nano_cpus: r.nano_cpus,
+        cpu_shares: r.cpu_shares,
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpuset_cpus: r.cpuset_cpus,
+        pids_limit: r.pids_limit,
         ulimits: a.ulimit.iter().map(|u| ulimit(u)).collect::<Result<_>>()?,
         console_size: (h > 0).then_some([h, w]),
         dns: a.dns.clone(),

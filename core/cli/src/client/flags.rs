@@ -331,3 +331,66 @@ mod tests {
         assert!(parse_duration("5").is_err());
     }
 }
+
+/// The resource flags `run`/`create` and `update` share, as docker's.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ResourceArgs {
+    /// Memory limit (e.g. 64m).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap.
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs (e.g. 0.5).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Limit the CPU CFS period (microseconds).
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Limit the CPU CFS quota (microseconds).
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune the container's pids limit (-1 for unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+}
+
+/// [`ResourceArgs`] parsed: sizes in bytes, CPUs in nano-CPUs, 0 for unset.
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: String,
+    pub pids_limit: Option<i64>,
+}
+
+impl ResourceArgs {
+    /// Parses the sizes and CPUs, naming the flag whose value is bad.
+    pub fn parse(&self) -> Result<Resources> {
+        Ok(Resources {
+            memory: size("--memory", &self.memory)?,
+            memory_swap: size("--memory-swap", &self.memory_swap)?,
+            memory_reservation: size("--memory-reservation", &self.memory_reservation)?,
+            nano_cpus: nano_cpus(&self.cpus)?,
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            cpu_period: self.cpu_period.unwrap_or(0),
+            cpu_quota: self.cpu_quota.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            pids_limit: self.pids_limit,
+        })
+    }
+}

@@ -125,33 +125,8 @@ pub async fn commit(
 /// `update`'s flags, as docker's.
 #[derive(clap::Args, Debug)]
 pub struct UpdateArgs {
-    /// Memory limit (e.g. 64m).
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Memory + swap; -1 for unlimited swap.
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    /// Memory soft limit.
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    /// Number of CPUs (e.g. 0.5).
-    #[arg(long)]
-    pub cpus: Option<String>,
-    /// CPU shares (relative weight).
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    /// CFS period in microseconds.
-    #[arg(long = "cpu-period")]
-    pub cpu_period: Option<i64>,
-    /// CFS quota in microseconds.
-    #[arg(long = "cpu-quota")]
-    pub cpu_quota: Option<i64>,
-    /// CPUs in which to allow execution (0-3, 0,1).
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    /// Process limit (-1 for unlimited).
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: crate::client::flags::ResourceArgs,
     /// Restart policy (no, always, unless-stopped, on-failure[:N]).
     #[arg(long)]
     pub restart: Option<String>,
@@ -161,20 +136,17 @@ pub struct UpdateArgs {
 
 /// `update`: prints each container as given, as docker does.
 pub async fn update(c: &Client, a: &UpdateArgs) -> Result<i32> {
-    let cpus = crate::client::flags::nano_cpus(&a.cpus)?;
+    let r = a.resources.parse()?;
     let u = berth_engine::containers::config::UpdateConfig {
-        memory: crate::client::flags::size("--memory", &a.memory)?,
-        memory_swap: crate::client::flags::size("--memory-swap", &a.memory_swap)?,
-        memory_reservation: crate::client::flags::size(
-            "--memory-reservation",
-            &a.memory_reservation,
-        )?,
-        nano_cpus: cpus,
-        cpu_shares: a.cpu_shares.unwrap_or(0),
-        cpu_period: a.cpu_period.unwrap_or(0),
-        cpu_quota: a.cpu_quota.unwrap_or(0),
-        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
-        pids_limit: a.pids_limit,
+        memory: r.memory,
+        memory_swap: r.memory_swap,
+        memory_reservation: r.memory_reservation,
+        nano_cpus: r.nano_cpus,
+        cpu_shares: r.cpu_shares,
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpuset_cpus: r.cpuset_cpus,
+        pids_limit: r.pids_limit,
         restart_policy: a
             .restart
             .as_ref()
