@@ -42,6 +42,13 @@ impl Berth {
         )
     }
 
+    /// `berth load -i LAYOUT`, which must work; the name it loaded.
+    pub fn load(&self, layout: &Path) -> String {
+        let out = self.cmd(&["load", "-i", &layout.to_string_lossy()]);
+        out.assert_ok();
+        loaded_name(&out.stdout)
+    }
+
     pub fn root(&self) -> &Path {
         self.root.path()
     }
@@ -62,4 +69,14 @@ impl Drop for Berth {
             let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
         }
     }
+}
+
+/// The name in `load`'s `Loaded image: NAME` line (its first one).
+pub fn loaded_name(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Loaded image: "))
+        .unwrap_or_else(|| panic!("load named no image: {stdout}"))
+        .trim()
+        .to_string()
 }

@@ -603,10 +603,7 @@ fn an_image_healthcheck_runs_without_flags() {
         ],
     );
     let loaded = ok(d.berth(&["load", "-i", &tar.to_string_lossy()]));
-    let name = loaded
-        .trim_start_matches("Loaded image: ")
-        .trim()
-        .to_string();
+    let name = berth_tests::berth::loaded_name(&loaded);
     ok(d.berth(&["run", "-d", "--name", "hc", &name, "sleep", "1000"]));
     until("unhealthy from the image's check", WAIT, || {
         let s = state(&d, "hc", "{{.State.Health.Status}}");

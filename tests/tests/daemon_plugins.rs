@@ -53,12 +53,7 @@ fn a_daemon_on_a_fresh_root_compiles_no_plugin() {
     ar.append_dir_all(".", layout().join("oci")).unwrap();
     ar.finish().unwrap();
     let out = ok(d.berth(&["load", "-i", &tar.to_string_lossy()]));
-    let name = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Loaded image: "))
-        .unwrap_or_else(|| panic!("no `Loaded image:` line: {out}"))
-        .trim()
-        .to_string();
+    let name = berth_tests::berth::loaded_name(&out);
     // On the default bridge: storage, network and runtime all used.
     assert_eq!(ok(d.berth(&["run", "--rm", &name, "echo", "hi"])), "hi");
 

@@ -52,15 +52,7 @@ fn with_image(name: &str) -> (Berth, tempfile::TempDir) {
         ],
     );
     let b = Berth::new("");
-    let loaded = b.cmd(&["load", "-i", &l.to_string_lossy()]);
-    loaded.assert_ok();
-    let source = loaded
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Loaded image: "))
-        .unwrap_or_else(|| panic!("load named no image: {loaded}"))
-        .trim()
-        .to_string();
+    let source = b.load(&l);
     b.cmd(&["tag", &source, name]).assert_ok();
     (b, dir)
 }

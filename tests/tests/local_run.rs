@@ -17,14 +17,7 @@ fn with_busybox() -> (Berth, String, tempfile::TempDir) {
     let l = layout.path().join("oci");
     images::busybox_layout(&l, "local", false);
     let b = Berth::new("");
-    let out = b.cmd(&["load", "-i", &l.to_string_lossy()]);
-    out.assert_ok();
-    let name = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Loaded image: "))
-        .unwrap_or_else(|| panic!("no image name in {out}"))
-        .to_string();
+    let name = b.load(&l);
     (b, name, layout)
 }
 
