@@ -66,6 +66,9 @@ pub struct HistoryArgs {
 
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
+    /// Show all images (also the intermediate images builds make).
+    #[arg(short, long)]
+    pub all: bool,
     /// Only image IDs.
     #[arg(short, long)]
     pub quiet: bool,
@@ -137,7 +140,7 @@ pub fn pull(e: &EngineArgs, reference: &str, platform: Option<&str>, quiet: bool
 
 pub fn images(e: &EngineArgs, a: &ImagesArgs) -> Result<i32> {
     let engine = open(e)?;
-    let list = engine.list_images()?;
+    let list = engine.list_images(a.all)?;
     if a.quiet {
         let mut seen = std::collections::HashSet::new();
         for i in &list {

@@ -235,7 +235,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 image,
             } => ci::pull(&c, &image, platform.as_deref(), quiet, false).await,
             Command::Images(a) | Command::Image(local::ImageCmd::Ls(a)) => {
-                ci::images(&c, a.quiet, a.format.as_deref()).await
+                ci::images(&c, a.all, a.quiet, a.format.as_deref()).await
             }
             Command::Image(local::ImageCmd::Inspect { images: names }) => {
                 client::containers::inspect(&c, &names, None, Some("image")).await

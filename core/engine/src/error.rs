@@ -99,6 +99,15 @@ pub enum EngineError {
     },
     #[error("starting container {id}: {reason}")]
     Start { id: String, reason: String },
+    /// The archive helper refused or failed (`cp`, a build's `COPY`):
+    /// `missing` when the path is not there.
+    #[error("{reason}")]
+    Archive {
+        container: String,
+        path: String,
+        reason: String,
+        missing: bool,
+    },
     #[error("mounting the root filesystem of {id}: {reason}")]
     Mount { id: String, reason: String },
 }
@@ -187,6 +196,8 @@ impl EngineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             EngineError::NotFound { .. } | EngineError::ImageNotFound { .. } => ErrorKind::NotFound,
+            EngineError::Archive { missing: true, .. } => ErrorKind::NotFound,
+            EngineError::Archive { .. } => ErrorKind::InvalidInput,
             EngineError::ImageInUse { .. }
             | EngineError::ContainerState { .. }
             | EngineError::ExecState { .. }

@@ -22,6 +22,10 @@ pub struct ImageRecord {
     pub chain: Vec<String>,
     /// When the image was pulled or loaded (RFC 3339).
     pub added: String,
+    /// The image this one was made on (a commit's or a build step's base):
+    /// an unnamed parent is an intermediate image, hidden from lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -125,6 +129,16 @@ impl ImageStore {
     /// Removes a name; returns its record.
     pub fn untag(&self, full_name: &str) -> Result<Option<ImageRecord>> {
         self.update(|idx| Ok(idx.names.remove(full_name)))
+    }
+
+    /// The ids of images another image was made on.
+    pub fn parents(&self) -> Result<std::collections::HashSet<String>> {
+        Ok(self
+            .load()?
+            .names
+            .into_values()
+            .filter_map(|r| r.parent)
+            .collect())
     }
 
     pub fn all(&self) -> Result<Vec<(String, ImageRecord)>> {

@@ -104,8 +104,13 @@ struct ImageLine {
     tag: String,
 }
 
-pub async fn images(c: &Client, quiet: bool, format_: Option<&str>) -> Result<i32> {
-    let rows: Vec<ImageSummary> = c.json(Method::GET, "/images/json", None).await?;
+pub async fn images(c: &Client, all: bool, quiet: bool, format_: Option<&str>) -> Result<i32> {
+    let path = if all {
+        "/images/json?all=1"
+    } else {
+        "/images/json"
+    };
+    let rows: Vec<ImageSummary> = c.json(Method::GET, path, None).await?;
     let short =
         |id: &str| -> String { id.trim_start_matches("sha256:").chars().take(12).collect() };
     if quiet {

@@ -12,17 +12,6 @@ use crate::api::containers::PathStat;
 use super::api::{ApiError, ApiResult, Query};
 use super::Shared;
 
-/// Runs `berth archive` on a container's root filesystem.
-fn archive_cmd(rootfs: &std::path::Path) -> tokio::process::Command {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "berth".into());
-    let mut c = tokio::process::Command::new(exe);
-    c.arg("archive")
-        .arg("--rootfs")
-        .arg(rootfs)
-        .kill_on_drop(true);
-    c
-}
-
 fn path_param(q: &std::collections::HashMap<String, String>) -> ApiResult<String> {
     q.get("path")
         .filter(|p| !p.is_empty())
@@ -32,7 +21,13 @@ fn path_param(q: &std::collections::HashMap<String, String>) -> ApiResult<String
 
 async fn stat_of(d: &Shared, id: &str, path: &str) -> ApiResult<(String, PathStat)> {
     let (cid, rootfs, ours) = d.containers.rootfs(id).await?;
-    let out = archive_cmd(&rootfs).arg("--stat").arg(path).output().await;
+    let out = d
+        .containers
+        .archive_cmd(&rootfs)
+        .arg("--stat")
+        .arg(path)
+        .output()
+        .await;
     if ours {
         d.containers.release_rootfs(&cid).await;
     }
@@ -71,7 +66,13 @@ pub async fn archive_get(State(d): State<Shared>, Path(id): Path<String>, q: Que
     let path = path_param(&q)?;
     let (_, v) = stat_of(&d, &id, &path).await?;
     let (cid, rootfs, ours) = d.containers.rootfs(&id).await?;
-    let out = archive_cmd(&rootfs).arg("--get").arg(&path).output().await;
+    let out = d
+        .containers
+        .archive_cmd(&rootfs)
+        .arg("--get")
+        .arg(&path)
+        .output()
+        .await;
     if ours {
         d.containers.release_rootfs(&cid).await;
     }
@@ -102,39 +103,8 @@ pub async fn archive_put(
     q: Query,
     body: Bytes,
 ) -> ApiResult {
-    use tokio::io::AsyncWriteExt as _;
     let path = path_param(&q)?;
-    let (cid, rootfs, ours) = d.containers.rootfs(&id).await?;
-    let run = async {
-        let mut child = archive_cmd(&rootfs)
-            .arg("--put")
-            .arg(&path)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()?;
-        if let Some(mut i) = child.stdin.take() {
-            i.write_all(&body).await?;
-        }
-        child.wait_with_output().await
-    };
-    let out = run.await;
-    if ours {
-        d.containers.release_rootfs(&cid).await;
-    }
-    let out = out.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr)
-            .trim()
-            .trim_start_matches("berth: ")
-            .to_string();
-        let status = if msg.contains("Could not find") {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        return Err(ApiError::new(status, msg));
-    }
+    d.containers.put_archive(&id, &path, &body[..]).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -145,7 +115,9 @@ pub async fn export(State(d): State<Shared>, Path(id): Path<String>) -> ApiResul
     let internal =
         |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let (cid, rootfs, ours) = d.containers.rootfs(&id).await?;
-    let spawned = archive_cmd(&rootfs)
+    let spawned = d
+        .containers
+        .archive_cmd(&rootfs)
         .arg("--get")
         .arg("/")
         .stdout(std::process::Stdio::piped())

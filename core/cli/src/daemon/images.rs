@@ -17,9 +17,9 @@ use crate::api::images::{HistoryItem, ImageDeleteItem, ImageSummary, JsonMessage
 use super::api::{self, flag, ApiError, ApiResult, Query};
 use super::Shared;
 
-pub async fn list(State(d): State<Shared>) -> ApiResult {
+pub async fn list(State(d): State<Shared>, q: Query) -> ApiResult {
     let mut by_id: Vec<ImageSummary> = Vec::new();
-    for i in d.engine.list_images()? {
+    for i in d.engine.list_images(flag(&q, "all"))? {
         // An image no name points at has no tags (docker's clients show it as <none>).
         let tag = berth_engine::images::dangling(&i.full_name)
             .not()

@@ -124,7 +124,7 @@ pub(super) async fn push(d: Shared, name: &str, q: &Query, headers: &HeaderMap) 
         let prefix = format!("{}:", base.name());
         let mut all: Vec<String> = d
             .engine
-            .list_images()?
+            .list_images(false)?
             .into_iter()
             .map(|i| i.full_name)
             .filter(|n| n.starts_with(&prefix))

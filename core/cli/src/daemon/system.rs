@@ -90,7 +90,7 @@ pub async fn info(State(d): State<Shared>) -> ApiResult {
     // Images, not names: docker counts an image tagged twice once.
     let images = d
         .engine
-        .list_images()?
+        .list_images(true)?
         .into_iter()
         .map(|i| i.id)
         .collect::<std::collections::BTreeSet<_>>()

@@ -9,6 +9,7 @@
 //! lifecycle is unit-tested (`lifecycle_tests`) against a fake.
 
 pub use commit::CommitOptions;
+mod archive;
 mod commit;
 pub mod config;
 mod create;

@@ -302,6 +302,7 @@ impl Engine {
             config: config_digest.clone(),
             chain,
             added: created,
+            parent: base.map(|b| b.config.clone()),
         };
         self.images.name(full_name, rec)?;
         Ok(config_digest)

@@ -200,10 +200,15 @@ impl Engine {
         ))
     }
 
-    /// Every image name with its summary.
-    pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
+    /// Every image name with its summary; intermediate images (unnamed
+    /// images another image was made on, as a build's steps) only with `all`.
+    pub fn list_images(&self, all: bool) -> Result<Vec<ImageSummary>> {
         let mut out = Vec::new();
+        let parents = self.images.parents()?;
         for (full, rec) in self.images.all()? {
+            if !all && dangling(&full) && parents.contains(&rec.config) {
+                continue;
+            }
             let (repository, tag) = if dangling(&full) {
                 ("<none>".to_string(), "<none>".to_string())
             } else {
@@ -305,8 +310,28 @@ impl Engine {
             return Ok(removed);
         }
         self.remove_unused_layers(&rec).await?;
-        self.collect_blobs()?;
         removed.push(format!("Deleted: {}", rec.config));
+        // Its unnamed parents go with it (docker's rmi without --no-prune):
+        // each one no other image was made on and no container uses.
+        let mut parent = rec.parent.clone();
+        while let Some(p) = parent.take() {
+            let all = self.images.all()?;
+            let Some((key, prec)) = all.iter().find(|(_, r)| r.config == p).cloned() else {
+                break;
+            };
+            let named = all.iter().any(|(k, r)| r.config == p && !dangling(k));
+            let children = all
+                .iter()
+                .any(|(_, r)| r.parent.as_deref() == Some(p.as_str()));
+            if named || children || !self.containers_using(&p)?.is_empty() {
+                break;
+            }
+            self.images.untag(&key)?;
+            self.remove_unused_layers(&prec).await?;
+            removed.push(format!("Deleted: {p}"));
+            parent = prec.parent.clone();
+        }
+        self.collect_blobs()?;
         Ok(removed)
     }
 
@@ -316,8 +341,13 @@ impl Engine {
     pub async fn prune_images(&self, all: bool) -> Result<(Vec<String>, u64)> {
         let mut lines = Vec::new();
         let mut space = 0;
+        let parents = self.images.parents()?;
         for (key, rec) in self.images.all()? {
             if !(all || dangling(&key)) || !self.containers_using(&rec.config)?.is_empty() {
+                continue;
+            }
+            // An image others were made on goes with them, not before.
+            if parents.contains(&rec.config) || !self.images.all()?.iter().any(|(k, _)| *k == key) {
                 continue;
             }
             let size: u64 =

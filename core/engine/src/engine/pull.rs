@@ -303,6 +303,7 @@ impl Engine {
                 config: cfg_desc.digest,
                 chain,
                 added: berth_runtime::state::now_rfc3339(),
+                parent: None,
             },
         )
     }

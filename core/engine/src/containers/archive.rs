@@ -1,0 +1,70 @@
+//! Files into and out of a container's root filesystem through the
+//! `berth archive` helper, which chroots into the (mounted) root first, so
+//! paths and symlinks resolve as they would in the container and never
+//! reach the host's files: `cp` and a build's `COPY`/`ADD` use it.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::{AsyncRead, AsyncWriteExt as _};
+
+use super::Containers;
+use crate::error::{EngineError, Result};
+
+impl Containers {
+    /// The helper on `rootfs`, not yet run.
+    pub fn archive_cmd(&self, rootfs: &Path) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.exe);
+        c.arg("archive")
+            .arg("--rootfs")
+            .arg(rootfs)
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Extracts the tar read from `src` into directory `dir` of container
+    /// `key`'s filesystem (mounted for the while if the container is not
+    /// running), with the tar's owners and modes.
+    pub async fn put_archive(
+        &self,
+        key: &str,
+        dir: &str,
+        mut src: impl AsyncRead + Unpin,
+    ) -> Result<()> {
+        let (id, rootfs, ours) = self.rootfs(key).await?;
+        let run = async {
+            let mut child = self
+                .archive_cmd(&rootfs)
+                .arg("--put")
+                .arg(dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            if let Some(mut i) = child.stdin.take() {
+                // A helper that failed early closes its stdin: its stderr says why.
+                let _ = tokio::io::copy(&mut src, &mut i).await;
+                let _ = i.shutdown().await;
+            }
+            child.wait_with_output().await
+        };
+        let out = run.await;
+        if ours {
+            self.release_rootfs(&id).await;
+        }
+        let out = out.map_err(|e| EngineError::io("running the archive helper for", &id, e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let reason = String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .trim_start_matches("berth: ")
+            .to_string();
+        Err(EngineError::Archive {
+            container: id,
+            path: dir.to_owned(),
+            missing: reason.contains("Could not find"),
+            reason,
+        })
+    }
+}
