@@ -268,7 +268,6 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
             })? as i64,
             None => 0,
         },
-        ..Default::default()
     };
     let mut networking = berth_engine::containers::config::NetworkingConfig::default();
     if a.ip.is_some() || !a.network_alias.is_empty() {
@@ -306,8 +305,11 @@ mod tests {
     fn flags_become_the_request() {
         let a = ContainerArgs {
             image: "busybox".into(),
-            memory: Some("64m".into()),
-            cpus: Some("0.5".into()),
+            resources: ResourceArgs {
+                memory: Some("64m".into()),
+                cpus: Some("0.5".into()),
+                ..Default::default()
+            },
             restart: Some("on-failure:3".into()),
             ulimit: vec!["nofile=100:200".into()],
             mount: vec!["type=bind,source=/tmp,target=/x,readonly".into()],
@@ -321,7 +323,10 @@ mod tests {
         assert!(r.host_config.mounts[0].read_only);
         let bad = ContainerArgs {
             image: "busybox".into(),
-            memory: Some("12q".into()),
+            resources: ResourceArgs {
+                memory: Some("12q".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert!(request(&bad, false, true)
