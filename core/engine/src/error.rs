@@ -99,6 +99,9 @@ pub enum EngineError {
     },
     #[error("starting container {id}: {reason}")]
     Start { id: String, reason: String },
+    /// A build failed (its Dockerfile, a step, a source): docker's words.
+    #[error("{reason}")]
+    Build { reason: String },
     /// The archive helper refused or failed (`cp`, a build's `COPY`):
     /// `missing` when the path is not there.
     #[error("{reason}")]
@@ -198,6 +201,7 @@ impl EngineError {
             EngineError::NotFound { .. } | EngineError::ImageNotFound { .. } => ErrorKind::NotFound,
             EngineError::Archive { missing: true, .. } => ErrorKind::NotFound,
             EngineError::Archive { .. } => ErrorKind::InvalidInput,
+            EngineError::Build { .. } => ErrorKind::InvalidInput,
             EngineError::ImageInUse { .. }
             | EngineError::ContainerState { .. }
             | EngineError::ExecState { .. }

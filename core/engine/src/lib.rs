@@ -2,6 +2,7 @@
 //! the image index on disk. It calls the runtime (berth-runtime) and the
 //! plugins (through berth-host); the CLI and, later, the daemon call it.
 
+pub mod build;
 pub mod builtins;
 pub mod bundle;
 pub mod config;

@@ -331,14 +331,6 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> ApiResult {
     ))
 }
 
-/// `POST /build/prune`: there is no build cache to prune yet.
-pub async fn build_prune() -> ApiResult {
-    Ok(api::json(
-        StatusCode::OK,
-        crate::api::images::BuildPruneResponse::default(),
-    ))
-}
-
 /// The engine's `Untagged: …`/`Deleted: …` lines as docker's items.
 fn delete_items(lines: &[String]) -> Vec<ImageDeleteItem> {
     lines

@@ -5,6 +5,7 @@
 
 mod api;
 mod archive;
+mod build;
 mod containers;
 mod df;
 mod exec;
@@ -99,7 +100,8 @@ fn router(d: Shared) -> Router {
         .route("/auth", post(push::auth))
         .route("/images/json", get(images::list))
         .route("/images/prune", post(images::prune))
-        .route("/build/prune", post(images::build_prune))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/images/create", post(images::create))
         .route("/images/get", get(images::get))
         .route("/images/load", post(images::load))

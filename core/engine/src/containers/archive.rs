@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use tokio::io::{AsyncRead, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 
 use super::Containers;
 use crate::error::{EngineError, Result};
@@ -63,6 +63,49 @@ impl Containers {
         Err(EngineError::Archive {
             container: id,
             path: dir.to_owned(),
+            missing: reason.contains("Could not find"),
+            reason,
+        })
+    }
+
+    /// Writes a tar of `path` in container `key`'s filesystem (named by its
+    /// last component, as `cp` makes it) to `out`.
+    pub async fn get_archive(
+        &self,
+        key: &str,
+        path: &str,
+        out: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<()> {
+        let (id, rootfs, ours) = self.rootfs(key).await?;
+        let run = async {
+            let mut child = self
+                .archive_cmd(&rootfs)
+                .arg("--get")
+                .arg(path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            let mut stdout = child.stdout.take().expect("piped");
+            let copied = tokio::io::copy(&mut stdout, out).await;
+            let status = child.wait_with_output().await?;
+            copied.map(|_| status)
+        };
+        let out = run.await;
+        if ours {
+            self.release_rootfs(&id).await;
+        }
+        let out = out.map_err(|e| EngineError::io("running the archive helper for", &id, e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let reason = String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .trim_start_matches("berth: ")
+            .to_string();
+        Err(EngineError::Archive {
+            container: id,
+            path: path.to_owned(),
             missing: reason.contains("Could not find"),
             reason,
         })

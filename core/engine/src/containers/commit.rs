@@ -91,6 +91,23 @@ impl Containers {
         Ok(id)
     }
 
+    /// Commits container `key`'s layer with `config` as the image's runtime
+    /// config, as given (a build step: the stage's config, not the step's
+    /// command); the image keeps no name. Returns its id.
+    pub async fn commit_as(
+        &self,
+        key: &str,
+        config: Map<String, Value>,
+        meta: CommitMeta,
+    ) -> Result<String> {
+        let e = self.entry(key)?;
+        let rec = e.get();
+        let _op = e.op.lock().await;
+        self.machine
+            .commit(&rec.id, &rec.image_id, config, &meta, None)
+            .await
+    }
+
     /// What a container changed in its root filesystem (docker's `diff`).
     pub async fn changes(&self, key: &str) -> Result<Vec<crate::engine::Change>> {
         let e = self.entry(key)?;

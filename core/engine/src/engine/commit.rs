@@ -132,6 +132,33 @@ impl Engine {
             .await
     }
 
+    /// Makes an image with `base`'s layers (none for `scratch`) and
+    /// `config` as its runtime config: a build's steps that change only the
+    /// config (`ENV`, `CMD`, …). Returns the image id.
+    pub async fn derive_image(
+        &self,
+        base: Option<&ImageRecord>,
+        config: Map<String, Value>,
+        meta: &CommitMeta,
+    ) -> Result<String> {
+        let (image, manifest) = match base {
+            Some(b) => {
+                let bad = |reason: String| EngineError::Image {
+                    name: b.config.clone(),
+                    reason,
+                };
+                let image: Value = serde_json::from_slice(&self.content.read(&b.config)?)
+                    .map_err(|e| bad(format!("config is not JSON: {e}")))?;
+                let manifest: Value = serde_json::from_slice(&self.content.read(&b.manifest)?)
+                    .map_err(|e| bad(format!("manifest is not JSON: {e}")))?;
+                (image, manifest)
+            }
+            None => empty_image(),
+        };
+        self.stack_image(base, image, manifest, None, config, meta, None)
+            .await
+    }
+
     /// Makes an image of one layer from a tar (docker's `import`): `config`
     /// as its runtime config, `meta.comment` as its history's comment.
     pub async fn import_image(
@@ -191,19 +218,7 @@ impl Engine {
                 "the archive is empty: nothing to import".to_string(),
             ));
         };
-        let arch = crate::engine::host_platform().architecture;
-        let image = json!({
-            "architecture": arch,
-            "os": "linux",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": []},
-            "history": [],
-        });
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "layers": [],
-        });
+        let (image, manifest) = empty_image();
         self.stack_image(None, image, manifest, Some(layer), config, meta, full_name)
             .await
     }
@@ -307,6 +322,25 @@ impl Engine {
         self.images.name(full_name, rec)?;
         Ok(config_digest)
     }
+}
+
+/// The config and manifest of an image without layers (`scratch`, `import`).
+fn empty_image() -> (Value, Value) {
+    let arch = crate::engine::host_platform().architecture;
+    (
+        json!({
+            "architecture": arch,
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [],
+        }),
+        json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "layers": [],
+        }),
+    )
 }
 
 /// A reader that writes what it reads to `out`.
