@@ -11,6 +11,7 @@ pub mod content;
 pub mod dockerfile;
 pub mod engine;
 pub mod error;
+mod gz;
 pub mod images;
 pub mod layers;
 pub mod monitor;

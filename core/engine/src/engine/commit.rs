@@ -1,10 +1,11 @@
 //! Images made from a container's writable layer (docker's `commit`): the
-//! storage plugin's `diff` of the snapshot, gzip-compressed into the content
-//! store as it is written (hashed once each way: the diff id of the tar, the
-//! digest of the blob); a config and a manifest on top of the container's
-//! image; the new layer unpacked under its chain id so the image runs; the
-//! image named, or kept under its id. Also docker's `diff`: the same
-//! layer read as added, changed and deleted paths.
+//! storage plugin's `diff` of the snapshot, gzip-compressed (incompressible
+//! parts stored: [`crate::gz`]) into the content store as it is written
+//! (hashed once each way: the diff id of the tar, the digest of the blob); a
+//! config and a manifest on top of the container's image; the new layer
+//! unpacked under its chain id so the image runs; the image named, or kept
+//! under its id. Also docker's `diff`: the same layer read as added, changed
+//! and deleted paths.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::Engine;
 use crate::content::NewBlob;
 use crate::error::{EngineError, Result};
+use crate::gz::GzWriter;
 use crate::images::ImageRecord;
 
 /// What a commit records besides the config: docker's `author`, `comment`,
@@ -37,7 +39,7 @@ struct LayerBlob {
 
 /// The tar stream of a `diff` on its way into the content store.
 struct DiffSink {
-    gz: Option<flate2::write::GzEncoder<NewBlob>>,
+    gz: Option<GzWriter<NewBlob>>,
     diff: Sha256,
     /// Whether the tar holds anything but its end-of-archive zeros.
     changed: bool,
@@ -67,10 +69,7 @@ impl Engine {
     async fn layer_from(&self, key: &str) -> Result<Option<LayerBlob>> {
         let blob = self.content.ingest_new()?;
         let sink = Arc::new(Mutex::new(DiffSink {
-            gz: Some(flate2::write::GzEncoder::new(
-                blob,
-                flate2::Compression::fast(),
-            )),
+            gz: Some(GzWriter::new(blob, flate2::Compression::fast())),
             diff: Sha256::new(),
             changed: false,
         }));
@@ -171,10 +170,7 @@ impl Engine {
         let blob = self.content.ingest_new()?;
         let layer = tokio::task::spawn_blocking(move || -> std::io::Result<Option<LayerBlob>> {
             let mut sink = SharedSink(Arc::new(Mutex::new(DiffSink {
-                gz: Some(flate2::write::GzEncoder::new(
-                    blob,
-                    flate2::Compression::fast(),
-                )),
+                gz: Some(GzWriter::new(blob, flate2::Compression::fast())),
                 diff: Sha256::new(),
                 changed: false,
             })));
