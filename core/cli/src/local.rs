@@ -34,7 +34,13 @@ pub struct EngineArgs {
 #[derive(Subcommand, Debug)]
 pub enum ImageCmd {
     /// Show the details of images as JSON.
-    Inspect { images: Vec<String> },
+    Inspect {
+        /// Format the output using a template ({{.Id}}, {{json .Config}}).
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
     /// List images.
     #[command(alias = "list")]
     Ls(ImagesArgs),
@@ -180,13 +186,21 @@ pub fn images(e: &EngineArgs, a: &ImagesArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn inspect(e: &EngineArgs, names: &[String]) -> Result<i32> {
+pub fn inspect(e: &EngineArgs, names: &[String], format: Option<&str>) -> Result<i32> {
     let engine = open(e)?;
     let mut out = Vec::new();
     for n in names {
         out.push(engine.inspect_image(n)?);
     }
-    say!("{}", serde_json::to_string_pretty(&out)?);
+    match format {
+        Some(t) => {
+            for image in &out {
+                let v = serde_json::to_value(image)?;
+                say!("{}", crate::client::format::render(t, &v)?);
+            }
+        }
+        None => say!("{}", serde_json::to_string_pretty(&out)?),
+    }
     Ok(0)
 }
 

@@ -48,6 +48,11 @@ enum Command {
     },
     /// Upload an image to a registry.
     Push(client::share::PushArgs),
+    /// Build an image from a Dockerfile.
+    Build(Box<client::build::BuildArgs>),
+    /// Manage builds (prune the cache).
+    #[command(subcommand)]
+    Builder(client::build::BuilderCmd),
     /// Log in to a registry.
     Login(client::share::LoginArgs),
     /// Log out from a registry.
@@ -185,7 +190,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             } => local::pull(e, &image, platform.as_deref(), quiet),
             Command::Images(a) => local::images(e, &a),
             Command::Image(local::ImageCmd::Ls(a)) => local::images(e, &a),
-            Command::Image(local::ImageCmd::Inspect { images: names }) => local::inspect(e, &names),
+            Command::Image(local::ImageCmd::Inspect {
+                images: names,
+                format,
+            }) => local::inspect(e, &names, format.as_deref()),
             Command::Image(local::ImageCmd::Rm(a)) | Command::Rmi(a) => local::rmi(e, &a),
             Command::History(a) | Command::Image(local::ImageCmd::History(a)) => local::history(e, &a),
             Command::Tag { source, target } => local::tag(e, &source, &target),
@@ -209,6 +217,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             | Command::Port { .. }
             | Command::Export { .. }
             | Command::Import { .. }
+            | Command::Build(_)
+            | Command::Builder(_)
             | Command::Cp { .. } => anyhow::bail!(
                 "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"
             ),
@@ -237,9 +247,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Command::Images(a) | Command::Image(local::ImageCmd::Ls(a)) => {
                 ci::images(&c, a.all, a.quiet, a.format.as_deref()).await
             }
-            Command::Image(local::ImageCmd::Inspect { images: names }) => {
-                client::containers::inspect(&c, &names, None, Some("image")).await
-            }
+            Command::Image(local::ImageCmd::Inspect {
+                images: names,
+                format,
+            }) => client::containers::inspect(&c, &names, format.as_deref(), Some("image")).await,
             Command::Image(local::ImageCmd::Rm(a)) | Command::Rmi(a) => {
                 ci::rmi(&c, &a.images, a.force).await
             }
@@ -284,6 +295,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 client::system::image_prune(&c, all, force).await
             }
             Command::Cp { src, dst, .. } => client::cp::cp(&c, &src, &dst).await,
+            Command::Build(a) => client::build::build(&c, &a).await,
+            Command::Builder(cmd) => client::build::builder(&c, &cmd).await,
             Command::Runtime(_)
             | Command::Daemon(_)
             | Command::Shim(_)

@@ -102,6 +102,10 @@ pub enum EngineError {
     /// A build failed (its Dockerfile, a step, a source): docker's words.
     #[error("{reason}")]
     Build { reason: String },
+    /// A build's `RUN` exited non-zero: its command and exit code (the
+    /// docker CLI exits with the code).
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    BuildStep { command: String, code: i64 },
     /// The archive helper refused or failed (`cp`, a build's `COPY`):
     /// `missing` when the path is not there.
     #[error("{reason}")]
@@ -201,7 +205,7 @@ impl EngineError {
             EngineError::NotFound { .. } | EngineError::ImageNotFound { .. } => ErrorKind::NotFound,
             EngineError::Archive { missing: true, .. } => ErrorKind::NotFound,
             EngineError::Archive { .. } => ErrorKind::InvalidInput,
-            EngineError::Build { .. } => ErrorKind::InvalidInput,
+            EngineError::Build { .. } | EngineError::BuildStep { .. } => ErrorKind::InvalidInput,
             EngineError::ImageInUse { .. }
             | EngineError::ContainerState { .. }
             | EngineError::ExecState { .. }

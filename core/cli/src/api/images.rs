@@ -59,6 +59,7 @@ impl JsonMessage {
         let message = message.into();
         JsonMessage {
             error_detail: Some(ErrorDetail {
+                code: None,
                 message: message.clone(),
             }),
             error: Some(message),
@@ -81,6 +82,9 @@ pub struct ProgressDetail {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ErrorDetail {
+    /// An exit code to end with (a build's failing `RUN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
     pub message: String,
 }
 

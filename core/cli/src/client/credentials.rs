@@ -217,3 +217,45 @@ pub fn header_for(registry: &str) -> Result<String> {
     };
     Ok(base64::engine::general_purpose::URL_SAFE.encode(value.to_string()))
 }
+
+/// The `X-Registry-Config` value of a build: every registry the config
+/// knows (`auths`, `credHelpers`, and what a `credsStore` helper lists)
+/// with its credentials, as docker's AuthConfig by server, base64url JSON.
+pub fn registry_config_header() -> Result<String> {
+    let (_, map) = read_config()?;
+    let mut servers: Vec<String> = Vec::new();
+    for section in ["auths", "credHelpers"] {
+        if let Some(o) = map.get(section).and_then(Value::as_object) {
+            servers.extend(o.keys().cloned());
+        }
+    }
+    if let Some(store) = map.get("credsStore").and_then(Value::as_str) {
+        let helper = format!("docker-credential-{store}");
+        if let Ok((true, out)) = run_helper(&helper, "list", b"") {
+            if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(&out) {
+                servers.extend(o.keys().cloned());
+            }
+        }
+    }
+    servers.sort();
+    servers.dedup();
+    let mut all = Map::new();
+    for server in servers {
+        let host = server
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let host = host.split('/').next().unwrap_or(host);
+        let registry = if server == DOCKER_HUB_KEY || host == "index.docker.io" {
+            berth_engine::reference::DEFAULT_REGISTRY
+        } else {
+            host
+        };
+        if let Some(l) = get(registry)? {
+            all.insert(
+                server.clone(),
+                json!({"username": l.username, "password": l.secret, "serveraddress": server}),
+            );
+        }
+    }
+    Ok(base64::engine::general_purpose::URL_SAFE.encode(Value::Object(all).to_string()))
+}

@@ -62,7 +62,11 @@ impl std::fmt::Display for DaemonError {
 impl std::error::Error for DaemonError {}
 
 impl Client {
-    async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>> {
+    async fn send<B>(&self, req: Request<B>) -> Result<Response<Incoming>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let cannot = || match &self.tcp {
             Some(a) => {
                 format!("Cannot connect to the berth daemon at tcp://{a}. Is the daemon running?")
@@ -226,6 +230,30 @@ impl Client {
             .to_bytes())
     }
 
+    /// A request whose body is streamed as it is made (a build's context)
+    /// with extra headers; returns the streamed answer.
+    pub async fn send_stream<B>(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: B,
+    ) -> Result<Incoming>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://berth/v{}{path}", crate::api::API_VERSION))
+            .header("Host", "berth");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(body).context("making the request")?;
+        Ok(Self::check(self.send(req).await?).await?.into_body())
+    }
+
     /// A hijacked connection (attach, exec start).
     pub async fn hijack(
         &self,
@@ -276,4 +304,36 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// The lines of a streamed answer read as JSON values (docker's progress
+/// messages, events); a line that is not one is skipped.
+pub struct JsonLines {
+    body: Incoming,
+    pending: Vec<u8>,
+}
+
+impl JsonLines {
+    pub fn new(body: Incoming) -> JsonLines {
+        JsonLines {
+            body,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The next message; `None` at the stream's end.
+    pub async fn next<T: serde::de::DeserializeOwned>(&mut self) -> Option<Result<T>> {
+        loop {
+            while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=pos).collect();
+                if let Ok(v) = serde_json::from_slice::<T>(&line) {
+                    return Some(Ok(v));
+                }
+            }
+            match next_chunk(&mut self.body).await? {
+                Ok(chunk) => self.pending.extend_from_slice(&chunk),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
 }

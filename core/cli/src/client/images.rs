@@ -9,7 +9,7 @@ use hyper::Method;
 use serde::Serialize;
 
 use super::format;
-use super::http::{enc, next_chunk, Client};
+use super::http::{enc, next_chunk, Client, JsonLines};
 use crate::api::images::{ImageDeleteItem, ImageSummary, JsonMessage};
 use crate::progress::Display;
 
@@ -34,44 +34,38 @@ pub async fn pull(
     };
     let registry = berth_engine::reference::Reference::parse(image)?.registry;
     let auth = super::credentials::header_for(&registry)?;
-    let mut body = c
+    let body = c
         .stream_with(Method::POST, &q, &[("X-Registry-Auth", &auth)])
         .await?;
-    let mut pending = Vec::new();
     let mut lines = Vec::new();
-    while let Some(chunk) = next_chunk(&mut body).await {
-        pending.extend_from_slice(&chunk?);
-        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=pos).collect();
-            let Ok(v) = serde_json::from_slice::<JsonMessage>(&line) else {
-                continue;
-            };
-            if let Some(e) = v.error {
-                drop(display);
-                bail!("Error response from daemon: {e}");
-            }
-            let status = v.status.as_deref().unwrap_or("");
-            let current = v.progress_detail.as_ref().and_then(|p| p.current);
-            match (v.id.as_deref(), &display) {
-                (Some(id), Some(d)) if !status.starts_with("Pulling from") => match current {
-                    Some(cur) => d.bytes(
-                        id,
-                        cur,
-                        v.progress_detail.and_then(|p| p.total).unwrap_or(0),
-                    ),
-                    None => d.status(id, status),
-                },
-                // The first message: shown before the layers, as docker does.
-                (Some(id), _) if status.starts_with("Pulling from") && !quiet => {
-                    if on_stderr {
-                        eprintln!("{id}: {status}");
-                    } else {
-                        say!("{id}: {status}");
-                    }
+    let mut messages = JsonLines::new(body);
+    while let Some(v) = messages.next::<JsonMessage>().await {
+        let v = v?;
+        if let Some(e) = v.error {
+            drop(display);
+            bail!("Error response from daemon: {e}");
+        }
+        let status = v.status.as_deref().unwrap_or("");
+        let current = v.progress_detail.as_ref().and_then(|p| p.current);
+        match (v.id.as_deref(), &display) {
+            (Some(id), Some(d)) if !status.starts_with("Pulling from") => match current {
+                Some(cur) => d.bytes(
+                    id,
+                    cur,
+                    v.progress_detail.and_then(|p| p.total).unwrap_or(0),
+                ),
+                None => d.status(id, status),
+            },
+            // The first message: shown before the layers, as docker does.
+            (Some(id), _) if status.starts_with("Pulling from") && !quiet => {
+                if on_stderr {
+                    eprintln!("{id}: {status}");
+                } else {
+                    say!("{id}: {status}");
                 }
-                (None, _) => lines.push(status.to_string()),
-                _ => {}
             }
+            (None, _) => lines.push(status.to_string()),
+            _ => {}
         }
     }
     drop(display);

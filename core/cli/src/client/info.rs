@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use hyper::Method;
 
-use super::http::{enc, next_chunk, Client};
+use super::http::{enc, Client, JsonLines};
 use crate::api::containers::ContainerInspect;
 use crate::api::system::{EventMessage, Info, Version};
 
@@ -112,20 +112,14 @@ pub async fn events(
             path.push_str(&format!("{k}={}&", enc(v)));
         }
     }
-    let mut body = c
+    let body = c
         .stream(Method::GET, path.trim_end_matches(['?', '&']), None)
         .await?;
-    let mut buf = Vec::new();
-    while let Some(chunk) = next_chunk(&mut body).await {
-        buf.extend_from_slice(&chunk?);
-        while let Some(n) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=n).collect();
-            let Ok(e) = serde_json::from_slice::<EventMessage>(&line) else {
-                continue;
-            };
-            if matches(&e, &wanted) {
-                say!("{}", render(&e));
-            }
+    let mut lines = JsonLines::new(body);
+    while let Some(e) = lines.next::<EventMessage>().await {
+        let e = e?;
+        if matches(&e, &wanted) {
+            say!("{}", render(&e));
         }
     }
     Ok(0)

@@ -1,6 +1,7 @@
 //! `berth` as a client of the daemon (docker's verbs and flags): the daemon
 //! is found with `-H unix://PATH`, `BERTH_HOST`, or at /run/berth/berth.sock.
 
+pub mod build;
 pub mod containers;
 pub mod cp;
 pub mod create;

@@ -13,7 +13,7 @@ use berth_engine::Progress;
 use hyper::Method;
 
 use super::credentials::{self, Login};
-use super::http::{enc, next_chunk, Client, Json};
+use super::http::{enc, Client, Json, JsonLines};
 use crate::api::images::JsonMessage;
 use crate::progress::Display;
 
@@ -64,39 +64,33 @@ pub async fn push(c: &Client, a: &PushArgs) -> Result<i32> {
     let (r, tag) = push_reference(a)?;
     let auth = credentials::header_for(&r.registry)?;
     let path = format!("/images/{}/push?tag={}", r.name(), enc(&tag));
-    let mut body = c
+    let body = c
         .stream_with(Method::POST, &path, &[("X-Registry-Auth", &auth)])
         .await?;
     let display = (!a.quiet).then(Display::new);
-    let mut pending = Vec::new();
     let mut pushed = Vec::new();
-    while let Some(chunk) = next_chunk(&mut body).await {
-        pending.extend_from_slice(&chunk?);
-        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=pos).collect();
-            let Ok(m) = serde_json::from_slice::<JsonMessage>(&line) else {
-                continue;
-            };
-            if let Some(e) = m.error {
-                drop(display);
-                bail!("{e}");
-            }
-            if let Some(aux) = &m.aux {
-                pushed.push(aux["Tag"].as_str().unwrap_or("").to_owned());
-            }
-            let status = m.status.as_deref().unwrap_or("");
-            match (&display, m.id.as_deref()) {
-                (Some(d), Some(id)) => match m.progress_detail.as_ref().and_then(|p| p.current) {
-                    Some(cur) => d.bytes(
-                        id,
-                        cur,
-                        m.progress_detail.and_then(|p| p.total).unwrap_or(0),
-                    ),
-                    None => d.status(id, status),
-                },
-                (Some(_), None) if !status.is_empty() => say!("{status}"),
-                _ => {}
-            }
+    let mut lines = JsonLines::new(body);
+    while let Some(m) = lines.next::<JsonMessage>().await {
+        let m = m?;
+        if let Some(e) = m.error {
+            drop(display);
+            bail!("{e}");
+        }
+        if let Some(aux) = &m.aux {
+            pushed.push(aux["Tag"].as_str().unwrap_or("").to_owned());
+        }
+        let status = m.status.as_deref().unwrap_or("");
+        match (&display, m.id.as_deref()) {
+            (Some(d), Some(id)) => match m.progress_detail.as_ref().and_then(|p| p.current) {
+                Some(cur) => d.bytes(
+                    id,
+                    cur,
+                    m.progress_detail.and_then(|p| p.total).unwrap_or(0),
+                ),
+                None => d.status(id, status),
+            },
+            (Some(_), None) if !status.is_empty() => say!("{status}"),
+            _ => {}
         }
     }
     drop(display);

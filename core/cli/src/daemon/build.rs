@@ -48,7 +48,10 @@ fn truthy(q: &HashMap<String, String>, k: &str) -> bool {
 }
 
 /// The build's options from docker's query parameters.
-fn options(pairs: &[(String, String)]) -> Result<(BuildOptions, bool), ApiError> {
+fn options(
+    pairs: &[(String, String)],
+    headers: &axum::http::HeaderMap,
+) -> Result<(BuildOptions, bool), ApiError> {
     let q: HashMap<String, String> = pairs.iter().cloned().collect();
     if q.get("version").is_some_and(|v| v == "2") {
         return Err(ApiError::bad(
@@ -83,6 +86,7 @@ fn options(pairs: &[(String, String)]) -> Result<(BuildOptions, bool), ApiError>
             .filter(|n| *n != "default")
             .cloned()
             .unwrap_or_default(),
+        registry_auth: super::push::registry_config(headers)?,
     };
     Ok((opts, truthy(&q, "q")))
 }
@@ -90,10 +94,11 @@ fn options(pairs: &[(String, String)]) -> Result<(BuildOptions, bool), ApiError>
 pub async fn build(
     State(d): State<Shared>,
     axum::extract::Query(pairs): axum::extract::Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult {
     use std::io::{Seek as _, Write as _};
-    let (opts, quiet) = options(&pairs)?;
+    let (opts, quiet) = options(&pairs, &headers)?;
     let internal =
         |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let dir = d.root.join("build");
@@ -135,7 +140,13 @@ pub async fn build(
                 }
             }
             Err(e) => {
-                let _ = tx.send(JsonMessage::error(e.to_string()));
+                let mut m = JsonMessage::error(e.to_string());
+                if let (berth_engine::EngineError::BuildStep { code, .. }, Some(d)) =
+                    (&e, m.error_detail.as_mut())
+                {
+                    d.code = Some(*code);
+                }
+                let _ = tx.send(m);
             }
         }
         drop(ctx);

@@ -106,6 +106,46 @@ pub(super) fn registry_auth(headers: &HeaderMap) -> Result<Option<Credentials>, 
     auth.credentials()
 }
 
+/// The credentials of a build's `X-Registry-Config` header (base64 JSON of
+/// docker's AuthConfig by registry), keyed by registry host as references
+/// name it (`https://index.docker.io/v1/` is `docker.io`).
+pub(super) fn registry_config(
+    headers: &HeaderMap,
+) -> Result<std::collections::BTreeMap<String, Credentials>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(value) = headers.get("x-registry-config") else {
+        return Ok(out);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad("X-Registry-Config is not text"))?;
+    if text.trim().is_empty() {
+        return Ok(out);
+    }
+    let json =
+        decode_base64(text).ok_or_else(|| ApiError::bad("X-Registry-Config is not base64"))?;
+    let auths: std::collections::BTreeMap<String, AuthConfig> = serde_json::from_slice(&json)
+        .map_err(|e| {
+            ApiError::bad(format!(
+                "X-Registry-Config is not a JSON object of docker's AuthConfig: {e}"
+            ))
+        })?;
+    for (server, auth) in auths {
+        let host = server
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let host = host.split('/').next().unwrap_or(host);
+        let host = match host {
+            "index.docker.io" | "registry-1.docker.io" => berth_engine::reference::DEFAULT_REGISTRY,
+            h => h,
+        };
+        if let Some(c) = auth.credentials()? {
+            out.insert(host.to_string(), c);
+        }
+    }
+    Ok(out)
+}
+
 /// `POST /images/{name}/push?tag=T`: the tag, or every tag of the
 /// repository when `tag` is empty and `name` has none (`docker push -a`).
 pub(super) async fn push(d: Shared, name: &str, q: &Query, headers: &HeaderMap) -> ApiResult {

@@ -50,6 +50,26 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// The network `RUN` steps use (`default`/empty: the bridge; `none`, `host`, a network).
     pub network: String,
+    /// Credentials for pulls, by registry host (docker's `X-Registry-Config`).
+    pub registry_auth: BTreeMap<String, berth_host::Credentials>,
+}
+
+/// Pulls `name` for a build, with the client's credentials for its
+/// registry when it sent some.
+pub(crate) async fn pull_for(
+    engine: &Engine,
+    opts: &BuildOptions,
+    name: &str,
+    platform: Option<&str>,
+) -> Result<()> {
+    let credentials = Reference::parse(name)
+        .ok()
+        .and_then(|r| opts.registry_auth.get(&r.registry).cloned());
+    engine
+        .pull_as(name, platform, credentials, Arc::new(crate::Quiet))
+        .await
+        .map(|_| ())
+        .map_err(|e| failed(format!("pulling {name}: {e}")))
 }
 
 /// Where a build's output goes: docker's `{"stream": …}` lines.
@@ -271,12 +291,6 @@ fn global_args(file: &Dockerfile, opts: &BuildOptions) -> Result<BTreeMap<String
         }
     }
     Ok(out)
-}
-
-/// Whether a path of the context is the Dockerfile or `.dockerignore`
-/// (never dropped by `.dockerignore`).
-pub(crate) fn always_kept(path: &str, dockerfile: &str) -> bool {
-    path == dockerfile || path == ".dockerignore"
 }
 
 /// `a/b` relative paths of files under `dir` (for messages and globs).

@@ -21,7 +21,7 @@ use crate::containers::Containers;
 use crate::containers::WaitCondition;
 use crate::dockerfile::parse::RawInstruction;
 use crate::engine::CommitMeta;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 
 /// What a `RUN --mount` asks for, resolved to what the container gets.
 #[derive(Debug, Default)]
@@ -192,10 +192,10 @@ impl Run<'_> {
                 };
                 c.commit_as(&id, st.config.clone(), meta).await
             }
-            Ok(code) => Err(failed(format!(
-                "The command '{}' returned a non-zero code: {code}",
-                argv.join(" ")
-            ))),
+            Ok(code) => Err(EngineError::BuildStep {
+                command: argv.join(" "),
+                code: code.into(),
+            }),
             Err(e) => Err(e),
         };
         if let Err(e) = c.remove(&id, true, false).await {
@@ -359,11 +359,7 @@ impl Run<'_> {
         if let Ok((_, rec)) = self.builder.engine.image(name) {
             return Ok(rec.config);
         }
-        self.builder
-            .engine
-            .pull(name, None, Arc::new(crate::Quiet))
-            .await
-            .map_err(|e| failed(format!("pulling {name}: {e}")))?;
+        super::pull_for(&self.builder.engine, self.opts, name, None).await?;
         Ok(self.builder.engine.image(name)?.1.config)
     }
 }

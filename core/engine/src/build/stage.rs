@@ -4,7 +4,6 @@
 //! docker's `Step N/M : …` lines.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
@@ -213,10 +212,7 @@ impl Run<'_> {
             ),
             None => None,
         };
-        engine
-            .pull(name, platform.as_deref(), Arc::new(crate::Quiet))
-            .await
-            .map_err(|e| failed(format!("pulling {name}: {e}")))?;
+        super::pull_for(engine, self.opts, name, platform.as_deref()).await?;
         Ok(engine.image(name)?.1.config)
     }
 
