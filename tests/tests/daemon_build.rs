@@ -391,3 +391,46 @@ fn a_cache_mount_keeps_its_content_across_builds() {
         .assert_failed();
     let _ = IMAGE;
 }
+
+#[test]
+fn a_client_that_goes_away_stops_the_build_and_its_container() {
+    let d = Daemon::start();
+    let ctx = tempfile::tempdir().unwrap();
+    write_files(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            "FROM busybox:latest\nRUN echo started && sleep 60\n",
+        )],
+    );
+    for (name, c) in all_clients() {
+        let mut cmd = d.docker_cmd(&c, &["build", "-t", "never", "."]);
+        cmd.current_dir(ctx.path());
+        let mut build = cmd::Spawned::start(cmd, None, std::time::Duration::from_secs(120));
+        berth_tests::poll::until(
+            "the step to start",
+            std::time::Duration::from_secs(60),
+            || {
+                let so_far = build.stdout_so_far();
+                (so_far.contains("started"), so_far)
+            },
+        );
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(build.pid() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let _ = build.finished();
+        // The step's container is killed and removed well before its sleep ends.
+        berth_tests::poll::until(
+            "the build container to go",
+            std::time::Duration::from_secs(20),
+            || {
+                let ps = ok(d.docker(&c, &["ps", "-aq"]));
+                (ps.is_empty(), format!("{name}: {ps}"))
+            },
+        );
+        d.docker(&c, &["image", "inspect", "never"]).assert_failed();
+    }
+    assert!(d.leaks().is_empty(), "{:?}", d.leaks());
+}

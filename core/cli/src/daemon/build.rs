@@ -1,6 +1,6 @@
 //! `POST /build` (docker's classic builder, what the docker CLI sends
-//! without buildx) and `POST /build/prune`: the context tar is spooled to
-//! disk as it arrives (gzip-compressed ones too), unpacked, built, and the
+//! without buildx) and `POST /build/prune`: the context tar is unpacked to
+//! disk as it arrives (gzip-compressed ones too), built, and the
 //! output streamed as docker's JSON lines (`{"stream": …}`, the image id as
 //! `{"aux": {"ID": …}}`, an error as `{"error": …}`). A client that goes
 //! away stops the build.
@@ -45,6 +45,41 @@ impl BuildLog for JsonLog {
 fn truthy(q: &HashMap<String, String>, k: &str) -> bool {
     q.get(k)
         .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// The request body as a blocking reader (for the tar unpacker): chunks
+/// come through a bounded channel.
+struct ChannelReader {
+    rx: mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    current: bytes::Bytes,
+}
+
+impl ChannelReader {
+    fn new(depth: usize) -> (mpsc::Sender<std::io::Result<bytes::Bytes>>, ChannelReader) {
+        let (tx, rx) = mpsc::channel(depth);
+        (
+            tx,
+            ChannelReader {
+                rx,
+                current: bytes::Bytes::new(),
+            },
+        )
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }
 
 /// The build's options from docker's query parameters.
@@ -97,22 +132,28 @@ pub async fn build(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult {
-    use std::io::{Seek as _, Write as _};
     let (opts, quiet) = options(&pairs, &headers)?;
     let internal =
         |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let dir = d.root.join("build");
     std::fs::create_dir_all(&dir).map_err(internal)?;
-    // Spooled to disk as it arrives: a context is never held in memory.
-    let mut spool = tempfile::tempfile_in(&dir).map_err(internal)?;
+    // Unpacked as it arrives, through a bounded channel: a context is
+    // never held in memory, nor written twice.
+    let (chunks, reader) = ChannelReader::new(4);
+    let dockerfile = opts.dockerfile.clone();
+    let unpacking = tokio::task::spawn_blocking(move || Context::unpack(reader, &dir, &dockerfile));
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the build context: {e}")))?;
-        spool.write_all(&chunk).map_err(internal)?;
+        let item = chunk.map_err(|e| std::io::Error::other(format!("reading the request: {e}")));
+        let failed = item.is_err();
+        if chunks.send(item).await.is_err() || failed {
+            // The unpacker stopped (a bad tar) or the request broke: its
+            // error says which.
+            break;
+        }
     }
-    spool.rewind().map_err(internal)?;
-    let dockerfile = opts.dockerfile.clone();
-    let ctx = tokio::task::spawn_blocking(move || Context::unpack(spool, &dir, &dockerfile))
+    drop(chunks);
+    let ctx = unpacking
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     let (tx, rx) = mpsc::unbounded_channel();

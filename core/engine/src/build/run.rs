@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::cache::Key;
 use super::stage::{Run, State};
@@ -222,6 +222,11 @@ impl Run<'_> {
             )
             .await?;
         let (mut ours, theirs) = tokio::io::duplex(64 << 10);
+        // No input for the step: closed now, so the stream does not wait
+        // for more of it after the output ends.
+        ours.shutdown()
+            .await
+            .map_err(|e| failed(format!("closing a build step's input: {e}")))?;
         let pump = tokio::spawn(attached.without_detach_keys().run(theirs));
         c.start(id).await?;
         let mut hdr = [0u8; 8];
