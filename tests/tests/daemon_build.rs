@@ -434,3 +434,127 @@ fn a_client_that_goes_away_stops_the_build_and_its_container() {
     }
     assert!(d.leaks().is_empty(), "{:?}", d.leaks());
 }
+
+const BEYOND_CLASSIC: &str = r#"# syntax=docker/dockerfile:1
+FROM busybox:latest AS tools
+RUN <<EOF
+mkdir -p /opt/tool
+echo tool-v1 > /opt/tool/version
+EOF
+
+FROM busybox:latest
+SHELL ["/bin/sh", "-ec"]
+RUN --mount=type=bind,from=tools,source=/opt/tool,target=/mnt/tool \
+    cp /mnt/tool/version /tool-version
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-seen
+COPY <<-EOT /etc/motd
+	hello from a heredoc
+	EOT
+COPY --exclude=*.log --exclude=skip/ app/ /app/
+COPY --parents src/a/one.txt src/b/two.txt /tree/
+ADD layer.tar /unpacked/
+USER 1000:1000
+WORKDIR /home/app
+VOLUME /data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --timeout=2s --retries=4 --start-period=1s CMD true
+ONBUILD RUN echo child
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["id -u; id -g; pwd"]
+"#;
+
+#[test]
+fn buildkit_features_beyond_the_classic_builder() {
+    let d = Daemon::start();
+    let ctx = tempfile::tempdir().unwrap();
+    write_files(
+        ctx.path(),
+        &[
+            ("Dockerfile", BEYOND_CLASSIC),
+            ("app/main.txt", "main\n"),
+            ("app/debug.log", "left out\n"),
+            ("app/skip/x", "left out\n"),
+            ("src/a/one.txt", "1\n"),
+            ("src/b/two.txt", "2\n"),
+        ],
+    );
+    // A local tar archive ADD unpacks.
+    let inner = tempfile::tempdir().unwrap();
+    write_files(inner.path(), &[("in-archive/file", "from the archive\n")]);
+    berth_tests::cmd::host(
+        "tar",
+        &[
+            "-cf",
+            &ctx.path().join("layer.tar").to_string_lossy(),
+            "-C",
+            &inner.path().to_string_lossy(),
+            "in-archive",
+        ],
+    );
+    for (name, c) in all_clients() {
+        let tag = format!("beyond-{name}");
+        client_in(&d, &c, ctx.path(), &["build", "-t", &tag, "."]).assert_ok();
+        assert_eq!(
+            ok(d.docker(&c, &["run", "--rm", &tag])),
+            "1000\n1000\n/home/app",
+            "{name}"
+        );
+        let seen = ok(d.docker(
+            &c,
+            &[
+                "run",
+                "--rm",
+                "--user",
+                "0",
+                "--entrypoint",
+                "sh",
+                &tag,
+                "-c",
+                "cat /tool-version /tmpfs-seen /etc/motd; ls /app; find /tree -type f | sort; \
+                 cat /unpacked/in-archive/file; ls /scratch /mnt/tool 2>/dev/null | wc -l",
+            ],
+        ));
+        assert_eq!(
+            seen.lines().map(str::trim).collect::<Vec<_>>(),
+            [
+                "tool-v1",
+                "x",
+                "hello from a heredoc",
+                "main.txt",
+                "/tree/src/a/one.txt",
+                "/tree/src/b/two.txt",
+                "from the archive",
+                "0",
+            ],
+            "{name}: {seen}"
+        );
+        let cfg = ok(d.docker(&c, &["image", "inspect", "-f", "{{json .Config}}", &tag]));
+        let cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+        assert_eq!(cfg["User"], "1000:1000", "{name}");
+        assert_eq!(cfg["StopSignal"], "SIGINT", "{name}");
+        assert!(cfg["Volumes"]["/data"].is_object(), "{name}: {cfg}");
+        assert_eq!(
+            cfg["OnBuild"],
+            serde_json::json!(["RUN echo child"]),
+            "{name}"
+        );
+        assert_eq!(
+            cfg["Healthcheck"]["Test"],
+            serde_json::json!(["CMD-SHELL", "true"]),
+            "{name}"
+        );
+        assert_eq!(cfg["Healthcheck"]["Interval"], 5_000_000_000u64, "{name}");
+        assert_eq!(cfg["Healthcheck"]["Retries"], 4, "{name}");
+        assert_eq!(
+            cfg["Entrypoint"],
+            serde_json::json!(["/bin/sh", "-c"]),
+            "{name}"
+        );
+        assert_eq!(
+            cfg["Shell"],
+            serde_json::json!(["/bin/sh", "-ec"]),
+            "{name}"
+        );
+    }
+    assert!(d.leaks().is_empty(), "{:?}", d.leaks());
+}

@@ -147,9 +147,28 @@ pub struct ContainerArgs {
     /// Publish all exposed ports to random ports.
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
-    pub image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image, then the command and its arguments: everything after the
+    /// image is the command's, flags too, as docker parses it (`run
+    /// --entrypoint sh IMAGE -c 'echo hi'`).
+    #[arg(
+        value_name = "IMAGE [COMMAND] [ARG...]",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub image_and_command: Vec<String>,
+}
+
+impl ContainerArgs {
+    /// The image named.
+    pub fn image(&self) -> &str {
+        self.image_and_command.first().map_or("", String::as_str)
+    }
+
+    /// The command given after the image (none: the image's).
+    pub fn command(&self) -> &[String] {
+        self.image_and_command.get(1..).unwrap_or(&[])
+    }
 }
 
 /// Builds the create request (the flags are checked here as docker's client does).
@@ -216,9 +235,9 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         open_stdin: a.interactive,
         stdin_once: a.interactive && attach,
         env: env(a)?,
-        cmd: (!a.command.is_empty()).then(|| a.command.clone()),
+        cmd: (!a.command().is_empty()).then(|| a.command().to_vec()),
         healthcheck,
-        image: a.image.clone(),
+        image: a.image().to_owned(),
         working_dir: a.workdir.clone().unwrap_or_default(),
         entrypoint: a.entrypoint.clone().map(|e| vec![e]),
         labels: key_values("--label", &a.label)?,
@@ -302,9 +321,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn what_follows_the_image_is_the_commands() {
+        #[derive(clap::Parser)]
+        struct Run {
+            #[command(flatten)]
+            a: ContainerArgs,
+        }
+        use clap::Parser as _;
+        let r = Run::try_parse_from([
+            "run",
+            "-t",
+            "--entrypoint",
+            "sh",
+            "busybox",
+            "-c",
+            "echo hi",
+            "--rm",
+        ])
+        .unwrap();
+        assert_eq!(r.a.image(), "busybox");
+        assert_eq!(r.a.command(), ["-c", "echo hi", "--rm"]);
+        assert_eq!(r.a.entrypoint.as_deref(), Some("sh"));
+        let r = Run::try_parse_from(["run", "-e", "A=1", "busybox"]).unwrap();
+        assert_eq!((r.a.image(), r.a.command().len()), ("busybox", 0));
+        assert!(r.a.image_and_command.len() == 1 && !r.a.tty);
+        assert!(Run::try_parse_from(["run", "-t"]).is_err());
+    }
+
+    #[test]
     fn flags_become_the_request() {
         let a = ContainerArgs {
-            image: "busybox".into(),
+            image_and_command: vec!["busybox".into()],
             resources: ResourceArgs {
                 memory: Some("64m".into()),
                 cpus: Some("0.5".into()),
@@ -322,7 +369,7 @@ mod tests {
         assert_eq!(r.host_config.ulimits[0].hard, 200);
         assert!(r.host_config.mounts[0].read_only);
         let bad = ContainerArgs {
-            image: "busybox".into(),
+            image_and_command: vec!["busybox".into()],
             resources: ResourceArgs {
                 memory: Some("12q".into()),
                 ..Default::default()

@@ -36,6 +36,29 @@ struct Mounts {
     helpers: Vec<String>,
 }
 
+impl Mounts {
+    /// The mount targets and their parents, relative to the root: made for
+    /// the step, left out of its layer when nothing else is in them.
+    fn stubs(&self) -> Vec<String> {
+        let targets = self
+            .binds
+            .iter()
+            .filter_map(|b| b.split(':').nth(1))
+            .chain(self.tmpfs.keys().map(String::as_str));
+        let mut out = Vec::new();
+        for t in targets {
+            let parts: Vec<&str> = t.split('/').filter(|p| !p.is_empty()).collect();
+            for n in 1..=parts.len() {
+                let p = parts[..n].join("/");
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// `k=v,k2=v2` (a bare `k` is `k=true`).
 fn options(spec: &str) -> BTreeMap<String, String> {
     spec.split(',')
@@ -188,6 +211,7 @@ impl Run<'_> {
                 let meta = CommitMeta {
                     created_by,
                     container: id.clone(),
+                    mount_stubs: mounts.stubs(),
                     ..Default::default()
                 };
                 c.commit_as(&id, st.config.clone(), meta).await

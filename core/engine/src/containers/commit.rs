@@ -70,6 +70,7 @@ impl Containers {
                 .collect::<Vec<_>>()
                 .join(" "),
             container: rec.id.clone(),
+            mount_stubs: Vec::new(),
         };
         // Hold off starts, stops and removal while the layer is read.
         let _op = e.op.lock().await;

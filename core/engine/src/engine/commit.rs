@@ -27,6 +27,10 @@ pub struct CommitMeta {
     pub comment: String,
     pub created_by: String,
     pub container: String,
+    /// Directories made only as mount targets (a build step's `--mount`s
+    /// and their parents, relative to the root): left out of the layer
+    /// unless something else in it lies beneath them, as BuildKit does.
+    pub mount_stubs: Vec<String>,
 }
 
 /// A layer blob made from a snapshot.
@@ -66,7 +70,7 @@ impl Engine {
     /// The changes of snapshot `key` against its parent as a gzip layer in
     /// the content store, without the mountpoints berth itself made in the
     /// writable layer ([`MOUNTPOINTS`]); `None` when nothing changed.
-    async fn layer_from(&self, key: &str) -> Result<Option<LayerBlob>> {
+    async fn layer_from(&self, key: &str, stubs: &[String]) -> Result<Option<LayerBlob>> {
         let blob = self.content.ingest_new()?;
         let sink = Arc::new(Mutex::new(DiffSink {
             gz: Some(GzWriter::new(blob, flate2::Compression::fast())),
@@ -77,7 +81,8 @@ impl Engine {
             .map_err(|e| EngineError::io("making a pipe for the diff of", key, e))?;
         let filter = {
             let mut out = SharedSink(sink.clone());
-            tokio::task::spawn_blocking(move || without_mountpoints(reader, &mut out))
+            let stubs = stubs.to_vec();
+            tokio::task::spawn_blocking(move || without_mountpoints(reader, &mut out, &stubs))
         };
         let diffed = self.storage.diff(key, Box::new(writer)).await;
         let filtered = filter.await.map_err(|_| {
@@ -122,7 +127,7 @@ impl Engine {
             name: base.config.clone(),
             reason,
         };
-        let layer = self.layer_from(key).await?;
+        let layer = self.layer_from(key, &meta.mount_stubs).await?;
         let image: Value = serde_json::from_slice(&self.content.read(&base.config)?)
             .map_err(|e| bad(format!("config is not JSON: {e}")))?;
         let manifest: Value = serde_json::from_slice(&self.content.read(&base.manifest)?)
@@ -478,11 +483,18 @@ pub(crate) const MOUNTPOINTS: &[&str] = &["etc/hostname", "etc/hosts", "etc/reso
 
 /// Copies a layer tar from `input` to `out` as it is — headers, extension
 /// headers and data byte for byte — but for the empty files of
-/// [`MOUNTPOINTS`] (with their extension headers, if any). Ends with the
-/// tar's two zero blocks when anything is left, and writes nothing when not.
-fn without_mountpoints(input: impl std::io::Read, out: &mut impl Write) -> std::io::Result<()> {
+/// [`MOUNTPOINTS`] (with their extension headers, if any), and the
+/// directories of `stubs` with nothing beneath them (each held back until an
+/// entry under it shows up). Ends with the tar's two zero blocks when
+/// anything is left, and writes nothing when not.
+fn without_mountpoints(
+    input: impl std::io::Read,
+    out: &mut impl Write,
+    stubs: &[String],
+) -> std::io::Result<()> {
     let mut ar = tar::Archive::new(input);
     let mut pending: Vec<u8> = Vec::new();
+    let mut held: Vec<(String, Vec<u8>)> = Vec::new();
     let mut wrote = false;
     let entries = ar.entries()?.raw(true);
     for entry in entries {
@@ -504,6 +516,22 @@ fn without_mountpoints(input: impl std::io::Read, out: &mut impl Write) -> std::
         if kind.is_file() && size == 0 && MOUNTPOINTS.contains(&path) {
             pending.clear();
             continue;
+        }
+        let path = path.trim_end_matches('/');
+        if kind.is_dir() && stubs.iter().any(|s| s == path) {
+            let mut kept = std::mem::take(&mut pending);
+            kept.extend_from_slice(&bytes);
+            held.push((path.to_owned(), kept));
+            continue;
+        }
+        // The held stubs this entry lies beneath go first, in their order.
+        let mut i = 0;
+        while i < held.len() {
+            if path.starts_with(&format!("{}/", held[i].0)) {
+                out.write_all(&held.remove(i).1)?;
+            } else {
+                i += 1;
+            }
         }
         out.write_all(&pending)?;
         out.write_all(&bytes)?;
@@ -559,13 +587,48 @@ mod tests {
             (&long, b"x"),
         ]);
         let mut out = Vec::new();
-        without_mountpoints(&input[..], &mut out).unwrap();
+        without_mountpoints(&input[..], &mut out, &[]).unwrap();
         assert_eq!(names(&out), ["added", "etc/hosts", long.as_str()]);
         assert_eq!(out.len() % 512, 0);
         // Only mountpoints: nothing at all, so the commit has no layer.
         let mut out = Vec::new();
-        without_mountpoints(&tar_of(&[("etc/hosts", b"")])[..], &mut out).unwrap();
+        without_mountpoints(&tar_of(&[("etc/hosts", b"")])[..], &mut out, &[]).unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn mount_stubs_leave_the_diff_unless_something_lies_beneath_them() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, dir) in [
+            ("mnt/", true),
+            ("mnt/tool/", true),
+            ("mnt/tool2/", true),
+            ("mnt/tool2/kept", false),
+            ("scratch/", true),
+            ("tool-version", false),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(if dir {
+                tar::EntryType::Directory
+            } else {
+                tar::EntryType::Regular
+            });
+            h.set_size(if dir { 0 } else { 1 });
+            h.set_mode(0o755);
+            h.set_cksum();
+            b.append_data(&mut h, path, if dir { &b""[..] } else { &b"x"[..] })
+                .unwrap();
+        }
+        let input = b.into_inner().unwrap();
+        let stubs: Vec<String> = ["mnt", "mnt/tool", "mnt/tool2", "scratch"]
+            .map(String::from)
+            .to_vec();
+        let mut out = Vec::new();
+        without_mountpoints(&input[..], &mut out, &stubs).unwrap();
+        assert_eq!(
+            names(&out),
+            ["mnt/", "mnt/tool2/", "mnt/tool2/kept", "tool-version"]
+        );
     }
 
     #[test]

@@ -253,16 +253,24 @@ impl Engine {
             .map(|m| m.layers().iter().map(|l| l.size()).sum())
             .unwrap_or(0);
         let _ = full;
+        // The runtime config as stored: docker's fields OCI's config type
+        // lacks (`Healthcheck`, `OnBuild`, `Shell`, …) stay.
+        let raw: serde_json::Value =
+            serde_json::from_slice(&self.content.read(&rec.config)?).unwrap_or_default();
+        let config = match &raw["config"] {
+            serde_json::Value::Object(m) => serde_json::Value::Object(m.clone()),
+            _ => serde_json::json!({}),
+        };
         Ok(serde_json::json!({
             "Id": rec.config,
             "RepoTags": tags,
             "RepoDigests": digests,
-            "Parent": "",
-            "Comment": "",
+            "Parent": rec.parent.clone().unwrap_or_default(),
+            "Comment": raw["comment"].as_str().unwrap_or(""),
             "Created": cfg.created(),
             "DockerVersion": "",
             "Author": cfg.author().clone().unwrap_or_default(),
-            "Config": cfg.config(),
+            "Config": config,
             "Architecture": cfg.architecture().to_string(),
             "Variant": cfg.variant(),
             "Os": cfg.os().to_string(),

@@ -30,8 +30,8 @@ async fn create_container(
             if e.downcast_ref::<DaemonError>()
                 .is_some_and(|d| d.status == 404 && d.message.contains("No such image")) =>
         {
-            eprintln!("Unable to find image '{}' locally", a.image);
-            crate::client::images::pull(c, &a.image, a.platform.as_deref(), false, true).await?;
+            eprintln!("Unable to find image '{}' locally", a.image());
+            crate::client::images::pull(c, a.image(), a.platform.as_deref(), false, true).await?;
             c.json(Method::POST, &path, Some(&body)).await?
         }
         Err(e) => return Err(e),
