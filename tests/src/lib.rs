@@ -28,6 +28,7 @@ pub mod console;
 pub mod container;
 pub mod crafted;
 pub mod daemon;
+pub mod dockerd;
 pub mod images;
 pub mod layouts;
 pub mod leak;

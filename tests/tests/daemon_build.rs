@@ -558,3 +558,148 @@ fn buildkit_features_beyond_the_classic_builder() {
     }
     assert!(d.leaks().is_empty(), "{:?}", d.leaks());
 }
+
+const COMPARED: &str = r#"FROM busybox:latest
+ENV APP=/srv/app PATH=/srv/app/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ARG VERSION=1.0
+LABEL version=$VERSION maintainer="t@example.com"
+WORKDIR $APP
+COPY --chown=1000:1000 files/ ./files/
+COPY script.sh bin/run
+RUN mkdir -p /data/cache && chmod 1777 /data/cache && echo "$VERSION" > version \
+ && chmod 4755 bin/run && ln -s bin/run run-link && ln version version-hard \
+ && rm -r files/gone && chown -R 7:8 /data
+ADD archive.tar /opt/
+ADD plain.txt /opt/plain.txt
+SHELL ["/bin/sh", "-ec"]
+USER 1000:1000
+EXPOSE 8080 53/udp
+VOLUME ["/data"]
+HEALTHCHECK --interval=30s --timeout=3s --retries=2 CMD ["true"]
+STOPSIGNAL SIGQUIT
+ONBUILD RUN echo child
+ENTRYPOINT ["/srv/app/bin/run"]
+CMD ["--serve"]
+"#;
+
+/// What `image` holds under the paths its build made: each path's owner,
+/// mode and type, and the checksum of each regular file.
+fn tree(run: impl Fn(&[&str]) -> Output, image: &str) -> String {
+    let script = "find /srv /opt /data | sort | while read f; do \
+                  stat -c '%n %u:%g %a %F' \"$f\"; \
+                  if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then md5sum < \"$f\"; fi; done";
+    let out = run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "0",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        script,
+    ]);
+    out.assert_ok();
+    out.stdout
+}
+
+#[test]
+fn berth_builds_what_dockerds_classic_builder_builds() {
+    let d = Daemon::start();
+    let reference = berth_tests::dockerd::Dockerd::start();
+    let c = clients()[1].1;
+    // The same busybox in both.
+    let saved = tempfile::tempdir().unwrap();
+    let tar = saved.path().join("busybox.tar");
+    d.docker(c, &["save", "-o", &tar.to_string_lossy(), IMAGE])
+        .assert_ok();
+    reference
+        .docker(&["load", "-i", &tar.to_string_lossy()])
+        .assert_ok();
+    let ctx = tempfile::tempdir().unwrap();
+    write_files(
+        ctx.path(),
+        &[
+            ("Dockerfile", COMPARED),
+            ("files/a.txt", "a\n"),
+            ("files/sub/b.txt", "b\n"),
+            ("files/gone/x", "x\n"),
+            ("script.sh", "#!/bin/sh\necho running \"$@\"\n"),
+            ("plain.txt", "not unpacked\n"),
+        ],
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let p = ctx.path().join("files/a.txt");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let inner = tempfile::tempdir().unwrap();
+    write_files(
+        inner.path(),
+        &[("pkg/lib/x.so", "lib\n"), ("pkg/README", "r\n")],
+    );
+    berth_tests::cmd::host(
+        "tar",
+        &[
+            "--owner=5",
+            "--group=6",
+            "-cf",
+            &ctx.path().join("archive.tar").to_string_lossy(),
+            "-C",
+            &inner.path().to_string_lossy(),
+            "pkg",
+        ],
+    );
+    let args = [
+        "build",
+        "--network",
+        "none",
+        "--build-arg",
+        "VERSION=2.5",
+        "-t",
+        "compared",
+        ".",
+    ];
+    client_in(&d, c, ctx.path(), &args).assert_ok();
+    let mut theirs = reference.docker_cmd(&args);
+    theirs.current_dir(ctx.path());
+    cmd::run(theirs, None, std::time::Duration::from_secs(300)).assert_ok();
+
+    let ours = tree(|a| d.docker(c, a), "compared");
+    let theirs = tree(|a| reference.docker(a), "compared");
+    assert!(ours.contains("/srv/app/bin/run 0:0 4755"), "{ours}");
+    assert_eq!(ours, theirs, "files: berth (left) and dockerd (right)");
+
+    let config = |out: Output| -> serde_json::Value {
+        out.assert_ok();
+        serde_json::from_str(out.stdout.trim()).unwrap()
+    };
+    let ours = config(d.docker(
+        c,
+        &["image", "inspect", "-f", "{{json .Config}}", "compared"],
+    ));
+    let theirs =
+        config(reference.docker(&["image", "inspect", "-f", "{{json .Config}}", "compared"]));
+    for field in [
+        "Env",
+        "Cmd",
+        "Entrypoint",
+        "WorkingDir",
+        "User",
+        "ExposedPorts",
+        "Labels",
+        "Volumes",
+        "Healthcheck",
+        "StopSignal",
+        "Shell",
+        "OnBuild",
+    ] {
+        assert_eq!(
+            ours[field], theirs[field],
+            "{field}: berth {ours} dockerd {theirs}"
+        );
+    }
+    assert!(d.leaks().is_empty(), "{:?}", d.leaks());
+}

@@ -29,6 +29,10 @@ struct Item {
     kind: Kind,
     mode: u32,
     mtime: u64,
+    /// The owner it had in a tar it came from (another image, an archive
+    /// `ADD` unpacks): kept unless `--chown` says otherwise, as docker's
+    /// classic builder does. Files of the context are root's.
+    owner: Option<(u64, u64)>,
 }
 
 enum Kind {
@@ -217,6 +221,7 @@ fn item_of(abs: &Path, rel: String, m: &std::fs::Metadata) -> Result<Item> {
         kind,
         mode: meta_mode(m),
         mtime: meta_mtime(m),
+        owner: None,
     })
 }
 
@@ -355,6 +360,7 @@ impl Run<'_> {
                     kind: Kind::Bytes(h.content.clone().into_bytes()),
                     mode: 0o644,
                     mtime: 0,
+                    owner: None,
                 });
                 continue;
             }
@@ -377,13 +383,15 @@ impl Run<'_> {
                 "When using {what} with more than one source file, the destination must be a directory and end with a /"
             )));
         }
-        let (uid, gid) = match &chown {
-            Some(c) => self.owner(st, c).await?,
-            None => (0, 0),
+        let forced = match &chown {
+            Some(c) => Some(self.owner(st, c).await?),
+            None => None,
         };
+        let (uid, gid) = forced.unwrap_or((0, 0));
         let mut sum = Sha256::new();
         for it in &items {
-            hash_item(&mut sum, it, chmod.unwrap_or(it.mode), uid, gid)?;
+            let (u, g) = forced.or(it.owner).unwrap_or((0, 0));
+            hash_item(&mut sum, it, chmod.unwrap_or(it.mode), u, g)?;
         }
         let checksum = hex::encode(sum.finalize());
         let parent = match &st.image {
@@ -413,7 +421,7 @@ impl Run<'_> {
         }
         let helper = self.helper(&parent).await?;
         let made = self
-            .copy_in(&helper, &items, &dest, single_file, chmod, (uid, gid))
+            .copy_in(&helper, &items, &dest, single_file, chmod, forced)
             .await;
         let committed = match made {
             Ok(()) => {
@@ -498,8 +506,9 @@ impl Run<'_> {
                 kind: Kind::Dir,
                 mode: 0o755,
                 mtime: 0,
+                owner: None,
             };
-            self.copy_in(&helper, &[item], &abs, true, None, (0, 0))
+            self.copy_in(&helper, &[item], &abs, true, None, None)
                 .await?;
             let meta = CommitMeta {
                 created_by,
@@ -729,16 +738,31 @@ impl Run<'_> {
         dest: &str,
         single_file: bool,
         chmod: Option<u32>,
-        owner: (u64, u64),
+        owner: Option<(u64, u64)>,
     ) -> Result<()> {
         // One file to a name: it goes inside if that name is a directory.
-        let into_dir = !single_file || self.is_dir_in(helper, dest).await;
+        let dest_is_dir = self.is_dir_in(helper, dest).await;
+        let into_dir = !single_file || dest_is_dir;
         let mut spool = tempfile::tempfile_in(self.builder.engine.root()).map_err(|e| {
             EngineError::io("creating a spool file in", self.builder.engine.root(), e)
         })?;
         {
             let mut b = tar::Builder::new(&mut spool);
             let base = dest.trim_start_matches('/').trim_end_matches('/');
+            if into_dir && !dest_is_dir && !base.is_empty() {
+                // The directory the copy makes is the copy's owner's.
+                let made = Item {
+                    rel: String::new(),
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    mtime: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    owner: None,
+                };
+                append(&mut b, base, &made, 0o755, owner.unwrap_or((0, 0)))
+                    .map_err(|e| EngineError::io("writing the copy of", dest, e))?;
+            }
             for it in items {
                 let name = if into_dir {
                     if base.is_empty() {
@@ -752,7 +776,8 @@ impl Run<'_> {
                 if name.is_empty() {
                     continue;
                 }
-                append(&mut b, &name, it, chmod.unwrap_or(it.mode), owner)
+                let who = owner.or(it.owner).unwrap_or((0, 0));
+                append(&mut b, &name, it, chmod.unwrap_or(it.mode), who)
                     .map_err(|e| EngineError::io("writing the copy of", &it.rel, e))?;
             }
             b.finish()
@@ -835,6 +860,7 @@ fn read_tar(r: impl Read, strip: &str, items: &mut Vec<Item>) -> std::io::Result
             kind,
             mode: h.mode()? & 0o7777,
             mtime: h.mtime().unwrap_or(0),
+            owner: Some((h.uid()?, h.gid()?)),
         });
     }
     Ok(())
