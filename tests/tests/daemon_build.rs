@@ -282,6 +282,11 @@ fn a_failing_run_exits_with_its_code_and_leaves_nothing() {
             "link/passwd",
         ),
         ("FROM busybox:latest\nFROBNICATE x\n", vec![], "line 2"),
+        (
+            "FROM 127.0.0.1:1/nowhere:latest\n",
+            vec![],
+            "127.0.0.1:1/nowhere:latest",
+        ),
     ] {
         let ctx = tempfile::tempdir().unwrap();
         write_files(ctx.path(), &[("Dockerfile", dockerfile)]);

@@ -122,6 +122,7 @@ fn options(
             .cloned()
             .unwrap_or_default(),
         registry_auth: super::push::registry_config(headers)?,
+        platform: q.get("platform").cloned().unwrap_or_default(),
     };
     Ok((opts, truthy(&q, "q")))
 }

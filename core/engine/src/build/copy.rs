@@ -5,7 +5,8 @@
 //! holds a checksum of what is copied — names, content, modes, owners,
 //! never times — so touching a file changes nothing and editing one reruns
 //! the build from here. The files go in as a tar through the chrooted
-//! archive helper, then the container's layer is committed.
+//! archive helper, then the container's layer is committed. Files from
+//! another image or an archive stay in a spool file on disk until copied.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -40,9 +41,57 @@ enum Kind {
     File(PathBuf),
     Bytes(Vec<u8>),
     Symlink(PathBuf),
-    /// An entry of a tar read from another image (or an archive `ADD`
-    /// unpacks): its header and data, kept in a spool file.
-    Tar(tar::EntryType, u64, u64, String, Vec<u8>),
+    /// A regular file of a spooled tar (another image's files, an archive
+    /// `ADD` unpacks): the spool, the data's offset and length in it. Read
+    /// from the disk when copied, never held in memory.
+    Span(std::sync::Arc<std::fs::File>, u64, u64),
+    /// Another entry of such a tar (a device, a FIFO, a hard link): its
+    /// type, device numbers and link name.
+    Tar(tar::EntryType, u64, u64, String),
+}
+
+/// Reads `len` bytes at `offset` of a spool (positioned reads: any number
+/// of these share the file).
+struct SpanReader {
+    file: std::sync::Arc<std::fs::File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for SpanReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt as _;
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the spooled tar ended early",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// The spool read from its start, through a new handle (it shares the
+/// file's offset, which the spans never use: they read by position).
+fn from_start(file: &std::sync::Arc<std::fs::File>) -> std::io::Result<std::fs::File> {
+    use std::io::Seek as _;
+    let mut f = file.try_clone()?;
+    f.rewind()?;
+    Ok(f)
+}
+
+fn span(file: &std::sync::Arc<std::fs::File>, offset: u64, len: u64) -> SpanReader {
+    SpanReader {
+        file: file.clone(),
+        pos: offset,
+        end: offset + len,
+    }
 }
 
 /// Whether `s` has glob characters.
@@ -266,9 +315,22 @@ fn hash_item(h: &mut Sha256, it: &Item, mode: u32, uid: u64, gid: u64) -> Result
                 h.update(&buf[..n]);
             }
         }
-        Kind::Tar(t, _, _, link, data) => {
-            h.update(format!("t{}{link}", t.as_byte()));
-            h.update(data);
+        Kind::Span(file, offset, len) => {
+            h.update(b"f");
+            let mut r = span(file, *offset, *len);
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = r
+                    .read(&mut buf)
+                    .map_err(|e| EngineError::io("reading", "a spooled tar", e))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+        }
+        Kind::Tar(t, major, minor, link) => {
+            h.update(format!("t{}{major}:{minor}{link}", t.as_byte()));
         }
     }
     h.update(b"\n");
@@ -608,8 +670,13 @@ impl Run<'_> {
         items: &mut Vec<Item>,
     ) -> Result<()> {
         let f = std::fs::File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
-        let r = crate::layers::decompress(f, comp)?;
-        read_tar(r, "", items)
+        let mut r = crate::layers::decompress(f, comp)?;
+        let root = self.builder.engine.root();
+        let mut spool = tempfile::tempfile_in(root)
+            .map_err(|e| EngineError::io("creating a spool file in", root, e))?;
+        std::io::copy(&mut r, &mut spool)
+            .map_err(|e| failed(format!("ADD: unpacking {}: {e}", path.display())))?;
+        read_tar(&std::sync::Arc::new(spool), "", items)
             .map_err(|e| failed(format!("ADD: unpacking {}: {e}", path.display())))
     }
 
@@ -631,17 +698,31 @@ impl Run<'_> {
             None => self.record_of_name(from).await?,
         };
         let helper = self.helper(&image).await?;
-        let mut spool = Vec::new();
+        let root = self.builder.engine.root();
+        let spool = tempfile::tempfile_in(root)
+            .map_err(|e| EngineError::io("creating a spool file in", root, e))?;
+        let mut out = tokio::fs::File::from_std(
+            spool
+                .try_clone()
+                .map_err(|e| EngineError::io("opening", "a spool file", e))?,
+        );
         let got = self
             .builder
             .containers
-            .get_archive(&helper, src, &mut spool)
+            .get_archive(&helper, src, &mut out)
             .await;
         let _ = self.builder.containers.remove(&helper, true, false).await;
         got.map_err(|e| failed(format!("COPY --from={from} {src}: {e}")))?;
+        tokio::io::AsyncWriteExt::flush(&mut out)
+            .await
+            .map_err(|e| EngineError::io("writing", "a spool file", e))?;
+        drop(out);
+        let spool = std::sync::Arc::new(spool);
         // The tar names the path by its last component: a directory's
         // contents go under the destination, a file by its name.
-        let mut ar = tar::Archive::new(&spool[..]);
+        let mut ar = tar::Archive::new(
+            from_start(&spool).map_err(|e| EngineError::io("reading", "a spool file", e))?,
+        );
         let first = ar
             .entries()
             .map_err(|e| failed(format!("COPY --from: {e}")))?
@@ -657,7 +738,7 @@ impl Run<'_> {
             });
         let strip = first_dir.unwrap_or_default();
         let mut tmp = Vec::new();
-        read_tar(&spool[..], &strip, &mut tmp).map_err(|e| failed(format!("COPY --from: {e}")))?;
+        read_tar(&spool, &strip, &mut tmp).map_err(|e| failed(format!("COPY --from: {e}")))?;
         items.extend(tmp.into_iter().filter(|i| !i.rel.is_empty()));
         Ok(())
     }
@@ -815,11 +896,16 @@ impl Run<'_> {
     }
 }
 
-/// Reads a tar's entries as items, their names with `strip/` removed.
-fn read_tar(r: impl Read, strip: &str, items: &mut Vec<Item>) -> std::io::Result<()> {
-    let mut ar = tar::Archive::new(r);
+/// Reads the entries of the tar in `spool` as items, their names with
+/// `strip/` removed; regular files stay in the spool.
+fn read_tar(
+    spool: &std::sync::Arc<std::fs::File>,
+    strip: &str,
+    items: &mut Vec<Item>,
+) -> std::io::Result<()> {
+    let mut ar = tar::Archive::new(from_start(spool)?);
     for e in ar.entries()? {
-        let mut e = e?;
+        let e = e?;
         let path = e.path()?.to_string_lossy().trim_end_matches('/').to_owned();
         let path = path.trim_start_matches("./").to_owned();
         let rel = if strip.is_empty() {
@@ -837,22 +923,19 @@ fn read_tar(r: impl Read, strip: &str, items: &mut Vec<Item>) -> std::io::Result
             .link_name()?
             .map(|l| l.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data)?;
         let t = h.entry_type();
         let kind = if t.is_dir() {
             Kind::Dir
         } else if t.is_symlink() {
             Kind::Symlink(PathBuf::from(link))
         } else if t.is_file() {
-            Kind::Bytes(data)
+            Kind::Span(spool.clone(), e.raw_file_position(), e.size())
         } else {
             Kind::Tar(
                 t,
                 h.device_major()?.unwrap_or(0) as u64,
                 h.device_minor()?.unwrap_or(0) as u64,
                 link,
-                data,
             )
         };
         items.push(Item {
@@ -901,15 +984,20 @@ fn append<W: Write>(
             h.set_size(data.len() as u64);
             b.append_data(&mut h, name, &data[..])
         }
-        Kind::Tar(t, major, minor, link, data) => {
+        Kind::Span(file, offset, len) => {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(*len);
+            b.append_data(&mut h, name, span(file, *offset, *len))
+        }
+        Kind::Tar(t, major, minor, link) => {
             h.set_entry_type(*t);
-            h.set_size(data.len() as u64);
+            h.set_size(0);
             if t.is_hard_link() {
                 return b.append_link(&mut h, name, link);
             }
             h.set_device_major(*major as u32)?;
             h.set_device_minor(*minor as u32)?;
-            b.append_data(&mut h, name, &data[..])
+            b.append_data(&mut h, name, std::io::empty())
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct BuildOptions {
     pub network: String,
     /// Credentials for pulls, by registry host (docker's `X-Registry-Config`).
     pub registry_auth: BTreeMap<String, berth_host::Credentials>,
+    /// The platform base images are pulled for (`--platform`; empty: the
+    /// host's), unless a `FROM --platform` says otherwise.
+    pub platform: String,
 }
 
 /// Pulls `name` for a build, with the client's credentials for its

@@ -210,7 +210,8 @@ impl Run<'_> {
                 expand_word(p, &|n: &str| self.globals.get(n).cloned(), self.file.escape)
                     .map_err(|e| failed(format!("FROM --platform: {e}")))?,
             ),
-            None => None,
+            // The build's --platform, if any, for FROMs without their own.
+            None => (!self.opts.platform.is_empty()).then(|| self.opts.platform.clone()),
         };
         super::pull_for(engine, self.opts, name, platform.as_deref()).await?;
         Ok(engine.image(name)?.1.config)
