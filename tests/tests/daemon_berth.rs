@@ -629,3 +629,86 @@ fn an_image_healthcheck_runs_without_flags() {
     assert_eq!(state(&d, "nohc", "{{.State.Health}}"), "<no value>");
     ok(d.berth(&["rm", "-f", "hc", "nohc"]));
 }
+
+#[test]
+fn the_socket_belongs_to_the_chosen_group() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let group = nix::unistd::Group::from_name("daemon")
+        .unwrap()
+        .expect("Debian has a `daemon` group");
+    let d = Daemon::start_with_config("[daemon]\ngroup = \"daemon\"\n");
+    let m = std::fs::metadata(d.socket()).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, group.gid.as_raw()));
+    assert_eq!(m.permissions().mode() & 0o777, 0o660);
+    // --group wins over the file; an unknown group is refused, by name.
+    let ns = berth_tests::netns::NetNs::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("g.sock");
+    let out = ns
+        .command(berth())
+        .args(["daemon", "--root"])
+        .arg(dir.path().join("root"))
+        .args([
+            "--config",
+            "/nonexistent",
+            "--group",
+            "no-such-group-here",
+            "-H",
+        ])
+        .arg(format!("unix://{}", sock.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("\"no-such-group-here\" does not exist"),
+        "{err}"
+    );
+    assert!(!sock.exists());
+    let mut daemon = ns
+        .command(berth())
+        .args(["daemon", "--root"])
+        .arg(dir.path().join("root"))
+        .args(["--config", "/nonexistent", "-G", "4242", "-H"])
+        .arg(format!("unix://{}", sock.display()))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let gid = until("the socket", WAIT, || {
+        std::fs::metadata(&sock).ok().map(|m| m.gid())
+    });
+    assert_eq!(gid, 4242);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(daemon.wait().unwrap().success());
+}
+
+#[test]
+fn plain_tcp_is_served_on_loopback_only() {
+    let ns = berth_tests::netns::NetNs::new();
+    ns.ip(&["link", "set", "lo", "up"]);
+    let dir = tempfile::tempdir().unwrap();
+    for host in [
+        "tcp://0.0.0.0:2375",
+        "tcp://[::]:2375",
+        "tcp://10.1.2.3:2375",
+    ] {
+        let out = ns
+            .command(berth())
+            .args(["daemon", "--root"])
+            .arg(dir.path().join("root"))
+            .args(["--config", "/nonexistent", "-H", host])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{host}: {err}");
+        assert!(
+            err.contains(&format!("refusing to listen on {host}")) && err.contains("loopback"),
+            "{host}: {err}"
+        );
+    }
+    assert!(!dir.path().join("root").join("containers").exists());
+}

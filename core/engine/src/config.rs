@@ -51,6 +51,17 @@ pub struct Config {
     pub logs: BTreeMap<String, String>,
     #[serde(default)]
     pub network: NetworkConfig,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+}
+
+/// `[daemon]`: how the daemon serves its API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// The group the API socket belongs to (`root:GROUP 0660`, docker's
+    /// `-G`); `--group` wins. Without one the socket is root's alone.
+    pub group: Option<String>,
 }
 
 /// `[network]`: the default network and the embedded DNS.

@@ -38,14 +38,19 @@ pub struct DaemonArgs {
     /// The configuration file (plugins and their grants, registries).
     #[arg(long, default_value = "/etc/berth/berth.toml", env = "BERTH_CONFIG")]
     pub config: PathBuf,
-    /// Where to listen: unix://PATH, or tcp://HOST:PORT (no TLS: anyone who
-    /// reaches it is root on this machine, as with docker). Repeatable.
+    /// Where to listen: unix://PATH, or tcp://HOST:PORT on a loopback
+    /// address (plain HTTP: whoever reaches it is root on this machine).
+    /// Repeatable.
     #[arg(
         short = 'H',
         long = "host",
         default_value = "unix:///run/berth/berth.sock"
     )]
     pub hosts: Vec<String>,
+    /// The group of the API sockets (root:GROUP, mode 0660), as dockerd's
+    /// -G; default `[daemon] group` of berth.toml, else root's alone.
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
 }
 
 /// What every handler shares.
@@ -166,17 +171,42 @@ enum Listen {
 
 fn listen_addr(host: &str) -> Result<Listen> {
     if let Some(a) = host.strip_prefix("tcp://") {
-        if a.is_empty() {
-            bail!("invalid host {host:?}: tcp://HOST:PORT");
+        let (h, port) = a
+            .rsplit_once(':')
+            .filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            .ok_or_else(|| anyhow::anyhow!("invalid host {host:?}: tcp://HOST:PORT"))?;
+        let h = h.trim_start_matches('[').trim_end_matches(']');
+        let loopback = h == "localhost"
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            bail!(
+                "refusing to listen on {host}: berth serves its API over plain TCP only on \
+                 loopback addresses (127.0.0.1, ::1): whoever reaches it controls this machine, \
+                 and TLS is not there yet; use a unix socket, or tcp://127.0.0.1:{port}"
+            );
         }
         return Ok(Listen::Tcp(a.to_string()));
     }
     socket_path(host).map(Listen::Unix)
 }
 
-/// Binds a unix socket: mode 0660, owner root; a stale socket (nobody
-/// listening) is replaced, a live one is an error.
-fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
+/// The gid of group `name` (a name in /etc/group, or a number).
+fn group_id(name: &str) -> Result<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(n);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => bail!("the socket group {name:?} does not exist (see /etc/group)"),
+        Err(e) => bail!("looking up the socket group {name:?}: {e}"),
+    }
+}
+
+/// Binds a unix socket: mode 0660, owner root, group `gid` (root's when
+/// none); a stale socket (nobody listening) is replaced, a live one is an
+/// error.
+fn bind(path: &std::path::Path, gid: Option<u32>) -> Result<tokio::net::UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -192,6 +222,10 @@ fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
         .with_context(|| format!("listening on {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("setting the mode of {}", path.display()))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::lchown(path, Some(0), Some(gid))
+            .with_context(|| format!("giving {} to group {gid}", path.display()))?;
+    }
     Ok(l)
 }
 
@@ -249,6 +283,8 @@ async fn serve(a: DaemonArgs) -> Result<()> {
         )
         .with_context(|| format!("opening berth's state in {}", a.root.display()))?,
     );
+    let group = a.group.clone().or(engine.config().daemon.group.clone());
+    let gid = group.as_deref().map(group_id).transpose()?;
     let exe = std::env::current_exe().context("finding the berth executable")?;
     let containers = Containers::open(engine.clone(), exe)
         .await
@@ -267,7 +303,7 @@ async fn serve(a: DaemonArgs) -> Result<()> {
     let mut servers = Vec::new();
     let mut bound = Vec::new();
     for p in &paths {
-        let l = bind(p)?;
+        let l = bind(p, gid)?;
         bound.push(inode(p));
         let svc = app.clone().into_make_service();
         let mut rx = stop_rx.clone();
@@ -285,7 +321,7 @@ async fn serve(a: DaemonArgs) -> Result<()> {
         let t = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on tcp://{addr}"))?;
-        tracing::warn!("berth daemon listening on tcp://{addr} without TLS: whoever reaches it controls this machine");
+        tracing::warn!("berth daemon listening on tcp://{addr} (loopback, no TLS): whoever reaches it controls this machine");
         let svc = app.clone().into_make_service();
         let mut rx = stop_rx.clone();
         servers.push(tokio::spawn(async move {
