@@ -931,3 +931,83 @@ fn a_custom_plugin_from_berth_toml_runs_macvlan_networks() {
     ok(d.berth(&["network", "rm", "lan", "other"]));
     d.netns().ip(&["link", "del", "par0"]);
 }
+
+/// What `nslookup NAME` inside container `c` resolves to (its addresses, or
+/// the error it printed).
+fn lookup(d: &Daemon, c: &str, name: &str) -> Output {
+    d.docker(DOCKER, &["exec", c, "nslookup", name])
+}
+
+#[test]
+fn a_container_resolves_names_on_every_network_it_is_on() {
+    let d = Daemon::start();
+    for (net, subnet) in [
+        ("n1", "10.84.0.0/24"),
+        ("n2", "10.85.0.0/24"),
+        ("n3", "10.86.0.0/24"),
+    ] {
+        ok(d.docker(DOCKER, &["network", "create", "--subnet", subnet, net]));
+    }
+    let sleeper = |name: &str, net: &str, alias: &str| {
+        ok(d.docker(
+            DOCKER,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                net,
+                "--network-alias",
+                alias,
+                IMAGE,
+                "sleep",
+                "600",
+            ],
+        ));
+    };
+    sleeper("svc", "n1", "service");
+    sleeper("other", "n3", "elsewhere");
+    sleeper("b", "n2", "bee");
+    // On n2 only: n1's names are not b's.
+    let out = lookup(&d, "b", "service");
+    assert!(out.code != 0 || !out.stdout.contains("10.84.0."), "{out}");
+    // connect: n1's names and aliases resolve through b's first resolver.
+    ok(d.docker(DOCKER, &["network", "connect", "n1", "b"]));
+    for name in ["svc", "service"] {
+        let out = lookup(&d, "b", name);
+        assert!(
+            out.code == 0 && out.stdout.contains("10.84.0."),
+            "{name}: {out}"
+        );
+    }
+    // n3, where b is not, stays out of reach.
+    let out = lookup(&d, "b", "elsewhere");
+    assert!(out.code != 0 && !out.stdout.contains("10.86.0."), "{out}");
+    // disconnect: gone again.
+    ok(d.docker(DOCKER, &["network", "disconnect", "n1", "b"]));
+    let out = lookup(&d, "b", "service");
+    assert!(!out.stdout.contains("10.84.0."), "{out}");
+    // Created on two networks (the second connected before it starts).
+    ok(d.docker(
+        DOCKER,
+        &[
+            "create",
+            "--name",
+            "both",
+            "--network",
+            "n2",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    ));
+    ok(d.docker(DOCKER, &["network", "connect", "n3", "both"]));
+    ok(d.docker(DOCKER, &["start", "both"]));
+    let out = lookup(&d, "both", "elsewhere");
+    assert!(out.code == 0 && out.stdout.contains("10.86.0."), "{out}");
+    let out = lookup(&d, "both", "bee");
+    assert!(out.code == 0 && out.stdout.contains("10.85.0."), "{out}");
+    ok(d.docker(DOCKER, &["rm", "-f", "svc", "other", "b", "both"]));
+    ok(d.docker(DOCKER, &["network", "rm", "n1", "n2", "n3"]));
+}

@@ -1,8 +1,9 @@
 //! What one query gets: an answer from the network's names, a forward to
 //! the upstream resolvers, or SERVFAIL.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use hickory_proto::op::{
     Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
@@ -31,10 +32,17 @@ pub(super) enum Action {
     Ignore,
 }
 
+/// Every network's names, by network id (what a container on several
+/// networks can resolve).
+pub(super) type Tables = Arc<RwLock<HashMap<String, Arc<RwLock<Table>>>>>;
+
 /// What the tasks of one network's server share.
 #[derive(Debug, Clone)]
 pub(super) struct Ctx {
     pub(super) table: Arc<RwLock<Table>>,
+    /// All networks' tables: a container asking this network's server also
+    /// resolves the names of the other networks it is on.
+    pub(super) tables: Tables,
     pub(super) upstreams: Arc<[SocketAddr]>,
     pub(super) forwards: Arc<Semaphore>,
 }
@@ -57,17 +65,36 @@ impl Ctx {
         let table = read(&self.table);
         if header.metadata.op_code == OpCode::Query && header.counts.queries == 1 {
             let mut buf = [0; 256];
-            if let Some(holders) =
-                query_key(query.name(), &mut buf).and_then(|key| table.names.get(key))
-            {
-                let wants_a =
-                    query.query_type() == RecordType::A && query.query_class() == DNSClass::IN;
-                let answers = holders
-                    .iter()
-                    .filter(|_| wants_a)
-                    .map(|(_, ip)| Record::from_rdata(query.name().clone(), TTL, RData::A(A(*ip))));
-                let answer = local_answer(packet, query.clone(), answers, udp, from)?;
-                return Ok(Action::Reply(answer));
+            if let Some(key) = query_key(query.name(), &mut buf) {
+                // This network's names first, then those of the other
+                // networks the asking container is on (by network id).
+                let mut found = table.names.get(key).cloned();
+                if found.is_none() {
+                    if let Some(sender) = table.id_at(from.ip()) {
+                        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
+                        let mut others: Vec<_> = tables
+                            .iter()
+                            .filter(|(_, t)| !Arc::ptr_eq(t, &self.table))
+                            .collect();
+                        others.sort_by(|a, b| a.0.cmp(b.0));
+                        found = others.into_iter().find_map(|(_, t)| {
+                            let t = read(t);
+                            t.containers
+                                .contains_key(sender)
+                                .then(|| t.names.get(key).cloned())
+                                .flatten()
+                        });
+                    }
+                }
+                if let Some(holders) = found {
+                    let wants_a =
+                        query.query_type() == RecordType::A && query.query_class() == DNSClass::IN;
+                    let answers = holders.iter().filter(|_| wants_a).map(|(_, ip)| {
+                        Record::from_rdata(query.name().clone(), TTL, RData::A(A(*ip)))
+                    });
+                    let answer = local_answer(packet, query.clone(), answers, udp, from)?;
+                    return Ok(Action::Reply(answer));
+                }
             }
         }
         let upstreams = table

@@ -6,7 +6,11 @@
 //!
 //! - A queries for the names of the network's containers (name, aliases,
 //!   short id, hostname; case-insensitive, with or without the trailing dot)
-//!   with all the addresses that hold the name, TTL 600;
+//!   with all the addresses that hold the name, TTL 600 — and, for a
+//!   container that asks (known by its source address), the names of every
+//!   other network it is on too (this network's first, then the others by
+//!   id), so one resolver serves a container on several networks; names of
+//!   networks it is not on stay unknown;
 //! - any other type for such a name with NOERROR and no answer (NODATA), so
 //!   clients fall back to A at once;
 //! - everything else by forwarding the query unchanged to the upstream
@@ -87,6 +91,8 @@ pub struct Dns {
 struct Inner {
     upstreams: Arc<[SocketAddr]>,
     networks: Mutex<HashMap<String, Network>>,
+    /// Each network's table, for the servers (kept with `networks`).
+    tables: answer::Tables,
 }
 
 /// The names of one network and its server, if it is served.
@@ -104,6 +110,7 @@ impl Dns {
             inner: Arc::new(Inner {
                 upstreams: upstreams.into(),
                 networks: Mutex::new(HashMap::new()),
+                tables: Arc::default(),
             }),
         }
     }
@@ -137,7 +144,7 @@ impl Dns {
     pub async fn serve(&self, network_id: &str, addr: SocketAddr) -> io::Result<()> {
         let old = {
             let mut networks = self.networks();
-            let network = networks.entry(network_id.to_owned()).or_default();
+            let network = self.entry(&mut networks, network_id);
             if network.server.as_ref().is_some_and(|s| s.addr == addr) {
                 return Ok(());
             }
@@ -153,7 +160,7 @@ impl Dns {
         loop {
             {
                 let mut networks = self.networks();
-                let network = networks.entry(network_id.to_owned()).or_default();
+                let network = self.entry(&mut networks, network_id);
                 if network.server.as_ref().is_some_and(|s| s.addr == addr) {
                     return Ok(()); // a concurrent call won
                 }
@@ -161,6 +168,7 @@ impl Dns {
                     Ok((udp, tcp)) => {
                         let ctx = Ctx {
                             table: Arc::clone(&network.table),
+                            tables: Arc::clone(&self.inner.tables),
                             upstreams: Arc::clone(&self.inner.upstreams),
                             forwards: Arc::new(Semaphore::new(MAX_FORWARDS)),
                         };
@@ -171,7 +179,7 @@ impl Dns {
                     Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < BIND_ATTEMPTS => {}
                     Err(e) => {
                         if network.server.is_none() && network.table_is_empty() {
-                            networks.remove(network_id);
+                            self.forget(&mut networks, network_id);
                         }
                         return Err(io::Error::new(
                             e.kind(),
@@ -200,7 +208,7 @@ impl Dns {
             drop(server.stop());
         }
         if network.table_is_empty() {
-            networks.remove(network_id);
+            self.forget(&mut networks, network_id);
         }
     }
 
@@ -219,7 +227,7 @@ impl Dns {
         upstreams: Vec<SocketAddr>,
     ) {
         let mut networks = self.networks();
-        let network = networks.entry(network_id.to_owned()).or_default();
+        let network = self.entry(&mut networks, network_id);
         write(&network.table).insert(container_id, names, ip, upstreams);
     }
 
@@ -231,8 +239,31 @@ impl Dns {
         };
         write(&network.table).remove(container_id);
         if network.server.is_none() && network.table_is_empty() {
-            networks.remove(network_id);
+            self.forget(&mut networks, network_id);
         }
+    }
+
+    /// The network `id`, made (and its table shared with the servers) if new.
+    fn entry<'a>(&self, networks: &'a mut HashMap<String, Network>, id: &str) -> &'a mut Network {
+        networks.entry(id.to_owned()).or_insert_with(|| {
+            let network = Network::default();
+            self.inner
+                .tables
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.to_owned(), Arc::clone(&network.table));
+            network
+        })
+    }
+
+    /// Drops network `id` and its table.
+    fn forget(&self, networks: &mut HashMap<String, Network>, id: &str) {
+        networks.remove(id);
+        self.inner
+            .tables
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
     }
 
     fn networks(&self) -> MutexGuard<'_, HashMap<String, Network>> {

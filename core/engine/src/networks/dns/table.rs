@@ -90,6 +90,14 @@ impl Table {
         }
     }
 
+    /// The id of the container at `ip` on this network.
+    pub(super) fn id_at(&self, ip: IpAddr) -> Option<&str> {
+        let IpAddr::V4(ip) = ip.to_canonical() else {
+            return None;
+        };
+        self.by_ip.get(&ip).map(|id| &**id)
+    }
+
     /// The own resolvers of the container at `ip`, if it has some.
     pub(super) fn upstreams_of(&self, ip: IpAddr) -> Option<Arc<[SocketAddr]>> {
         let IpAddr::V4(ip) = ip.to_canonical() else {

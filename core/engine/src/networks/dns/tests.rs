@@ -503,3 +503,64 @@ fn query_keys_are_lowercase_without_the_root() {
     assert_eq!(name_key("/Web."), Some(b"web".to_vec().into()));
     assert_eq!(name_key("/"), None);
 }
+
+#[tokio::test]
+async fn a_container_on_several_networks_resolves_the_names_of_each() {
+    let dns = Dns::new(Vec::new());
+    let n1 = free_addr();
+    dns.serve("n1", n1).await.unwrap();
+    // The asking container is 127.0.0.1 on n1 and on n2, not on n3.
+    dns.add(
+        "n1",
+        "asker",
+        &names(&["asker"]),
+        Ipv4Addr::LOCALHOST,
+        vec![],
+    );
+    dns.add(
+        "n2",
+        "asker",
+        &names(&["asker"]),
+        Ipv4Addr::LOCALHOST,
+        vec![],
+    );
+    dns.add(
+        "n2",
+        "svc",
+        &names(&["svc", "svc-alias"]),
+        Ipv4Addr::new(10, 2, 0, 5),
+        vec![],
+    );
+    dns.add(
+        "n3",
+        "hidden",
+        &names(&["hidden"]),
+        Ipv4Addr::new(10, 3, 0, 5),
+        vec![],
+    );
+    for name in ["svc", "svc-alias"] {
+        let m = ask(n1, name, RecordType::A).await;
+        assert_eq!(addresses(&m), [Ipv4Addr::new(10, 2, 0, 5)], "{name}");
+    }
+    // Not on n3: its names stay unknown (no upstreams here: SERVFAIL).
+    let m = ask(n1, "hidden", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    // Disconnected from n2: its names go with it.
+    dns.remove("n2", "asker");
+    let m = ask(n1, "svc", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    // Connected to n3 later: its names come.
+    dns.add(
+        "n3",
+        "asker",
+        &names(&["asker"]),
+        Ipv4Addr::LOCALHOST,
+        vec![],
+    );
+    let m = ask(n1, "hidden", RecordType::A).await;
+    assert_eq!(addresses(&m), [Ipv4Addr::new(10, 3, 0, 5)]);
+    // Someone the network does not know asks: only n1's names.
+    let stranger = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let m = ask_from(n1, stranger, "hidden", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+}
