@@ -134,3 +134,73 @@ fn our_sigterm_reaches_the_container() {
     assert!(out.stdout.contains("got TERM"), "{out}");
     assert_clean(&b);
 }
+
+#[test]
+fn a_build_without_a_daemon_runs_its_steps_here_and_leaves_nothing() {
+    let (b, image, _l) = with_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {image}\nARG WHO=nobody\nCOPY greeting /greeting\n\
+             RUN echo \"$WHO\" >> /greeting\nCMD [\"cat\", \"/greeting\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("greeting"), "hello\n").unwrap();
+    let dir = ctx.path().to_string_lossy().into_owned();
+    let out = b.cmd(&[
+        "build",
+        "--build-arg",
+        "WHO=berth",
+        "-t",
+        "local-built",
+        &dir,
+    ]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("Successfully tagged local-built:latest"),
+        "{out}"
+    );
+    let run = b.cmd(&["run", "--rm", "local-built"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "hello\nberth\n", "{run}");
+    // Cached the second time; -q prints the id only.
+    let again = b.cmd(&[
+        "build",
+        "-q",
+        "--build-arg",
+        "WHO=berth",
+        "-t",
+        "local-built",
+        &dir,
+    ]);
+    again.assert_ok();
+    assert!(
+        again.stdout.trim().starts_with("sha256:") && again.stdout.lines().count() == 1,
+        "{again}"
+    );
+    // A failing step: its code, nothing tagged, nothing left; a network
+    // needing a daemon is refused by name.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {image}\nRUN exit 4\n"),
+    )
+    .unwrap();
+    let failed = b.cmd(&["build", "-t", "never-local", &dir]);
+    failed.assert_code(4);
+    assert!(
+        failed.stderr.contains("returned a non-zero code: 4"),
+        "{failed}"
+    );
+    b.cmd(&["image", "inspect", "never-local"]).assert_failed();
+    let net = b.cmd(&["build", "--network", "bridge", &dir]);
+    net.assert_failed();
+    assert!(net.stderr.contains("\"bridge\""), "{net}");
+    assert_clean(&b);
+    let contexts: Vec<_> = std::fs::read_dir(b.root().join("build"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(contexts.is_empty(), "build contexts left: {contexts:?}");
+}

@@ -208,6 +208,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Command::Image(local::ImageCmd::Prune { all, force }) => {
                 local::image_prune(e, all, force)
             }
+            Command::Build(a) => client::build::build_local(local::open(e)?, &a),
             Command::Container(_)
             | Command::ContainerGroup(_)
             | Command::System(_)
@@ -217,7 +218,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             | Command::Port { .. }
             | Command::Export { .. }
             | Command::Import { .. }
-            | Command::Build(_)
             | Command::Builder(_)
             | Command::Cp { .. } => anyhow::bail!(
                 "this command needs the berth daemon: give -H unix://PATH (or BERTH_HOST) instead of --root"

@@ -354,6 +354,12 @@ fn write_context(src: Source, dockerfile: &str, out: impl Write) -> Result<()> {
 /// `K=V` pairs as docker's JSON map; `K` alone takes `$K` (build args,
 /// null when unset) or "" (labels).
 fn kv_json(items: &[String], from_env: bool) -> String {
+    serde_json::to_string(&kv_map(items, from_env)).expect("a map of strings")
+}
+
+/// `K=V` pairs as a map; `K` alone takes `$K` (build args, `None` when
+/// unset) or "" (labels).
+fn kv_map(items: &[String], from_env: bool) -> BTreeMap<String, Option<String>> {
     let mut m: BTreeMap<String, Option<String>> = BTreeMap::new();
     for it in items {
         match it.split_once('=') {
@@ -362,7 +368,102 @@ fn kv_json(items: &[String], from_env: bool) -> String {
             None => m.insert(it.clone(), Some(String::new())),
         };
     }
-    serde_json::to_string(&m).expect("a map of strings")
+    m
+}
+
+/// Build output on our stdout (the daemonless build).
+struct Printed {
+    quiet: bool,
+}
+
+impl berth_engine::build::BuildLog for Printed {
+    fn stream(&self, text: &str) {
+        if !self.quiet {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+/// `berth build` without a daemon (`--root`): the context goes through a
+/// pipe straight into the engine's unpacker, and the build runs here with
+/// the local lifecycle. `RUN` steps get `--network none` unless `host` is
+/// asked for (there is no daemon to own a bridge).
+pub fn build_local(engine: berth_engine::Engine, a: &BuildArgs) -> Result<i32> {
+    use berth_engine::build::{BuildOptions, Builder, Context as BuildContext};
+    let network = match a.network.as_deref() {
+        None | Some("default") | Some("none") => "none",
+        Some("host") => "host",
+        Some(other) => bail!(
+            "without a daemon, build steps have --network none or host, not {other:?}: start \
+             `berth daemon` and give -H (or BERTH_HOST) for networks"
+        ),
+    };
+    for t in &a.tags {
+        berth_engine::reference::Reference::parse(t)
+            .map_err(|e| anyhow::anyhow!("invalid argument {t:?} for \"-t, --tag\" flag: {e}"))?;
+    }
+    let (src, dockerfile) = source(a)?;
+    let opts = BuildOptions {
+        dockerfile: dockerfile.clone(),
+        tags: a.tags.clone(),
+        build_args: kv_map(&a.build_args, true),
+        target: a.target.clone().unwrap_or_default(),
+        no_cache: a.no_cache,
+        pull: a.pull,
+        labels: kv_map(&a.labels, false)
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect(),
+        network: network.to_owned(),
+        registry_auth: Default::default(),
+        platform: a.platform.clone().unwrap_or_default(),
+    };
+    let engine = std::sync::Arc::new(engine);
+    let exe = std::env::current_exe().context("finding the berth executable")?;
+    let rt = crate::async_runtime()?;
+    let r = rt.block_on(async {
+        let (reader, writer) = nix::unistd::pipe().context("making a pipe for the context")?;
+        let (reader, writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
+        let name = dockerfile.clone();
+        let maker = std::thread::spawn(move || write_context(src, &name, writer));
+        let dir = engine.root().join("build");
+        let ctx =
+            tokio::task::spawn_blocking(move || BuildContext::unpack(reader, &dir, &dockerfile))
+                .await
+                .context("unpacking the build context")?;
+        let made = maker
+            .join()
+            .map_err(|_| anyhow::anyhow!("making the build context panicked"))?;
+        let ctx = match (ctx, made) {
+            (Ok(c), Ok(())) => c,
+            (_, Err(e)) => return Err(e.context("making the build context")),
+            (Err(e), Ok(())) => return Err(e.into()),
+        };
+        let containers =
+            berth_engine::containers::Containers::open_local(engine.clone(), exe).await?;
+        let builder = Builder::new(engine, containers);
+        let log = Printed { quiet: a.quiet };
+        match builder.build(&ctx, &opts, &log).await {
+            Ok(id) => {
+                if a.quiet {
+                    println!("{id}");
+                }
+                if let Some(f) = &a.iidfile {
+                    std::fs::write(f, &id).with_context(|| format!("writing {}", f.display()))?;
+                }
+                Ok(0)
+            }
+            Err(berth_engine::EngineError::BuildStep { command, code }) => {
+                eprintln!("The command '{command}' returned a non-zero code: {code}");
+                Ok(if code == 0 { 1 } else { code as i32 })
+            }
+            Err(e) => Err(e.into()),
+        }
+    });
+    rt.shutdown_background();
+    r
 }
 
 /// The query of `POST /build` for these flags.
