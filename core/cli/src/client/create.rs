@@ -171,6 +171,21 @@ impl ContainerArgs {
     }
 }
 
+/// `--security-opt` as the daemon takes it: `seccomp=FILE` becomes
+/// `seccomp=<the file's JSON>`, as docker's client sends it.
+fn security_opts(opts: &[String]) -> Result<Vec<String>> {
+    opts.iter()
+        .map(|o| match o.split_once(['=', ':']) {
+            Some(("seccomp", v)) if v != "unconfined" && !v.trim_start().starts_with('{') => {
+                let text = std::fs::read_to_string(v)
+                    .with_context(|| format!("opening seccomp profile ({v}) failed"))?;
+                Ok(format!("seccomp={text}"))
+            }
+            _ => Ok(o.clone()),
+        })
+        .collect()
+}
+
 /// Builds the create request (the flags are checked here as docker's client does).
 pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<CreateRequest> {
     let mut port_bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
@@ -260,7 +275,7 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         cap_drop: a.cap_drop.clone(),
         privileged: a.privileged,
         readonly_rootfs: a.read_only,
-        security_opt: a.security_opt.clone(),
+        security_opt: security_opts(&a.security_opt)?,
         tmpfs,
         mounts: a.mount.iter().map(|m| mount(m)).collect::<Result<_>>()?,
         init: a.init.then_some(true),

@@ -12,6 +12,7 @@
 mod mounts;
 mod process;
 mod resources;
+pub mod seccomp;
 mod security;
 #[cfg(test)]
 mod tests;
@@ -82,12 +83,21 @@ fn built(image: &str) -> impl Fn(OciSpecError) -> EngineError + '_ {
 /// Checks what a spec would refuse in `h` without a root filesystem, so
 /// that `create` fails rather than a later `start`.
 pub fn check_host(h: &HostConfig) -> Result<()> {
-    security::capabilities(h, "container")?;
+    let caps = security::capabilities(h, "container")?;
+    seccomp::for_container(h, &cap_names(&caps), "container")?;
     resources::resources(h, "container")?;
     resources::rlimits(h, "container")?;
     security::no_new_privileges(h, "container")?;
     security::namespaces(h, "container")?;
     Ok(())
+}
+
+/// The `CAP_…` names of a capability set.
+fn cap_names(caps: &oci_spec::runtime::Capabilities) -> std::collections::BTreeSet<String> {
+    caps.iter()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The init that `--init` runs as PID 1 (docker's `docker-init` is tini):
@@ -132,6 +142,7 @@ pub fn spec(i: &Inputs<'_>) -> Result<Spec> {
     let user = process::user(i)?;
     let cwd = process::cwd(i)?;
     let caps = security::capabilities(h, image)?;
+    let seccomp = seccomp::for_container(h, &cap_names(&caps), image)?;
     let no_new_privs = security::no_new_privileges(h, image)?;
     let namespaces = security::namespaces(h, image)?;
     let mounts = mounts::mounts(i, init)?;
@@ -146,7 +157,7 @@ pub fn spec(i: &Inputs<'_>) -> Result<Spec> {
         .no_new_privileges(no_new_privs)
         .build()
         .map_err(built(image))?;
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(format!("/berth/{}", i.id))
         .resources(resources::resources(h, image)?)
@@ -154,6 +165,7 @@ pub fn spec(i: &Inputs<'_>) -> Result<Spec> {
         .readonly_paths(security::readonly_paths(h))
         .build()
         .map_err(built(image))?;
+    linux.set_seccomp(seccomp);
     let root = RootBuilder::default()
         .path(i.rootfs)
         .readonly(h.readonly_rootfs)

@@ -43,11 +43,15 @@ fn cap_name(name: &str, image: &str) -> Result<Option<Capability>> {
         .map_err(|_| bad(image, format!("unknown capability {name:?}")))
 }
 
-/// Every capability the kernel knows, as `--privileged` and `--cap-add ALL`
+/// Every capability the kernel knows that berth itself may hand on (its
+/// bounding set: a capability missing there cannot be given to anyone, and
+/// asking for it fails the start), as `--privileged` and `--cap-add ALL`
 /// give.
 fn all_capabilities(image: &str) -> Result<Capabilities> {
+    let held = caps::read(None, caps::CapSet::Bounding).unwrap_or_else(|_| caps::all());
     caps::all()
         .iter()
+        .filter(|c| held.contains(c))
         .map(|c| {
             let name = c.to_string();
             cap_name(&name, image)?
@@ -100,11 +104,13 @@ pub(super) fn process_capabilities(caps: Capabilities) -> LinuxCapabilities {
 pub(super) fn no_new_privileges(h: &HostConfig, image: &str) -> Result<bool> {
     for o in &h.security_opt {
         if !o.starts_with("no-new-privileges")
-            && o != "seccomp=unconfined"
+            && !o.starts_with("seccomp=")
+            && !o.starts_with("seccomp:")
             && !o.starts_with("label")
             && !o.starts_with("apparmor")
         {
-            return Err(bad(image, format!("invalid --security-opt: {o:?} (berth knows no-new-privileges, seccomp=unconfined)")));
+            let shown: String = o.chars().take(60).collect();
+            return Err(bad(image, format!("invalid --security-opt: {shown:?} (berth knows no-new-privileges, seccomp=unconfined|PROFILE)")));
         }
     }
     Ok(h.security_opt.iter().any(|o| {
