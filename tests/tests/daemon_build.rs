@@ -457,6 +457,7 @@ COPY <<-EOT /etc/motd
 	EOT
 COPY --exclude=*.log --exclude=skip/ app/ /app/
 COPY --parents src/a/one.txt src/b/two.txt /tree/
+COPY --from=busybox:latest /bin/busybox /from-image/busybox
 ADD layer.tar /unpacked/
 USER 1000:1000
 WORKDIR /home/app
@@ -516,7 +517,8 @@ fn buildkit_features_beyond_the_classic_builder() {
                 &tag,
                 "-c",
                 "cat /tool-version /tmpfs-seen /etc/motd; ls /app; find /tree -type f | sort; \
-                 cat /unpacked/in-archive/file; ls /scratch /mnt/tool 2>/dev/null | wc -l",
+                 cat /unpacked/in-archive/file; ls /scratch /mnt/tool 2>/dev/null | wc -l; \
+                 cmp /bin/busybox /from-image/busybox && echo same",
             ],
         ));
         assert_eq!(
@@ -530,6 +532,7 @@ fn buildkit_features_beyond_the_classic_builder() {
                 "/tree/src/b/two.txt",
                 "from the archive",
                 "0",
+                "same",
             ],
             "{name}: {seen}"
         );

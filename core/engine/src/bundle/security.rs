@@ -31,7 +31,7 @@ pub const DEFAULT_CAPS: &[Capability] = &[
 
 /// The capability a `--cap-add` or `--cap-drop` names (`net_admin`,
 /// `CAP_NET_ADMIN`); `None` for `ALL`.
-fn cap_name(name: &str, image: &str) -> Result<Option<Capability>> {
+pub(super) fn cap_name(name: &str, image: &str) -> Result<Option<Capability>> {
     let up = name.to_ascii_uppercase();
     let bare = up.strip_prefix("CAP_").unwrap_or(&up);
     if bare == "ALL" {
