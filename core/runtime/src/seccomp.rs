@@ -150,6 +150,92 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
     Ok(Compiled { program, flags })
 }
 
+/// Where compiled filters are kept, by the hash of their profile: tmpfs,
+/// root's alone (a filter found here is loaded as it is, so the directory
+/// is trusted only when it is root's and closed to everyone else).
+const CACHE_DIR: &str = "/run/berth/seccomp";
+
+/// [`compile`], through a cache of compiled programs keyed by the profile
+/// (and the libseccomp and berth versions): every container of an engine
+/// has the same default profile, and compiling it costs more than the rest
+/// of a start. Without a usable cache directory (not root, not root's)
+/// it compiles.
+pub fn compile_cached(profile: &LinuxSeccomp) -> Result<Compiled> {
+    use sha2::{Digest, Sha256};
+    let Ok(json) = serde_json::to_vec(profile) else {
+        return compile(profile);
+    };
+    let v = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION"));
+    h.update(v.as_bytes());
+    h.update(std::env::consts::ARCH);
+    h.update(&json);
+    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let dir = std::path::Path::new(CACHE_DIR);
+    let trusted = || {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::symlink_metadata(dir).is_ok_and(|m| {
+            m.is_dir() && m.uid() == nix::unistd::geteuid().as_raw() && m.mode() & 0o077 == 0
+        })
+    };
+    let path = dir.join(&key);
+    if trusted() {
+        if let Some(c) = std::fs::read(&path).ok().and_then(|b| decode(&b)) {
+            return Ok(c);
+        }
+    }
+    let c = compile(profile)?;
+    if !trusted() {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+    }
+    if trusted() {
+        // Written whole, then renamed: a reader sees all of it or nothing.
+        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+            use std::io::Write as _;
+            if tmp.write_all(&encode(&c)).is_ok() {
+                let _ = tmp.persist(&path);
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// A compiled filter as stored: its flags, then its instructions.
+fn encode(c: &Compiled) -> Vec<u8> {
+    let mut out = (c.flags as u64).to_le_bytes().to_vec();
+    for f in &c.program {
+        out.extend_from_slice(&f.code.to_ne_bytes());
+        out.push(f.jt);
+        out.push(f.jf);
+        out.extend_from_slice(&f.k.to_ne_bytes());
+    }
+    out
+}
+
+fn decode(b: &[u8]) -> Option<Compiled> {
+    if b.len() < 16 || (b.len() - 8) % 8 != 0 {
+        return None;
+    }
+    let flags = u64::from_le_bytes(b[..8].try_into().ok()?) as libc::c_ulong;
+    let program = b[8..]
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    Some(Compiled { program, flags })
+}
+
 /// Above this native number no architecture berth runs on has syscalls
 /// (x86_64 is near 470; x32's own calls start at 512 and are not native).
 const SYSCALL_NR_LIMIT: i32 = 1024;
@@ -201,6 +287,38 @@ fn newer_syscalls_enosys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_filter_reads_back_the_same() {
+        let c = Compiled {
+            program: vec![
+                libc::sock_filter {
+                    code: 0x20,
+                    jt: 0,
+                    jf: 0,
+                    k: 4,
+                },
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 1,
+                    jf: 2,
+                    k: 0x7fff_0000,
+                },
+            ],
+            flags: 3,
+        };
+        let back = decode(&encode(&c)).unwrap();
+        assert_eq!(back.flags, 3);
+        assert_eq!(back.program.len(), 2);
+        assert_eq!(
+            (back.program[1].jt, back.program[1].jf, back.program[1].k),
+            (1, 2, 0x7fff_0000)
+        );
+        assert!(
+            decode(&encode(&c)[..12]).is_none(),
+            "a torn file is not a filter"
+        );
+    }
 
     #[test]
     fn compiles_a_profile() {

@@ -183,7 +183,7 @@ fn apparmor_enabled(sys: &Path) -> bool {
 /// Adds the compiled seccomp profile of the spec to a process plan.
 pub fn add_seccomp(plan: &mut ProcessPlan, spec: &Spec) -> Result<()> {
     if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        let c = crate::seccomp::compile(profile)?;
+        let c = crate::seccomp::compile_cached(profile)?;
         plan.seccomp = Some(c.program);
         plan.seccomp_flags = c.flags;
     }
