@@ -209,7 +209,7 @@ pub fn compile_cached(profile: &LinuxSeccomp) -> Result<Compiled> {
 
 /// A compiled filter as stored: its flags, then its instructions.
 fn encode(c: &Compiled) -> Vec<u8> {
-    let mut out = (c.flags as u64).to_le_bytes().to_vec();
+    let mut out = c.flags.to_le_bytes().to_vec();
     for f in &c.program {
         out.extend_from_slice(&f.code.to_ne_bytes());
         out.push(f.jt);
@@ -220,11 +220,13 @@ fn encode(c: &Compiled) -> Vec<u8> {
 }
 
 fn decode(b: &[u8]) -> Option<Compiled> {
-    if b.len() < 16 || (b.len() - 8) % 8 != 0 {
+    // The flags are a native c_ulong: the cache is per architecture.
+    const N: usize = std::mem::size_of::<libc::c_ulong>();
+    if b.len() < N + 8 || (b.len() - N) % 8 != 0 {
         return None;
     }
-    let flags = u64::from_le_bytes(b[..8].try_into().ok()?) as libc::c_ulong;
-    let program = b[8..]
+    let flags = libc::c_ulong::from_le_bytes(b[..N].try_into().ok()?);
+    let program = b[N..]
         .chunks_exact(8)
         .map(|c| libc::sock_filter {
             code: u16::from_ne_bytes([c[0], c[1]]),
