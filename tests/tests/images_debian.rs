@@ -41,6 +41,19 @@ fn a_debian_image_pulls_and_runs_with_both_drivers() {
         let os = run(&b, &image_latest, "cat /etc/os-release");
         assert!(os.contains("bookworm"), "{driver}: {os}");
 
+        // Under the default seccomp filter, ordinary tools work.
+        let filtered = run(
+            &b,
+            &image_latest,
+            "grep '^Seccomp:' /proc/self/status | tr -d ' \\t'; apt-get --version | head -n 1",
+        );
+        let lines: Vec<&str> = filtered.lines().collect();
+        assert_eq!(lines.first(), Some(&"Seccomp:2"), "{driver}: {filtered}");
+        assert!(
+            lines.get(1).is_some_and(|l| l.starts_with("apt ")),
+            "{driver}: {filtered}"
+        );
+
         // setuid root binaries, group-owned directories, hard links.
         let meta = run(
             &b,
