@@ -138,15 +138,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
     mem.rewind()
         .and_then(|_| mem.read_to_end(&mut bytes))
         .map_err(export("reading the BPF program"))?;
-    let program = bytes
-        .chunks_exact(8)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
+    let program = instructions(&bytes);
     Ok(Compiled { program, flags })
 }
 
@@ -219,14 +211,10 @@ fn encode(c: &Compiled) -> Vec<u8> {
     out
 }
 
-fn decode(b: &[u8]) -> Option<Compiled> {
-    // The flags are a native c_ulong: the cache is per architecture.
-    const N: usize = std::mem::size_of::<libc::c_ulong>();
-    if b.len() < N + 8 || (b.len() - N) % 8 != 0 {
-        return None;
-    }
-    let flags = libc::c_ulong::from_le_bytes(b[..N].try_into().ok()?);
-    let program = b[N..]
+/// BPF instructions from their 8-byte native form (libseccomp's export,
+/// and the cache's).
+fn instructions(bytes: &[u8]) -> Vec<libc::sock_filter> {
+    bytes
         .chunks_exact(8)
         .map(|c| libc::sock_filter {
             code: u16::from_ne_bytes([c[0], c[1]]),
@@ -234,7 +222,17 @@ fn decode(b: &[u8]) -> Option<Compiled> {
             jf: c[3],
             k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
-        .collect();
+        .collect()
+}
+
+fn decode(b: &[u8]) -> Option<Compiled> {
+    // The flags are a native c_ulong: the cache is per architecture.
+    const N: usize = std::mem::size_of::<libc::c_ulong>();
+    if b.len() < N + 8 || (b.len() - N) % 8 != 0 {
+        return None;
+    }
+    let flags = libc::c_ulong::from_le_bytes(b[..N].try_into().ok()?);
+    let program = instructions(&b[N..]);
     Some(Compiled { program, flags })
 }
 
