@@ -114,6 +114,23 @@ impl Dockerd {
         c
     }
 
+    /// The OCI spec dockerd gave running container `id` (its bundle's
+    /// config.json, wherever its containerd keeps the bundle).
+    pub fn bundle_config(&self, id: &str) -> serde_json::Value {
+        // (find fails on a dir that is not there; what it finds is enough.)
+        let mut find = Command::new("find");
+        find.arg(self.dir.path())
+            .arg("/run/containerd")
+            .args(["-path", &format!("*/moby/{id}/config.json")]);
+        let found = cmd::run(find, None, Duration::from_secs(60)).stdout;
+        let path = found
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("no bundle of container {id} under dockerd's dirs"));
+        serde_json::from_slice(&std::fs::read(path).expect("reading the bundle's config.json"))
+            .expect("the bundle's config.json is JSON")
+    }
+
     /// Runs the 20.10 client against this dockerd.
     #[track_caller]
     pub fn docker(&self, args: &[&str]) -> Output {
