@@ -124,6 +124,8 @@ pub struct Daemon {
     /// Its compile cache: the one shared by the tests' roots, or `None` for
     /// the root's own `plugin-cache`, as a user has it.
     plugin_cache: Option<PathBuf>,
+    /// Flags of `berth daemon` beyond the root, config and socket.
+    extra: Vec<String>,
 }
 
 fn is_id(s: &str) -> bool {
@@ -138,7 +140,14 @@ impl Daemon {
 
     /// As [`Daemon::start`], with `berth.toml` holding `config`.
     pub fn start_with_config(config: &str) -> Daemon {
+        Daemon::start_with_args(config, &[])
+    }
+
+    /// As [`Daemon::start_with_config`], with more flags for `berth daemon`
+    /// (`-H tcp://…`: the listener is in the daemon's network namespace).
+    pub fn start_with_args(config: &str, args: &[&str]) -> Daemon {
         let mut d = Daemon::prepare(config, Some(binary::plugin_cache()));
+        d.extra = args.iter().map(|a| a.to_string()).collect();
         d.load_image();
         d.watcher = Some(d.watch_ids());
         d.spawn();
@@ -180,6 +189,7 @@ impl Daemon {
             watcher: None,
             dir,
             plugin_cache,
+            extra: Vec::new(),
         }
     }
 
@@ -255,6 +265,7 @@ impl Daemon {
             .arg(self.config_path())
             .arg("-H")
             .arg(self.host())
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(
                 log.try_clone()

@@ -29,6 +29,9 @@ pub struct EngineArgs {
     /// The configuration file (plugins and their grants, registries).
     #[arg(long, default_value = "/etc/berth/berth.toml", env = "BERTH_CONFIG")]
     pub config: PathBuf,
+    /// TLS to a daemon on tcp:// (docker's flags).
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 #[derive(Subcommand, Debug)]

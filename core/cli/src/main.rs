@@ -20,6 +20,7 @@ mod progress;
 mod runtime;
 mod shim;
 mod terminal;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -234,7 +235,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         .host
         .clone()
         .unwrap_or_else(|| client::DEFAULT_HOST.to_string());
-    let c = client::Client::from_host(&host)?;
+    let c = client::Client::from_host(&host, &e.tls)?;
     let rt = async_runtime()?;
     let r = rt.block_on(async move {
         use client::images as ci;

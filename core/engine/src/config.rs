@@ -62,6 +62,19 @@ pub struct DaemonConfig {
     /// The group the API socket belongs to (`root:GROUP 0660`, docker's
     /// `-G`); `--group` wins. Without one the socket is root's alone.
     pub group: Option<String>,
+    /// TLS on the TCP listeners (`--tls`).
+    #[serde(default)]
+    pub tls: bool,
+    /// TLS, and clients must show a certificate `tlscacert` signed
+    /// (`--tlsverify`).
+    #[serde(default)]
+    pub tlsverify: bool,
+    /// The CA clients' certificates are checked against (`--tlscacert`).
+    pub tlscacert: Option<PathBuf>,
+    /// The daemon's certificate (`--tlscert`).
+    pub tlscert: Option<PathBuf>,
+    /// The daemon's key (`--tlskey`).
+    pub tlskey: Option<PathBuf>,
 }
 
 /// `[network]`: the default network and the embedded DNS.

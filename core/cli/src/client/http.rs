@@ -1,8 +1,9 @@
 //! The client's side of the daemon's socket: HTTP/1.1 over a unix stream
-//! (hyper), docker's error messages, streamed bodies, and hijacked
-//! connections for attach and exec.
+//! or TCP (with TLS when asked), through hyper; docker's error messages,
+//! streamed bodies, and hijacked connections for attach and exec.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
@@ -11,27 +12,48 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-/// A connection target: the daemon's unix socket, or `tcp://HOST:PORT`.
+/// A connection target: the daemon's unix socket, or `tcp://HOST:PORT`
+/// (through TLS when `tls` is set).
 #[derive(Debug, Clone)]
 pub struct Client {
     pub socket: PathBuf,
     pub tcp: Option<String>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
-    /// From docker's `-H` forms: `unix:///path`, `/path`, `tcp://host:port`.
-    pub fn from_host(host: &str) -> Result<Client> {
+    /// From docker's `-H` forms: `unix:///path`, `/path`, `tcp://host:port`;
+    /// docker's TLS flags apply to TCP.
+    pub fn from_host(host: &str, tls: &crate::tls::TlsArgs) -> Result<Client> {
         if let Some(a) = host.strip_prefix("tcp://") {
             return Ok(Client {
                 socket: PathBuf::new(),
                 tcp: Some(a.to_string()),
+                tls: crate::tls::client_config(tls)?,
             });
         }
         Ok(Client {
             socket: crate::api::socket_path(host)?,
             tcp: None,
+            tls: None,
         })
     }
+}
+
+/// HTTP/1.1 over a connected stream, upgrades (hijacking) allowed.
+async fn handshake<S, B>(io: S) -> Result<hyper::client::conn::http1::SendRequest<B>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .context("talking to the berth daemon")?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(sender)
 }
 
 /// A request's JSON body, serialized from one of the API's types.
@@ -81,25 +103,25 @@ impl Client {
                 let stream = tokio::net::TcpStream::connect(a)
                     .await
                     .with_context(cannot)?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .context("talking to the berth daemon")?;
-                tokio::spawn(async move {
-                    let _ = conn.with_upgrades().await;
-                });
-                sender
+                match &self.tls {
+                    Some(cfg) => {
+                        let name = crate::tls::server_name(a)?;
+                        let tls = tokio_rustls::TlsConnector::from(cfg.clone())
+                            .connect(name, stream)
+                            .await
+                            .with_context(|| {
+                                format!("TLS with the berth daemon at tcp://{a} failed")
+                            })?;
+                        handshake(tls).await?
+                    }
+                    None => handshake(stream).await?,
+                }
             }
             None => {
                 let stream = tokio::net::UnixStream::connect(&self.socket)
                     .await
                     .with_context(cannot)?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .context("talking to the berth daemon")?;
-                tokio::spawn(async move {
-                    let _ = conn.with_upgrades().await;
-                });
-                sender
+                handshake(stream).await?
             }
         };
         sender

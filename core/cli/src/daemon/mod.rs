@@ -38,9 +38,9 @@ pub struct DaemonArgs {
     /// The configuration file (plugins and their grants, registries).
     #[arg(long, default_value = "/etc/berth/berth.toml", env = "BERTH_CONFIG")]
     pub config: PathBuf,
-    /// Where to listen: unix://PATH, or tcp://HOST:PORT on a loopback
-    /// address (plain HTTP: whoever reaches it is root on this machine).
-    /// Repeatable.
+    /// Where to listen: unix://PATH, or tcp://HOST:PORT (any address with
+    /// --tls/--tlsverify, else loopback only: whoever reaches it is root on
+    /// this machine). Repeatable.
     #[arg(
         short = 'H',
         long = "host",
@@ -51,6 +51,9 @@ pub struct DaemonArgs {
     /// -G; default `[daemon] group` of berth.toml, else root's alone.
     #[arg(short = 'G', long)]
     pub group: Option<String>,
+    /// TLS on the TCP listeners (default: `[daemon]` of berth.toml).
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// What every handler shares.
@@ -169,7 +172,8 @@ enum Listen {
     Tcp(String),
 }
 
-fn listen_addr(host: &str) -> Result<Listen> {
+/// `host` as a listener; TCP on anything but loopback only with TLS.
+fn listen_addr(host: &str, tls: bool) -> Result<Listen> {
     if let Some(a) = host.strip_prefix("tcp://") {
         let (h, port) = a
             .rsplit_once(':')
@@ -179,11 +183,12 @@ fn listen_addr(host: &str) -> Result<Listen> {
         let loopback = h == "localhost"
             || h.parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
+        if !loopback && !tls {
             bail!(
-                "refusing to listen on {host}: berth serves its API over plain TCP only on \
-                 loopback addresses (127.0.0.1, ::1): whoever reaches it controls this machine, \
-                 and TLS is not there yet; use a unix socket, or tcp://127.0.0.1:{port}"
+                "refusing to listen on {host} without TLS: berth serves its API over plain TCP \
+                 only on loopback addresses (127.0.0.1, ::1), as whoever reaches it controls this \
+                 machine; give --tlsverify with --tlscacert, --tlscert and --tlskey, or use \
+                 tcp://127.0.0.1:{port}"
             );
         }
         return Ok(Listen::Tcp(a.to_string()));
@@ -262,10 +267,22 @@ pub fn main(a: DaemonArgs) -> Result<i32> {
 async fn serve(a: DaemonArgs) -> Result<()> {
     use axum::ServiceExt as _;
     use tower::Layer as _;
+    // The configuration is read before anything is made, as bad flags are.
+    let config = berth_engine::config::Config::load(&a.config, &crate::plugins::builtins())
+        .with_context(|| format!("reading {}", a.config.display()))?;
+    let c = &config.daemon;
+    let tls_args = crate::tls::TlsArgs {
+        tls: a.tls.tls || c.tls,
+        tlsverify: a.tls.tlsverify || c.tlsverify,
+        tlscacert: a.tls.tlscacert.clone().or(c.tlscacert.clone()),
+        tlscert: a.tls.tlscert.clone().or(c.tlscert.clone()),
+        tlskey: a.tls.tlskey.clone().or(c.tlskey.clone()),
+    };
+    let tls = crate::tls::server_config(&tls_args).context("setting up TLS")?;
     let listens: Vec<Listen> = a
         .hosts
         .iter()
-        .map(|h| listen_addr(h))
+        .map(|h| listen_addr(h, tls.is_some()))
         .collect::<Result<_>>()?;
     let paths: Vec<PathBuf> = listens
         .iter()
@@ -321,16 +338,33 @@ async fn serve(a: DaemonArgs) -> Result<()> {
         let t = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on tcp://{addr}"))?;
-        tracing::warn!("berth daemon listening on tcp://{addr} (loopback, no TLS): whoever reaches it controls this machine");
         let svc = app.clone().into_make_service();
         let mut rx = stop_rx.clone();
-        servers.push(tokio::spawn(async move {
-            axum::serve(t, svc)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await
-        }));
+        let stopped = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        match &tls {
+            Some(cfg) => {
+                if tls_args.verify() {
+                    tracing::info!(
+                        "berth daemon listening on tcp://{addr} (TLS, clients verified)"
+                    );
+                } else {
+                    tracing::warn!("berth daemon listening on tcp://{addr} (TLS without --tlsverify): whoever reaches it controls this machine");
+                }
+                let l = crate::tls::TlsListener::new(t, cfg.clone())
+                    .with_context(|| format!("listening on tcp://{addr}"))?;
+                servers.push(tokio::spawn(async move {
+                    axum::serve(l, svc).with_graceful_shutdown(stopped).await
+                }));
+            }
+            None => {
+                tracing::warn!("berth daemon listening on tcp://{addr} (loopback, no TLS): whoever reaches it controls this machine");
+                servers.push(tokio::spawn(async move {
+                    axum::serve(t, svc).with_graceful_shutdown(stopped).await
+                }));
+            }
+        }
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
