@@ -80,30 +80,48 @@ pub fn layout() -> &'static Path {
         .as_path()
 }
 
+/// Builds the plugin crate in `dir` (a workspace of its own) for
+/// wasm32-wasip2 into `target/<into>` and returns the component's path.
+fn build_plugin(dir: &Path, into: &str, release: bool, file: &str) -> PathBuf {
+    let out = binary::target_dir().join(into);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut c = Command::new(cargo);
+    c.args([
+        "build",
+        "--quiet",
+        "--target",
+        "wasm32-wasip2",
+        "--target-dir",
+    ])
+    .arg(&out)
+    .current_dir(dir)
+    .env_remove("RUSTFLAGS")
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("CARGO_BUILD_TARGET");
+    if release {
+        c.arg("--release");
+    }
+    let status = c.status().expect("running cargo for a plugin");
+    assert!(status.success(), "building {} failed", dir.display());
+    let profile = if release { "release" } else { "debug" };
+    out.join("wasm32-wasip2").join(profile).join(file)
+}
+
 /// Builds `examples/network-macvlan` for wasm32-wasip2 (its own workspace)
 /// and returns the component's path.
 pub fn macvlan_example() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/network-macvlan");
-    let out = binary::target_dir().join("wasm-examples");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&out)
-        .current_dir(&dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .expect("running cargo for the example plugin");
-    assert!(status.success(), "building examples/network-macvlan failed");
-    out.join("wasm32-wasip2/release/network_macvlan.wasm")
+    build_plugin(&dir, "wasm-examples", true, "network_macvlan.wasm")
+}
+
+/// Builds berth-host's test fixture plugin `name` (core/host/tests/fixtures)
+/// and returns the component's path.
+pub fn host_fixture(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/host/tests/fixtures")
+        .join(name);
+    let file = format!("{}_fixture.wasm", name.replace('-', "_"));
+    build_plugin(&dir, "wasm-fixtures", false, &file)
 }
 
 /// A running `berth daemon` with its own root.
@@ -149,6 +167,15 @@ impl Daemon {
         let mut d = Daemon::prepare(config, Some(binary::plugin_cache()));
         d.extra = args.iter().map(|a| a.to_string()).collect();
         d.load_image();
+        d.watcher = Some(d.watch_ids());
+        d.spawn();
+        d
+    }
+
+    /// As [`Daemon::start_with_config`], without loading an image first
+    /// (for storage plugins that cannot unpack one).
+    pub fn start_empty(config: &str) -> Daemon {
+        let mut d = Daemon::prepare(config, Some(binary::plugin_cache()));
         d.watcher = Some(d.watch_ids());
         d.spawn();
         d

@@ -149,3 +149,55 @@ fn an_external_plugin_is_compiled_once_by_a_separate_process() {
     );
     ok(d.berth(&["network", "rm", "lan"]));
 }
+
+/// A storage plugin whose calls all block in the sandbox (the escape
+/// fixture opening a FIFO it made, while its root holds `block-every-call`)
+/// holds up neither the daemon's other requests nor its stop: the blocked
+/// calls run off the runtime's workers and are interrupted at their deadline.
+#[test]
+fn plugin_calls_blocked_in_the_sandbox_hold_up_neither_the_api_nor_sigterm() {
+    let wasm = berth_tests::daemon::host_fixture("escape");
+    let config = format!(
+        "storage-driver = \"escape\"\n[plugin.escape]\nkind = \"storage\"\nwasm = {:?}\ntimeout-secs = 30\n",
+        wasm.to_string_lossy()
+    );
+    let mut d = Daemon::start_empty(&config);
+    let root = d.root().join("plugins/escape");
+    std::fs::write(root.join("block-every-call"), "").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("busybox.tar");
+    berth_tests::cmd::host(
+        "tar",
+        &[
+            "-cf",
+            &tar.to_string_lossy(),
+            "-C",
+            &layout().join("oci").to_string_lossy(),
+            ".",
+        ],
+    );
+    let c = berth_tests::daemon::clients()[1].1;
+    // More blocked calls than the daemon has worker threads (2).
+    let mut loads: Vec<_> = (0..4)
+        .map(|_| d.spawn_docker(c, &["load", "-i", &tar.to_string_lossy()]))
+        .collect();
+    berth_tests::poll::until(
+        "the plugin to block on its FIFO",
+        std::time::Duration::from_secs(60),
+        || root.join("trap.fifo").exists(),
+    );
+    for _ in 0..3 {
+        assert!(ok(d.docker(c, &["version", "--format", "{{.Server.Os}}"])) == "linux");
+        d.docker(c, &["ps", "-a"]).assert_ok();
+        d.docker(c, &["network", "ls"]).assert_ok();
+    }
+    assert!(
+        loads.iter_mut().all(|l| !l.finished()),
+        "the loads ended before the daemon was asked anything"
+    );
+    // SIGTERM while the calls are blocked: the daemon stops (and says so).
+    d.terminate();
+    for l in loads {
+        assert!(l.wait().code != 0, "a load blocked by the plugin succeeded");
+    }
+}

@@ -24,6 +24,11 @@ mod tls;
 
 use clap::{Parser, Subcommand};
 
+/// The system allocator, counting what the host allocates for each plugin
+/// call against the call's memory cap (berth-host's `watch`).
+#[global_allocator]
+static ALLOC: berth_engine::berth_host::CountingAlloc = berth_engine::berth_host::CountingAlloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "berth container engine")]
 struct Cli {

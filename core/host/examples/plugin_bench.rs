@@ -217,7 +217,9 @@ async fn run(a: &Args) -> Res<()> {
 
 fn main() -> Res<()> {
     let a = args()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // The daemon's runtime: calls leave the worker pool while they run.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(run(&a))

@@ -20,6 +20,7 @@ use crate::http::{HttpGrants, HttpPolicy, Learned};
 use crate::journal::Journal;
 use crate::state::{Limiter, OutputLog, State};
 use crate::streams::lock;
+use crate::watch::Watch;
 
 /// What every call of one plugin shares.
 #[derive(Clone)]
@@ -90,6 +91,7 @@ impl Shared {
                 .map_err(|e| io_err(dir, e))?;
         }
         let timeout = self.grants.timeout;
+        let deadline = Instant::now() + timeout;
         let state = State {
             plugin: self.plugin.clone(),
             wasi: b.build(),
@@ -97,8 +99,10 @@ impl Shared {
             limiter: Limiter {
                 limit: self.grants.memory_limit,
                 hit: false,
+                guest: 0,
+                watch: Watch::start(deadline),
             },
-            deadline: Instant::now() + timeout,
+            deadline,
             violation: None,
             root: self.root.clone(),
             journal: Journal::default(),
@@ -113,8 +117,12 @@ impl Shared {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|cx| {
-            if Instant::now() >= cx.data().deadline {
+        // At every tick: past the deadline, past the memory cap (host-side
+        // objects included), or after a refused request, the call ends.
+        store.epoch_deadline_callback(|mut cx| {
+            let s = cx.data_mut();
+            let refused = s.violation.is_some() || lock(&s.http.denied).is_some();
+            if refused || s.limiter.over() || Instant::now() >= s.deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -155,7 +163,9 @@ impl Shared {
         f: impl AsyncFnOnce(&mut Store<State>) -> wasmtime::Result<Result<T, WitError>>,
     ) -> Result<T, HostError> {
         let _busy = self.ticker.busy();
-        let out = tokio::time::timeout(self.grants.timeout, f(&mut store)).await;
+        let watch = store.data().limiter.watch.clone();
+        let fut = tokio::time::timeout(self.grants.timeout, watch.watched(f(&mut store)));
+        let out = off_the_workers(fut).await;
         if let Some(l) = lent {
             (l.remove)(&mut store.data_mut().table, l.rep);
         }
@@ -180,6 +190,12 @@ impl Shared {
             .or(http_denied.map(crate::error::Refusal::Http))
             .map(Box::new);
         let result = match outcome {
+            // A violation ends the call even if the plugin went on to succeed.
+            Ok(Ok(Ok(_))) if denied.is_some() => HostError::Denied {
+                plugin,
+                call,
+                what: denied.expect("checked"),
+            },
             Ok(Ok(Ok(v))) => {
                 state.journal.commit();
                 return Ok(v);
@@ -233,6 +249,21 @@ impl Shared {
         state.journal.rollback(&state.root, &state.plugin);
         tracing::warn!(plugin = %state.plugin, undone, "{result}");
         Err(result)
+    }
+}
+
+/// Runs a call where its blocking cannot stall the executor. A plugin's WASI
+/// calls run on the thread that polls the call (cheaper than a hop to the
+/// blocking pool for each), so on a multi-thread runtime the thread leaves
+/// the worker pool for the call (`block_in_place`): a call stuck in a system
+/// call until the watchdog interrupts it at its deadline holds up no other
+/// task. A current-thread runtime (a test's) runs it in place.
+async fn off_the_workers<F: std::future::Future>(fut: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(fut))
+        }
+        _ => fut.await,
     }
 }
 

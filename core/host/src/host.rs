@@ -171,6 +171,14 @@ impl PluginHost {
         std::fs::create_dir_all(&cfg.cache_dir)
             .map_err(|e| load_err(format!("cannot create {}: {e}", cfg.cache_dir.display())))?;
 
+        crate::watch::install_handler()
+            .map_err(|e| load_err(format!("cannot install the call interrupt's handler: {e}")))?;
+        if !crate::watch::counting() {
+            tracing::warn!(
+                "berth_host::CountingAlloc is not the global allocator: host-side memory of \
+                 plugin calls is not counted against their memory caps"
+            );
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (e, s, a, tick) = (engine.clone(), stop.clone(), active.clone(), cfg.tick);
@@ -185,6 +193,9 @@ impl PluginHost {
                     }
                     std::thread::sleep(tick);
                     e.increment_epoch();
+                    // A call blocked in a system call past its deadline
+                    // never sees the epoch: interrupt it.
+                    crate::watch::interrupt_overdue();
                 }
             })
             .map_err(|e| load_err(format!("cannot start the epoch ticker: {e}")))?;

@@ -103,6 +103,23 @@ pub(crate) struct HttpPolicy {
     permits: Arc<Mutex<HashSet<String>>>,
     /// The first request refused in this call.
     pub denied: Arc<Mutex<Option<String>>>,
+    /// Requests of this call whose connection is still open: their buffers
+    /// live in tasks of their own, outside the call's counted memory, so
+    /// their number is capped instead.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// At most this many connections open at once per call (a fetcher needs one
+/// or two; each holds up to a few hundred KiB of buffers).
+pub(crate) const MAX_IN_FLIGHT: usize = 16;
+
+/// Counts a connection until its task ends.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The verdict on one request.
@@ -165,6 +182,7 @@ impl HttpPolicy {
             learned,
             permits: Arc::default(),
             denied: Arc::default(),
+            in_flight: Arc::default(),
         }
     }
 
@@ -326,7 +344,17 @@ impl WasiHttpHooks for HttpPolicy {
     ) -> ResponseFuture {
         drop(fut);
         let uri = request.uri().clone();
-        let decision = self.decide(&uri, request.headers().contains_key(AUTHORIZATION));
+        let open = self
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let in_flight = InFlight(self.in_flight.clone());
+        let decision = if open >= MAX_IN_FLIGHT {
+            Decision::Deny(format!(
+                "{uri}: more than {MAX_IN_FLIGHT} requests open at once in one call"
+            ))
+        } else {
+            self.decide(&uri, request.headers().contains_key(AUTHORIZATION))
+        };
         let (auth, registry) = match decision {
             Decision::Deny(why) => {
                 tracing::warn!(plugin = %self.plugin, "refused request: {why}");
@@ -359,6 +387,7 @@ impl WasiHttpHooks for HttpPolicy {
             learned: self.learned.clone(),
             permits: self.permits.clone(),
             denied: self.denied.clone(),
+            in_flight: self.in_flight.clone(),
         };
         Box::new(async move {
             let (res, io) =
@@ -373,6 +402,11 @@ impl WasiHttpHooks for HttpPolicy {
             if let Some(registry) = registry {
                 policy.learn(&registry, &uri, &res);
             }
+            // The connection counts until its task is done with it.
+            let io = async move {
+                let _open = in_flight;
+                io.await
+            };
             Ok((
                 res,
                 Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,

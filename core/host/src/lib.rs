@@ -48,6 +48,7 @@ mod storage;
 mod streams;
 mod types;
 mod version;
+mod watch;
 
 pub use blobs::{BlobIngest, ContentStore, PushLedger, PushOutcome};
 pub use cache::{compile_to_file, Origin};
@@ -65,3 +66,4 @@ pub use network::{AttachRequest, Attachment, NetworkInfo, NetworkPlugin, Network
 pub use storage::StoragePlugin;
 pub use types::{ApplyStats, Descriptor, Mount, Platform, Resolved, Usage};
 pub use version::{ABI_PACKAGE, ABI_VERSION};
+pub use watch::{counting, CountingAlloc};

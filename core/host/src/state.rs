@@ -25,11 +25,26 @@ use crate::http::HttpPolicy;
 use crate::journal::Journal;
 use crate::streams::{lock, SharedReader, WriteStream};
 
-/// Memory cap of one store; remembers whether the guest hit it.
+/// Memory cap of one store: the guest's linear memory and what the host
+/// allocated for the call count together; remembers whether it was hit.
 #[derive(Debug)]
 pub(crate) struct Limiter {
     pub limit: usize,
     pub hit: bool,
+    /// The guest's linear memory, as last grown.
+    pub guest: usize,
+    /// The call's host-side allocations.
+    pub watch: Arc<crate::watch::Watch>,
+}
+
+impl Limiter {
+    /// Whether guest and host memory together are past the cap (noted).
+    pub(crate) fn over(&mut self) -> bool {
+        if self.guest + self.watch.host_bytes() > self.limit {
+            self.hit = true;
+        }
+        self.hit
+    }
 }
 
 impl ResourceLimiter for Limiter {
@@ -39,10 +54,11 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        if desired + self.watch.host_bytes() > self.limit {
             self.hit = true;
             return Ok(false);
         }
+        self.guest = desired;
         Ok(true)
     }
 

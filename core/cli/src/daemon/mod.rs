@@ -260,7 +260,11 @@ pub fn main(a: DaemonArgs) -> Result<i32> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(a))?;
+    let served = rt.block_on(serve(a));
+    // A plugin call still blocked at this point ends at its deadline (its
+    // thread is interrupted then); the daemon does not wait that long.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    served?;
     Ok(0)
 }
 
