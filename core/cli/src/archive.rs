@@ -30,6 +30,9 @@ pub struct ArchiveArgs {
     /// Print the stat of this path (in the container) as JSON.
     #[arg(long)]
     pub stat: Option<String>,
+    /// Work as the root of this user namespace (a remapped container's).
+    #[arg(long)]
+    pub userns: Option<PathBuf>,
 }
 
 /// docker's `PathStat` (the `X-Docker-Container-Path-Stat` header).
@@ -137,8 +140,34 @@ fn archive_tree<W: std::io::Write>(t: &mut tar::Builder<W>, src: &Path, name: &P
     Ok(())
 }
 
+/// Becomes the root of user namespace `ns` (a remapped container's: owners
+/// are then the container's, and files are made as its root) chrooted in
+/// `rootfs`. The root is opened first: the remapped root may not pass the
+/// daemon's directories on the way to it. (This process is single-threaded,
+/// as joining a user namespace needs.)
+fn enter_userns(rootfs: &Path, ns: &Path) -> Result<()> {
+    use nix::unistd::{Gid, Uid};
+    let root =
+        std::fs::File::open(rootfs).with_context(|| format!("opening {}", rootfs.display()))?;
+    let userns = std::fs::File::open(ns).with_context(|| format!("opening {}", ns.display()))?;
+    nix::sched::setns(&userns, nix::sched::CloneFlags::CLONE_NEWUSER)
+        .context("joining the container's user namespace")?;
+    nix::unistd::setgroups(&[]).context("dropping supplementary groups")?;
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .context("becoming the container's root group")?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .context("becoming the container's root")?;
+    nix::unistd::fchdir(&root).context("entering the container's root")?;
+    nix::unistd::chroot(".").context("entering the container's root")?;
+    Ok(())
+}
+
 pub fn main(a: ArchiveArgs) -> Result<i32> {
-    nix::unistd::chroot(&a.rootfs).with_context(|| format!("entering {}", a.rootfs.display()))?;
+    match &a.userns {
+        Some(ns) => enter_userns(&a.rootfs, ns)?,
+        None => nix::unistd::chroot(&a.rootfs)
+            .with_context(|| format!("entering {}", a.rootfs.display()))?,
+    }
     nix::unistd::chdir("/").context("entering the container's root")?;
     if let Some(p) = a.stat {
         let v = stat_json(Path::new(&p), &p)?;

@@ -75,6 +75,10 @@ pub struct DaemonConfig {
     pub tlscert: Option<PathBuf>,
     /// The daemon's key (`--tlskey`).
     pub tlskey: Option<PathBuf>,
+    /// Containers run in a user namespace mapping their ids to a range of
+    /// /etc/subuid and /etc/subgid: `default` (the `berth` entries, added
+    /// when missing) or `USER[:GROUP]`; `--userns=host` opts a container out.
+    pub userns_remap: Option<String>,
 }
 
 /// `[network]`: the default network and the embedded DNS.

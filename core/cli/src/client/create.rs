@@ -72,6 +72,10 @@ pub struct ContainerArgs {
     /// Security options (no-new-privileges).
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
+    /// User namespace: `host` runs the container unremapped under a daemon
+    /// with userns-remap.
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Restart policy (no, on-failure[:max-retries], always, unless-stopped).
     #[arg(long)]
     pub restart: Option<String>,
@@ -274,6 +278,8 @@ pub fn request(a: &ContainerArgs, auto_remove: bool, attach: bool) -> Result<Cre
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
         privileged: a.privileged,
+        userns_mode: a.userns.clone().unwrap_or_default(),
+        id_mappings: None,
         readonly_rootfs: a.read_only,
         security_opt: security_opts(&a.security_opt)?,
         tmpfs,

@@ -279,7 +279,16 @@ pub fn inspect(c: &Containers, r: &Record, execs: Vec<String>) -> ContainerInspe
         driver: r.driver.clone(),
         platform: "linux".into(),
         exec_ids: (!execs.is_empty()).then_some(execs),
-        host_config: host_config(r),
+        host_config: {
+            let mut h = host_config(r);
+            h.id_mappings =
+                c.remap_of(&r.host_config)
+                    .map(|m| berth_engine::containers::config::IdMappings {
+                        uid_map: vec![format!("0:{}:{}", m.uid.start, m.uid.size)],
+                        gid_map: vec![format!("0:{}:{}", m.gid.start, m.gid.size)],
+                    });
+            h
+        },
         graph_driver: GraphDriver {
             name: r.driver.clone(),
             data: BTreeMap::new(),

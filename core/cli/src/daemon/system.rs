@@ -160,7 +160,13 @@ pub async fn info(State(d): State<Shared>) -> ApiResult {
                 ..Default::default()
             },
             live_restore_enabled: true,
-            security_options: strings(&["name=seccomp,profile=default", "name=cgroupns"]),
+            security_options: {
+                let mut o = strings(&["name=seccomp,profile=default", "name=cgroupns"]);
+                if d.engine.remap().is_some() {
+                    o.push("name=userns".into());
+                }
+                o
+            },
             ..Default::default()
         },
     ))

@@ -64,6 +64,8 @@ pub struct Inputs<'a> {
     /// The container's directory holding its /etc/hosts, /etc/hostname and
     /// /etc/resolv.conf (see `networks::files`); `None` keeps the image's.
     pub etc: Option<&'a Path>,
+    /// The daemon's `userns-remap`, when this container runs remapped.
+    pub remap: Option<&'a crate::userns::Remap>,
 }
 
 fn bad(name: &str, reason: String) -> EngineError {
@@ -166,6 +168,24 @@ pub fn spec(i: &Inputs<'_>) -> Result<Spec> {
         .build()
         .map_err(built(image))?;
     linux.set_seccomp(seccomp);
+    if let Some(r) = i.remap {
+        use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType};
+        let mut ns = linux.namespaces().clone().unwrap_or_default();
+        let mut user = LinuxNamespace::default();
+        user.set_typ(LinuxNamespaceType::User);
+        ns.push(user);
+        linux.set_namespaces(Some(ns));
+        let map = |range: &crate::userns::IdRange| {
+            LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(range.start)
+                .size(range.size)
+                .build()
+                .map_err(built(image))
+        };
+        linux.set_uid_mappings(Some(vec![map(&r.uid)?]));
+        linux.set_gid_mappings(Some(vec![map(&r.gid)?]));
+    }
     let root = RootBuilder::default()
         .path(i.rootfs)
         .readonly(h.readonly_rootfs)

@@ -22,6 +22,7 @@ fn make(
     root: &Path,
 ) -> Result<Spec> {
     spec(&Inputs {
+        remap: None,
         id: "abc",
         image_name: "img",
         image: img,

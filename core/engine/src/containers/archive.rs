@@ -12,13 +12,30 @@ use super::Containers;
 use crate::error::{EngineError, Result};
 
 impl Containers {
-    /// The helper on `rootfs`, not yet run.
+    /// The helper on `rootfs` (a container's `<dir>/rootfs`), not yet run.
+    /// For a remapped container it works in the container's user namespace,
+    /// so owners read and written are the container's.
     pub fn archive_cmd(&self, rootfs: &Path) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(&self.exe);
         c.arg("archive")
             .arg("--rootfs")
             .arg(rootfs)
             .kill_on_drop(true);
+        let id = rootfs
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str());
+        let remap = id
+            .and_then(|id| self.get(id).ok())
+            .and_then(|rec| self.remap_of(&rec.host_config));
+        if let Some(ns) = remap.and_then(|r| r.userns().ok()) {
+            use std::os::fd::AsRawFd as _;
+            c.arg("--userns").arg(format!(
+                "/proc/{}/fd/{}",
+                std::process::id(),
+                ns.as_raw_fd()
+            ));
+        }
         c
     }
 

@@ -113,6 +113,16 @@ pub struct MountSpec {
     pub read_only: bool,
 }
 
+/// A remapped container's id maps, as `CONTAINER:HOST:SIZE` (podman's
+/// `HostConfig.IDMappings`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IdMappings {
+    #[serde(rename = "UidMap")]
+    pub uid_map: Vec<String>,
+    #[serde(rename = "GidMap")]
+    pub gid_map: Vec<String>,
+}
+
 /// docker's `HostConfig`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
@@ -121,6 +131,17 @@ pub struct HostConfig {
     pub binds: Vec<String>,
     pub log_config: LogConfig,
     pub network_mode: String,
+    /// `host` runs the container in the host's user namespace under a
+    /// daemon with `userns-remap`; empty: the daemon's default.
+    pub userns_mode: String,
+    /// The ids the container runs with under `userns-remap` (podman's
+    /// field): shown by inspect, never taken from a client.
+    #[serde(
+        rename = "IDMappings",
+        skip_deserializing,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id_mappings: Option<IdMappings>,
     pub restart_policy: RestartPolicy,
     pub auto_remove: bool,
     #[serde(deserialize_with = "nullable")]

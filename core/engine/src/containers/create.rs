@@ -33,6 +33,35 @@ impl Containers {
             .map_err(|r| EngineError::invalid("log options", &h.log_config.kind, r))?;
         // Its errors are `Image` errors on "container", already 400s.
         crate::bundle::check_host(h)?;
+        match h.userns_mode.as_str() {
+            "" | "host" => {}
+            other => {
+                return Err(EngineError::invalid(
+                    "--userns",
+                    other,
+                    format!("invalid user namespace mode {other:?}: the only one is host"),
+                ))
+            }
+        }
+        if self.remap_of(h).is_some() {
+            // What docker refuses under userns-remap without --userns=host.
+            if h.privileged {
+                return Err(EngineError::invalid(
+                    "--privileged",
+                    "true",
+                    "privileged mode is incompatible with user namespaces (userns-remap): \
+                     run the container with --userns=host",
+                ));
+            }
+            if h.network_mode == "host" {
+                return Err(EngineError::invalid(
+                    "network mode",
+                    "host",
+                    "cannot share the host's network namespace when user namespaces are \
+                     enabled (userns-remap): add --userns=host",
+                ));
+            }
+        }
         files::check_extra_hosts(&h.extra_hosts)
             .map_err(|r| EngineError::invalid("--add-host", h.extra_hosts.join(" "), r))?;
         for d in &h.dns {

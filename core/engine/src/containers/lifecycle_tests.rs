@@ -146,7 +146,7 @@ impl Machine for Fake {
         self.log(format!("release-image {image_id}"));
     }
 
-    async fn mount_rootfs(&self, id: &str, _rootfs: &Path) -> Result<()> {
+    async fn mount_rootfs(&self, id: &str, _rootfs: &Path, _idmapped: bool) -> Result<()> {
         self.log(format!("mount {id}"));
         Ok(())
     }

@@ -41,8 +41,13 @@ pub trait Machine: Send + Sync + 'static {
     async fn remove_layer(&self, id: &str) -> Result<()>;
     /// Releases the layers of an image `rmi -f` removed while a container used it.
     async fn release_image(&self, image_id: &str, chain: &[String]);
-    /// Mounts container `id`'s root filesystem at `rootfs`.
-    async fn mount_rootfs(&self, id: &str, rootfs: &Path) -> Result<()>;
+    /// Mounts container `id`'s root filesystem at `rootfs`; `idmapped`:
+    /// through idmapped mounts of the daemon's `userns-remap`.
+    async fn mount_rootfs(&self, id: &str, rootfs: &Path, idmapped: bool) -> Result<()>;
+    /// The daemon's `userns-remap`, if any.
+    fn remap(&self) -> Option<Arc<crate::userns::Remap>> {
+        None
+    }
     /// Unmounts whatever is mounted at or under `rootfs`.
     fn unmount_rootfs(&self, rootfs: &Path);
 
@@ -137,9 +142,22 @@ impl Machine for EngineMachine {
         let _ = self.engine.remove_orphan_layers(image_id, chain).await;
     }
 
-    async fn mount_rootfs(&self, id: &str, rootfs: &Path) -> Result<()> {
+    async fn mount_rootfs(&self, id: &str, rootfs: &Path, idmapped: bool) -> Result<()> {
         let mounts = self.engine.storage().mounts(id).await?;
-        crate::mount::mount_all(id, &mounts, rootfs)
+        match self.engine.remap().filter(|_| idmapped) {
+            Some(r) => {
+                let ns = r.userns()?;
+                let scratch = rootfs.with_file_name("idmap");
+                use std::os::fd::AsFd as _;
+                let root = (r.uid.start, r.gid.start);
+                crate::mount::mount_all_idmapped(id, &mounts, rootfs, ns.as_fd(), root, &scratch)
+            }
+            None => crate::mount::mount_all(id, &mounts, rootfs),
+        }
+    }
+
+    fn remap(&self) -> Option<Arc<crate::userns::Remap>> {
+        self.engine.remap().cloned()
     }
 
     fn unmount_rootfs(&self, rootfs: &Path) {

@@ -79,6 +79,14 @@ impl std::fmt::Debug for Containers {
     }
 }
 
+impl Containers {
+    /// The `userns-remap` a container with `h` runs under: the daemon's,
+    /// unless it asked for the host's user namespace.
+    pub fn remap_of(&self, h: &config::HostConfig) -> Option<Arc<crate::userns::Remap>> {
+        self.machine.remap().filter(|_| h.userns_mode != "host")
+    }
+}
+
 /// `op` refused by the state `rec` is in.
 fn refused(rec: &Record, op: ContainerOp) -> EngineError {
     EngineError::ContainerState {

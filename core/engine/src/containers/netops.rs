@@ -373,6 +373,11 @@ impl Containers {
         .map_err(|reason| EngineError::Start {
             id: rec.id.clone(),
             reason,
-        })
+        })?;
+        match self.remap_of(&rec.host_config) {
+            // The remapped root may change them, as docker's.
+            Some(r) => crate::userns::give_etc(&r, &cdir),
+            None => Ok(()),
+        }
     }
 }

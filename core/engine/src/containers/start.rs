@@ -107,14 +107,19 @@ impl Containers {
                 name: rec.image.clone(),
                 reason: format!("the image config of container {} is missing", rec.id),
             })?;
+        let remap = self.remap_of(&rec.host_config);
         self.machine.unmount_rootfs(&rootfs);
-        self.machine.mount_rootfs(&rec.id, &rootfs).await?;
+        self.machine
+            .mount_rootfs(&rec.id, &rootfs, remap.is_some())
+            .await?;
+        let views = cdir.join("idmap-volumes");
         let undo = |err: EngineError| {
             self.machine.unmount_rootfs(&rootfs);
+            let _ = crate::userns::detach_views(&views);
             err
         };
         self.write_etc(&rec, &BTreeMap::new()).map_err(undo)?;
-        let spec = crate::bundle::spec(&crate::bundle::Inputs {
+        let mut spec = crate::bundle::spec(&crate::bundle::Inputs {
             id: &rec.id,
             image_name: &rec.image,
             image: &image,
@@ -123,8 +128,14 @@ impl Containers {
             rootfs: &rootfs,
             volumes: self.volumes.dir(),
             etc: Some(&cdir),
+            remap: remap.as_deref(),
         })
         .map_err(undo)?;
+        if let Some(r) = &remap {
+            // Named volumes through idmapped views (their files keep the
+            // ids they have on disk).
+            crate::userns::volume_views(r, &mut spec, self.volumes.dir(), &views).map_err(undo)?;
+        }
         write_json(&cdir.join("config.json"), &spec).map_err(undo)?;
         let rotation =
             logs::Rotation::from_opts(&rec.host_config.log_config.kind, &self.log_opts(&rec))
@@ -149,7 +160,11 @@ impl Containers {
                 .filter(|s| s[0] > 0 && s[1] > 0)
                 .map(|[h, w]| (h, w)),
         };
-        let (pid, shim_pid) = match self.machine.launch(&args).await.map_err(undo)? {
+        let launched = self.machine.launch(&args).await;
+        // The runtime has bound the volumes' views into the container (or
+        // failed): the host needs them no more.
+        let _ = crate::userns::detach_views(&views);
+        let (pid, shim_pid) = match launched.map_err(undo)? {
             crate::monitor::StartReport::Created { pid, monitor_pid } => (pid, monitor_pid),
             crate::monitor::StartReport::Failed { error } => {
                 return Err(undo(EngineError::Start {

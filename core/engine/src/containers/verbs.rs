@@ -351,7 +351,8 @@ impl Containers {
             return Ok((rec.id, root, false));
         }
         let _op = e.op.lock().await;
-        self.machine.mount_rootfs(&rec.id, &root).await?;
+        let remapped = self.remap_of(&rec.host_config).is_some();
+        self.machine.mount_rootfs(&rec.id, &root, remapped).await?;
         Ok((rec.id, root, true))
     }
 

@@ -40,6 +40,8 @@ pub struct Engine {
     config: Config,
     builtins: Builtins,
     sources: Arc<BlobSources>,
+    /// `userns-remap`, resolved at open.
+    remap: Option<Arc<crate::userns::Remap>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -101,6 +103,10 @@ impl Engine {
     ) -> Result<Engine> {
         std::fs::create_dir_all(root).map_err(|e| EngineError::io("creating", root, e))?;
         let config = Config::load(config_path, &builtins)?;
+        let remap = match &config.daemon.userns_remap {
+            Some(s) => Some(Arc::new(crate::userns::Remap::resolve(s)?)),
+            None => None,
+        };
         let content = Arc::new(ContentStore::open(root)?);
         let host = PluginHost::new(berth_host::HostConfig {
             // Compiled plugins may be shared between roots (the tests do):
@@ -131,6 +137,7 @@ impl Engine {
             config,
             builtins,
             sources: Arc::new(BlobSources::open(root)),
+            remap,
         })
     }
 
@@ -144,6 +151,11 @@ impl Engine {
 
     pub(crate) fn storage(&self) -> &StoragePlugin {
         &self.storage
+    }
+
+    /// The user-namespace remapping of containers (`userns-remap`).
+    pub fn remap(&self) -> Option<&Arc<crate::userns::Remap>> {
+        self.remap.as_ref()
     }
 
     /// The configuration (`berth.toml`).
