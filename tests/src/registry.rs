@@ -187,6 +187,90 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// curl against this registry (in its network namespace), failing the
+    /// test on an HTTP error.
+    fn curl(&self, args: &[&str]) -> crate::cmd::Output {
+        let mut all: Vec<&str> = Vec::new();
+        let net;
+        if let Some(ns) = &self.netns {
+            net = format!("--net={}", ns.display());
+            all.extend([net.as_str(), "--", "curl"]);
+        }
+        all.extend(["-sS", "--fail-with-body"]);
+        all.extend_from_slice(args);
+        match &self.netns {
+            Some(_) => cmd::host("nsenter", &all),
+            None => cmd::host("curl", &all),
+        }
+    }
+
+    /// Uploads `data` as a blob of `repo` (one monolithic POST); returns
+    /// its digest.
+    pub fn put_blob(&self, repo: &str, data: &[u8]) -> String {
+        use sha2::Digest as _;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)));
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(f.path(), data).expect("writing the blob");
+        // An upload session (POST), then the whole blob in one PUT.
+        let url = format!("http://{}/v2/{repo}/blobs/uploads/", self.addr);
+        let started = self.curl(&[
+            "-X",
+            "POST",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%header{location}",
+            &url,
+        ]);
+        let mut location = started.stdout.trim().to_string();
+        if location.starts_with('/') {
+            location = format!("http://{}{location}", self.addr);
+        }
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{sep}digest={digest}");
+        let body = format!("@{}", f.path().display());
+        self.curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &body,
+            &put,
+        ]);
+        digest
+    }
+
+    /// PUTs a manifest (or index) of `media_type` as `repo:reference`;
+    /// returns its digest.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> String {
+        use sha2::Digest as _;
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(f.path(), body).expect("writing the manifest");
+        let url = format!("http://{}/v2/{repo}/manifests/{reference}", self.addr);
+        let data = format!("@{}", f.path().display());
+        let ct = format!("Content-Type: {media_type}");
+        self.curl(&["-X", "PUT", "-H", &ct, "--data-binary", &data, &url]);
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(body)))
+    }
+
+    /// The manifest (or index) `repo:reference` as the registry serves it.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> Vec<u8> {
+        let url = format!("http://{}/v2/{repo}/manifests/{reference}", self.addr);
+        let accept = "Accept: application/vnd.oci.image.manifest.v1+json, \
+                      application/vnd.oci.image.index.v1+json, \
+                      application/vnd.docker.distribution.manifest.v2+json";
+        self.curl(&["-H", accept, &url]).stdout.into_bytes()
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -53,6 +53,9 @@ pub struct Config {
     pub network: NetworkConfig,
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// `[[trust]]`: which images must be signed, by which keys.
+    #[serde(default)]
+    pub trust: Vec<crate::trust::TrustConfig>,
 }
 
 /// `[daemon]`: how the daemon serves its API.
@@ -197,6 +200,7 @@ impl Config {
                 ));
             }
         }
+        crate::trust::check(&self.trust)?;
         crate::containers::logs::Rotation::from_opts("json-file", &self.logs)
             .map_err(|e| format!("[logs]: {e}"))?;
         for r in self.registry.values() {

@@ -26,6 +26,9 @@ pub struct ImageRecord {
     /// an unnamed parent is an intermediate image, hidden from lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// The signatures verified when it was pulled (`[[trust]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signers: Vec<crate::trust::Signer>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

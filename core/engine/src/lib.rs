@@ -23,6 +23,7 @@ mod save;
 pub mod sources;
 pub mod store;
 mod store_adapter;
+pub mod trust;
 pub mod userns;
 
 pub use berth_host;

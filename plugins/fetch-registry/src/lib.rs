@@ -42,6 +42,18 @@ fn client(reference: &str, push: bool) -> Result<Client<WasiHttp>, PluginError> 
 impl ImageFetcher for Plugin {
     fn resolve(reference: String, platform: Platform) -> Result<Resolved, PluginError> {
         let mut c = client(&reference, false)?;
+        if platform.os.is_empty() {
+            // No platform: what the reference names, as it is (signatures,
+            // referrers, the index a signature covers).
+            let doc = ops::fetch_raw(&mut c)
+                .map_err(|e| context(e, &format!("resolving {reference}")))?;
+            let manifest: Descriptor = (&doc.desc).into();
+            f::store_bytes(&manifest, &doc.bytes)?;
+            return Ok(Resolved {
+                name: c.reference.to_string(),
+                manifest,
+            });
+        }
         let res = ops::resolve(&mut c, &(&platform).into())
             .map_err(|e| context(e, &format!("resolving {reference}")))?;
         if let Some(index) = &res.index {

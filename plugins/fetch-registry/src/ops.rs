@@ -116,6 +116,36 @@ pub fn resolve<T: Transport>(
     })
 }
 
+/// The document the reference names, as it is (an index stays an index):
+/// `resolve` for an empty platform. A tag of the referrers tag schema
+/// (`sha256-<hex>`) asks the registry's referrers API (OCI 1.1) first, and
+/// falls back to the tag on registries without it.
+pub fn fetch_raw<T: Transport>(c: &mut Client<T>) -> Result<Document, PluginError> {
+    let wanted = c.reference.manifest_ref().to_owned();
+    let hex = wanted
+        .strip_prefix("sha256-")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if let Some(hex) = hex {
+        let index = "application/vnd.oci.image.index.v1+json";
+        let resp = c.call(
+            Method::Get,
+            &format!("referrers/sha256:{hex}"),
+            &header_list(&[("accept", index)]),
+            Upload::None,
+        )?;
+        if resp.status == 200 {
+            let bytes = c.body(resp, MAX_MANIFEST)?;
+            oci::from_json::<Index>(&format!("the referrers of sha256:{hex}"), &bytes)?;
+            let digest = sha256(&bytes);
+            return Ok(Document {
+                desc: Descriptor::new(index, digest, bytes.len() as u64),
+                bytes,
+            });
+        }
+    }
+    get_manifest(c, &wanted)
+}
+
 /// Opens blob `digest` from byte `offset` on (a `Range` request when > 0).
 pub fn open_blob<T: Transport>(
     c: &mut Client<T>,

@@ -314,6 +314,7 @@ impl Engine {
             chain.push(id);
         }
         let rec = ImageRecord {
+            signers: Vec::new(),
             manifest: manifest_digest,
             config: config_digest.clone(),
             chain,

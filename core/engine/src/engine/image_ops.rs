@@ -281,6 +281,8 @@ impl Engine {
             "Metadata": {"LastTagTime": rec.added},
             "Manifest": rec.manifest,
             "ChainIDs": rec.chain,
+            // The signatures `[[trust]]` verified at pull (berth's field).
+            "Signatures": rec.signers,
         }))
     }
 

@@ -12,6 +12,7 @@ mod image_ops;
 mod plugins;
 mod pull;
 mod push;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -76,9 +76,22 @@ impl Engine {
         let fetcher = self.host.load_fetcher(spec)?;
         let full = r.full();
         let store: Arc<dyn berth_host::ContentStore> = self.content.clone();
-        let resolved = fetcher.resolve(&full, &platform, store).await?;
-        self.import(&full, &full, &resolved.manifest, &fetcher, progress)
-            .await?;
+        // The trust policy first: a pull it refuses stores nothing; a
+        // verified one pulls exactly the digest its signature covers.
+        let (source, signers) = match crate::trust::policy_for(&self.config.trust, &r.name()) {
+            Some(t) => self.check_trust(&fetcher, &r, t).await?,
+            None => (full.clone(), Vec::new()),
+        };
+        let resolved = fetcher.resolve(&source, &platform, store).await?;
+        self.import(
+            &full,
+            &source,
+            &resolved.manifest,
+            &fetcher,
+            progress,
+            signers,
+        )
+        .await?;
         self.remember_sources(&r.name(), &resolved.manifest.digest);
         Ok(resolved.manifest.digest)
     }
@@ -181,8 +194,15 @@ impl Engine {
                 ),
             })?
             .full();
-        self.import(&name, &reference, &resolved.manifest, &fetcher, progress)
-            .await?;
+        self.import(
+            &name,
+            &reference,
+            &resolved.manifest,
+            &fetcher,
+            progress,
+            Vec::new(),
+        )
+        .await?;
         Ok(vec![name])
     }
 
@@ -194,6 +214,7 @@ impl Engine {
         manifest: &Descriptor,
         fetcher: &FetcherPlugin,
         progress: Arc<dyn Progress>,
+        signers: Vec<crate::trust::Signer>,
     ) -> Result<()> {
         let store: Arc<dyn berth_host::ContentStore> = self.content.clone();
         let bad = |reason: String| EngineError::Image {
@@ -304,6 +325,7 @@ impl Engine {
                 chain,
                 added: berth_runtime::state::now_rfc3339(),
                 parent: None,
+                signers,
             },
         )
     }
