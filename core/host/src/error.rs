@@ -71,6 +71,15 @@ pub enum Refusal {
         /// How it leaves the root.
         why: String,
     },
+    /// A WASI filesystem call with a path that leaves the directory it is
+    /// resolved in.
+    #[error("wasi:filesystem {op}: path `{path}` leaves the directory it is resolved in")]
+    WasiPath {
+        /// The method (`[method]descriptor.open-at`, …).
+        op: String,
+        /// The path as the plugin gave it.
+        path: String,
+    },
     /// A mount the host will not make (its kind, source or options).
     #[error("{0}")]
     Mount(String),

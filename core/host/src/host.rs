@@ -378,6 +378,7 @@ fn link_common(l: &mut Linker<State>) -> wasmtime::Result<()> {
         l,
         <State as wasmtime_wasi::filesystem::WasiFilesystemView>::filesystem,
     )?;
+    crate::fsguard::link(l)?;
     random::random::add_to_linker::<State, WasiRandom>(
         l,
         <State as wasmtime_wasi::random::WasiRandomView>::random,

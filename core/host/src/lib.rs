@@ -34,6 +34,7 @@ mod config;
 mod engine_config;
 mod error;
 mod fetcher;
+mod fsguard;
 mod fsops;
 mod host;
 mod http;

@@ -193,6 +193,24 @@ async fn http_header_maps_count_against_the_memory_cap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasi_path_out_of_the_root_ends_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = storage(&dir, Duration::from_secs(30));
+    let err = plugin
+        .apply_layer("wasi-escape", None, layer())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.refusal(), Some(Refusal::WasiPath { path, .. }) if path.starts_with("..")),
+        "{err}"
+    );
+    assert!(!dir.path().join("outside").exists());
+    // Rolled back like any failed call: the layer the plugin went on to
+    // unpack is not there.
+    assert!(!plugin.has_layer("ok").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_request_ends_the_call() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = fetcher(&dir);
