@@ -143,6 +143,48 @@ fn loopback_registries_use_http_and_indexes_select_a_platform() {
 }
 
 #[test]
+fn referrers_come_from_the_api_or_the_fallback_tag_and_raw_fetches_keep_indexes() {
+    let hex = "b".repeat(64);
+    let referrers = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    // A registry with the referrers API (OCI 1.1): its answer is used.
+    let mut c = client(
+        &format!("127.0.0.1:5000/app:sha256-{hex}"),
+        vec![reply(200, &[], referrers)],
+    );
+    let doc = ops::fetch_raw(&mut c).unwrap();
+    assert_eq!(doc.bytes, referrers.as_bytes());
+    assert_eq!(
+        doc.desc.media_type,
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(
+        c.t.seen,
+        [format!(
+            "Get http://127.0.0.1:5000/v2/app/referrers/sha256:{hex}"
+        )]
+    );
+    // Without it (404): the sha256-<hex> tag.
+    let mut c = client(
+        &format!("127.0.0.1:5000/app:sha256-{hex}"),
+        vec![
+            reply(404, &[], "404 page not found"),
+            reply(200, &[], referrers),
+        ],
+    );
+    ops::fetch_raw(&mut c).unwrap();
+    assert_eq!(
+        c.t.seen[1],
+        format!("Get http://127.0.0.1:5000/v2/app/manifests/sha256-{hex}")
+    );
+    // Any other reference: the manifest or index as it is, no platform picked.
+    let index = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    let mut c = client("127.0.0.1:5000/app:v1", vec![reply(200, &[], index)]);
+    let doc = ops::fetch_raw(&mut c).unwrap();
+    assert_eq!(doc.bytes, index.as_bytes());
+    assert_eq!(c.t.seen, ["Get http://127.0.0.1:5000/v2/app/manifests/v1"]);
+}
+
+#[test]
 fn retries_are_bounded_and_https_falls_back_to_http() {
     let mut c = client(
         "reg.example/app",
