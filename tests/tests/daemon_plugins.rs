@@ -201,3 +201,54 @@ fn plugin_calls_blocked_in_the_sandbox_hold_up_neither_the_api_nor_sigterm() {
         assert!(l.wait().code != 0, "a load blocked by the plugin succeeded");
     }
 }
+
+/// The fetcher from berth.toml hoards header maps (host-side objects) in
+/// every call, with a 64 MiB cap: each pull fails as out of memory, the
+/// daemon stays small and answering while several run, and stops on
+/// SIGTERM.
+#[test]
+fn host_side_objects_of_a_fetcher_count_against_its_memory_cap() {
+    let wasm = berth_tests::daemon::host_fixture("fetch");
+    let config = format!(
+        "[plugin.registry]\nkind = \"fetcher\"\nwasm = {:?}\nmemory-limit-mib = 64\ntimeout-secs = 60\n",
+        wasm.to_string_lossy()
+    );
+    let mut d = Daemon::start_with_config(&config);
+    let c = berth_tests::daemon::clients()[1].1;
+    let rss = |pid: u32| -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    let before = rss(d.pid());
+    let mut pulls: Vec<_> = (0..3)
+        .map(|i| d.spawn_docker(c, &["pull", &format!("127.0.0.1:5999/hoard-fields:{i}")]))
+        .collect();
+    assert_eq!(
+        ok(d.docker(c, &["version", "--format", "{{.Server.Os}}"])),
+        "linux"
+    );
+    d.docker(c, &["ps"]).assert_ok();
+    let mut peak = 0;
+    while !pulls.iter_mut().all(|p| p.finished()) {
+        peak = peak.max(rss(d.pid()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for p in pulls {
+        let out = p.wait();
+        assert!(
+            out.code != 0 && out.stderr.contains("memory"),
+            "a hoarding pull: {out}"
+        );
+    }
+    let grown = peak.saturating_sub(before);
+    assert!(
+        grown < 3 * 4 * (64 << 20),
+        "the daemon grew by {grown} bytes for three calls capped at 64 MiB"
+    );
+    assert!(d.ping());
+    d.terminate();
+}
