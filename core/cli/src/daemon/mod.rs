@@ -257,6 +257,10 @@ pub fn main(a: DaemonArgs) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
+        // Plugin calls leave the worker pool (block_in_place), which hands
+        // the worker's queue to a pool thread: idle pool threads go after a
+        // second, so their stacks do not outlive the work.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
