@@ -31,6 +31,10 @@ pub struct Dockerd {
     /// Held so the namespace outlives dockerd (deleted on drop, after it).
     _netns: NetNs,
     made: Vec<PathBuf>,
+    /// One dockerd at a time on this machine, across test processes: they
+    /// share /etc/docker, /run/containerd and the cgroup parent. Released
+    /// last (fields drop after `drop`).
+    _one: std::fs::File,
 }
 
 impl Dockerd {
@@ -48,6 +52,15 @@ impl Dockerd {
                 );
             }
         }
+        let one = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/run/berth-test-dockerd.lock")
+            .expect("the dockerd lock file");
+        // SAFETY: flock on a descriptor this File owns; released on close.
+        let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&one), libc::LOCK_EX) };
+        assert_eq!(locked, 0, "locking /run/berth-test-dockerd.lock");
         let made = OUTSIDE
             .iter()
             .map(PathBuf::from)
@@ -88,6 +101,7 @@ impl Dockerd {
             child: Some(child),
             _netns: netns,
             made,
+            _one: one,
         };
         let answered = crate::poll::poll(Duration::from_secs(60), || {
             d.docker(&["version", "--format", "{{.Server.Version}}"])

@@ -14,8 +14,24 @@ use berth_tests::ok;
 /// Puts /etc/subuid and /etc/subgid back as they were on drop.
 struct Restore(Vec<(&'static str, Option<Vec<u8>>)>);
 
-/// The tests of this file change the same files: one at a time.
-static FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The tests of this file change the same files: one at a time, across
+/// processes too (nextest runs each test in its own), by a lock file.
+struct OneAtATime(#[allow(dead_code)] std::fs::File);
+
+impl OneAtATime {
+    fn take() -> OneAtATime {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/run/berth-test-subid.lock")
+            .expect("the lock file");
+        // SAFETY: flock on a descriptor this File owns; released on close.
+        let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+        assert_eq!(r, 0, "locking /run/berth-test-subid.lock");
+        OneAtATime(f)
+    }
+}
 
 impl Restore {
     fn save() -> Restore {
@@ -62,7 +78,7 @@ fn owner(p: &Path) -> (u32, u32) {
 
 #[test]
 fn containers_run_remapped_with_their_files_owned_as_inside() {
-    let _one = FILES.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = OneAtATime::take();
     let _restore = Restore::save();
     // Another range is there already: berth's comes after it.
     std::fs::write("/etc/subuid", "someone:100000:65536\n").unwrap();
@@ -207,7 +223,7 @@ fn containers_run_remapped_with_their_files_owned_as_inside() {
 
 #[test]
 fn the_vfs_driver_runs_remapped_too() {
-    let _one = FILES.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = OneAtATime::take();
     let _restore = Restore::save();
     let d = Daemon::start_with_config(
         "storage-driver = \"vfs\"\n[daemon]\nuserns-remap = \"default\"\n",
@@ -225,7 +241,7 @@ fn the_vfs_driver_runs_remapped_too() {
 
 #[test]
 fn a_missing_range_is_named() {
-    let _one = FILES.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = OneAtATime::take();
     let _restore = Restore::save();
     std::fs::write("/etc/subuid", "").unwrap();
     std::fs::write("/etc/subgid", "").unwrap();
