@@ -518,6 +518,9 @@ pub fn for_container(
     if h.privileged || chosen == Some("unconfined") {
         return Ok(None);
     }
+    if chosen.is_none() {
+        return Ok(Some(default_for(caps)));
+    }
     let profile = match chosen {
         None => default_profile(),
         Some(text) => serde_json::from_str(text).map_err(|e| {
@@ -530,6 +533,25 @@ pub fn for_container(
     resolve(&profile, caps, native_arch(), &kernel_release())
         .map(Some)
         .map_err(|e| bad(image, format!("the seccomp profile: {e}")))
+}
+
+/// The default profile resolved for `caps` on this machine, kept per
+/// capability set: every container of an engine asks for it, at create and
+/// at start, and most have the same capabilities.
+fn default_for(caps: &BTreeSet<String>) -> LinuxSeccomp {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static RESOLVED: OnceLock<Mutex<HashMap<BTreeSet<String>, LinuxSeccomp>>> = OnceLock::new();
+    let cache = RESOLVED.get_or_init(Default::default);
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(caps).cloned()) {
+        return p;
+    }
+    let p = resolve(&default_profile(), caps, native_arch(), &kernel_release())
+        .expect("berth's default profile resolves");
+    if let Ok(mut c) = cache.lock() {
+        c.insert(caps.clone(), p.clone());
+    }
+    p
 }
 
 /// docker's name of this machine's architecture, as profiles' `arches` use it.
@@ -726,6 +748,18 @@ mod tests {
         // An old kernel: no ptrace.
         let p = resolve(&default_profile(), &none, "amd64", "4.4.0").unwrap();
         assert!(!names_allowed(&p).contains("ptrace"));
+    }
+
+    #[test]
+    fn the_kept_default_is_the_resolved_one_per_capability_set() {
+        let none = BTreeSet::new();
+        let admin: BTreeSet<String> = ["CAP_SYS_ADMIN".to_string()].into();
+        for caps in [&none, &admin, &none] {
+            let fresh =
+                resolve(&default_profile(), caps, native_arch(), &kernel_release()).unwrap();
+            assert_eq!(default_for(caps), fresh);
+        }
+        assert_ne!(default_for(&none), default_for(&admin));
     }
 
     #[test]
