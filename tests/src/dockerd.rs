@@ -128,6 +128,16 @@ impl Dockerd {
         c
     }
 
+    /// Loads `image` from berth's daemon `d` (saved with the 20.10 client).
+    pub fn load_from(&self, d: &crate::daemon::Daemon, image: &str) {
+        let saved = tempfile::tempdir().expect("temp dir for the saved image");
+        let tar = saved.path().join("image.tar");
+        d.docker(DOCKER_20_10, &["save", "-o", &tar.to_string_lossy(), image])
+            .assert_ok();
+        self.docker(&["load", "-i", &tar.to_string_lossy()])
+            .assert_ok();
+    }
+
     /// The OCI spec dockerd gave running container `id` (its bundle's
     /// config.json, wherever its containerd keeps the bundle).
     pub fn bundle_config(&self, id: &str) -> serde_json::Value {

@@ -619,13 +619,7 @@ fn berth_builds_what_dockerds_classic_builder_builds() {
     let reference = berth_tests::dockerd::Dockerd::start();
     let c = clients()[1].1;
     // The same busybox in both.
-    let saved = tempfile::tempdir().unwrap();
-    let tar = saved.path().join("busybox.tar");
-    d.docker(c, &["save", "-o", &tar.to_string_lossy(), IMAGE])
-        .assert_ok();
-    reference
-        .docker(&["load", "-i", &tar.to_string_lossy()])
-        .assert_ok();
+    reference.load_from(&d, IMAGE);
     let ctx = tempfile::tempdir().unwrap();
     write_files(
         ctx.path(),

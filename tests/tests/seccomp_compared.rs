@@ -177,13 +177,7 @@ fn berth_decides_as_docker_where_docker_and_the_containers_profile_agree() {
     let d = Daemon::start();
     let reference = Dockerd::start();
     let c = clients()[1].1;
-    let saved = tempfile::tempdir().unwrap();
-    let tar = saved.path().join("busybox.tar");
-    d.docker(c, &["save", "-o", &tar.to_string_lossy(), IMAGE])
-        .assert_ok();
-    reference
-        .docker(&["load", "-i", &tar.to_string_lossy()])
-        .assert_ok();
+    reference.load_from(&d, IMAGE);
     let containers_file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(CONTAINERS_PROFILE).unwrap()).unwrap();
     let opt = format!("seccomp={CONTAINERS_PROFILE}");

@@ -29,11 +29,13 @@ pub fn mount_all(id: &str, mounts: &[berth_host::Mount], target: &Path) -> Resul
     Ok(())
 }
 
-fn mount_one(id: &str, m: &berth_host::Mount, target: &Path) -> Result<()> {
+/// A mount's options split into mount(2) flags and the filesystem's own
+/// options (`data`); `bind` for `bind`/`rbind`. The host's pinned forms:
+/// the directories it checked, by open descriptor.
+fn split_options(m: &berth_host::Mount) -> (MsFlags, Vec<String>, bool) {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     let mut bind = false;
-    // The host's pinned forms: the directories it checked, by open descriptor.
     for o in m.mount_options() {
         match o.as_str() {
             "ro" => flags |= MsFlags::MS_RDONLY,
@@ -49,6 +51,11 @@ fn mount_one(id: &str, m: &berth_host::Mount, target: &Path) -> Result<()> {
             other => data.push(other.to_string()),
         }
     }
+    (flags, data, bind)
+}
+
+fn mount_one(id: &str, m: &berth_host::Mount, target: &Path) -> Result<()> {
+    let (flags, data, bind) = split_options(m);
     let data = data.join(",");
     match m.kind.as_str() {
         "bind" => {
@@ -233,20 +240,9 @@ fn overlay_idmapped(
             Ok(at)
         };
     let mut options = Vec::new();
-    let mut flags = MsFlags::empty();
+    let (flags, data, _) = split_options(m);
     let (mut upper, mut work) = (None, None);
-    for o in m.mount_options() {
-        match o.as_str() {
-            "ro" => flags |= MsFlags::MS_RDONLY,
-            "nosuid" => flags |= MsFlags::MS_NOSUID,
-            "nodev" => flags |= MsFlags::MS_NODEV,
-            "noexec" => flags |= MsFlags::MS_NOEXEC,
-            "rw" => {}
-            _ => {}
-        }
-        if ["ro", "rw", "nosuid", "nodev", "noexec"].contains(&o.as_str()) {
-            continue;
-        }
+    for o in &data {
         if let Some(l) = o.strip_prefix("lowerdir=") {
             let mut lowers = Vec::new();
             for (i, p) in l.split(':').enumerate() {

@@ -195,12 +195,15 @@ fn make_userns(uid: &IdRange, gid: &IdRange) -> std::io::Result<OwnedFd> {
     use nix::unistd::{fork, ForkResult};
     let (ready_r, ready_w) = nix::unistd::pipe()?;
     let (done_r, done_w) = nix::unistd::pipe()?;
-    // SAFETY: the child only calls unshare, write, read and _exit, all
-    // async-signal-safe, before it exits.
+    // SAFETY: the child only calls prctl, close, unshare, write, read and
+    // _exit, all async-signal-safe, before it exits.
     match unsafe { fork() }? {
         ForkResult::Child => {
             // SAFETY: plain system calls on descriptors this process owns.
             unsafe {
+                // Never outlive the daemon (it inherited the daemon's
+                // signal handlers, so SIGTERM would not end it).
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 // Its copies of the parent's ends: with done_w open here,
                 // the read below would never see the end of the pipe.
                 libc::close(done_w.as_raw_fd());

@@ -92,6 +92,13 @@ impl Engine {
         Ok(res.manifest)
     }
 
+    /// A stored manifest or index as JSON (`null` if it is not JSON: it
+    /// then lists nothing).
+    fn stored_json(&self, digest: &str) -> std::result::Result<serde_json::Value, Found> {
+        let bytes = self.content.read(digest).map_err(Found::Failed)?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
     /// The bytes of blob `d` of `reference`, fetched if missing.
     async fn blob(
         &self,
@@ -139,9 +146,7 @@ impl Engine {
         let sig_ref = format!("{name}:sha256-{hex}.sig");
         match self.raw(fetcher, &sig_ref, added).await {
             Ok(m) => {
-                let manifest: serde_json::Value =
-                    serde_json::from_slice(&self.content.read(&m.digest).map_err(Found::Failed)?)
-                        .unwrap_or_default();
+                let manifest = self.stored_json(&m.digest)?;
                 for l in manifest["layers"].as_array().into_iter().flatten() {
                     let Some(d) = descriptor(l) else { continue };
                     let Some(sig) = l["annotations"][trust::SIGNATURE_ANNOTATION].as_str() else {
@@ -168,9 +173,7 @@ impl Engine {
         let referrers = format!("{name}:sha256-{hex}");
         match self.raw(fetcher, &referrers, added).await {
             Ok(idx) => {
-                let index: serde_json::Value =
-                    serde_json::from_slice(&self.content.read(&idx.digest).map_err(Found::Failed)?)
-                        .unwrap_or_default();
+                let index = self.stored_json(&idx.digest)?;
                 for m in index["manifests"].as_array().into_iter().flatten() {
                     let Some(md) = descriptor(m) else { continue };
                     if m["artifactType"]
@@ -184,10 +187,7 @@ impl Engine {
                         .raw(fetcher, &at, added)
                         .await
                         .map_err(|e| Found::Failed(e.into()))?;
-                    let man: serde_json::Value = serde_json::from_slice(
-                        &self.content.read(&man.digest).map_err(Found::Failed)?,
-                    )
-                    .unwrap_or_default();
+                    let man = self.stored_json(&man.digest)?;
                     for l in man["layers"].as_array().into_iter().flatten() {
                         let Some(d) = descriptor(l).filter(|d| d.media_type == trust::BUNDLE)
                         else {
